@@ -1,0 +1,65 @@
+"""blackbox-opt: optimisers for graphics problems without useful gradients.
+
+The front door is :func:`minimize`; each method is also an estimator class with
+``fit``/``ask``/``tell``. Problems follow the :class:`Problem` contract.
+"""
+
+from . import optimizers
+from .api import (
+    get_method,
+    list_methods,
+    list_problems,
+    make_problem,
+    minimize,
+    register_method,
+    register_problem,
+)
+from .exceptions import (
+    BlackboxOptError,
+    BlackboxOptWarning,
+    EvaluationError,
+    InvalidParameterError,
+    MissingDependencyError,
+    NotDifferentiableError,
+    NotFittedError,
+    UnknownNameError,
+)
+from .optimizers.autodiff import Autodiff
+from .optimizers.base import BaseOptimizer
+from .optimizers.finite_differences import FiniteDifferences
+from .optimizers.random_search import RandomSearch
+from .optimizers.spsa import SPSA
+from .problem import FunctionProblem, Problem
+from .result import History, OptimizeResult, Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SPSA",
+    "Autodiff",
+    "BaseOptimizer",
+    "BlackboxOptError",
+    "BlackboxOptWarning",
+    "EvaluationError",
+    "FiniteDifferences",
+    "FunctionProblem",
+    "History",
+    "InvalidParameterError",
+    "MissingDependencyError",
+    "NotDifferentiableError",
+    "NotFittedError",
+    "OptimizeResult",
+    "Problem",
+    "RandomSearch",
+    "Status",
+    "UnknownNameError",
+    "__version__",
+    "get_method",
+    "list_methods",
+    "list_problems",
+    "make_problem",
+    "minimize",
+    "optimizers",
+    "register_method",
+    "register_problem",
+]

@@ -1,0 +1,103 @@
+"""The exceptions and warnings raised by blackbox_opt.
+
+Every error derives from :class:`BlackboxOptError`; each leaf also derives from the
+builtin exception a caller would expect, so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "BlackboxOptError",
+    "BlackboxOptWarning",
+    "EvaluationError",
+    "InvalidParameterError",
+    "MissingDependencyError",
+    "NotDifferentiableError",
+    "NotFittedError",
+    "UnknownNameError",
+]
+
+
+class BlackboxOptError(Exception):
+    """Base class of every error raised by blackbox_opt."""
+
+
+class InvalidParameterError(BlackboxOptError, ValueError):
+    """A parameter or an input has the wrong type, shape or value."""
+
+
+class UnknownNameError(BlackboxOptError, KeyError):
+    """A method, problem or option name that is not registered.
+
+    The message lists the valid names and the closest matches.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class NotFittedError(BlackboxOptError, _SklearnNotFittedError):
+    """A fitted attribute (``x_``, ``result_``...) was read before ``fit``."""
+
+
+class NotDifferentiableError(BlackboxOptError, TypeError):
+    """A gradient-based method was given a problem without a usable gradient."""
+
+
+class MissingDependencyError(BlackboxOptError, ImportError):
+    """An optional dependency is not installed; the message names the extra."""
+
+
+class EvaluationError(BlackboxOptError, RuntimeError):
+    """The forward model raised or returned non-finite losses.
+
+    Attributes
+    ----------
+    result : OptimizeResult or None
+        The result up to the failing evaluation, best point included, so nothing
+        found so far is lost.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class BlackboxOptWarning(UserWarning):
+    """Warnings issued by blackbox_opt."""
+
+
+def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
+    """Build the message for an unknown ``name`` among ``valid`` names.
+
+    Parameters
+    ----------
+    kind : str
+        What was looked up, e.g. ``"method"``.
+    name : str
+        The name that was not found.
+    valid : iterable of str
+        The names that exist.
+
+    Returns
+    -------
+    str
+        A message naming the closest matches and listing every valid name.
+
+    Examples
+    --------
+    >>> unknown_name_message("method", "spas", ["spsa", "fd", "random"])
+    "Unknown method 'spas'. Did you mean 'spsa'? Valid methods: fd, random, spsa."
+    """
+    valid = sorted(valid)
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
+    hint = ""
+    if close:
+        hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    listing = ", ".join(valid) if valid else "(none registered)"
+    return f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {listing}."

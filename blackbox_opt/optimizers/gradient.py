@@ -1,0 +1,149 @@
+"""Shared machinery of the methods that step an iterate with a gradient or an estimate.
+
+:class:`GradientMethod` keeps the iterate ``theta`` as a :class:`torch.nn.Parameter`
+and hands each gradient to any :mod:`torch.optim` optimiser, chosen by name or class,
+projecting back into the bounds after every step.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+from typing import Any, ClassVar
+
+import torch
+from sklearn.utils._param_validation import Interval
+
+from ..exceptions import InvalidParameterError, UnknownNameError, unknown_name_message
+from .base import BaseOptimizer, RunState
+
+__all__ = ["GradientMethod", "make_torch_optimizer", "torch_optimizer_class"]
+
+
+def _torch_optimizers() -> dict[str, type]:
+    return {
+        name.lower(): obj
+        for name, obj in vars(torch.optim).items()
+        if isinstance(obj, type)
+        and issubclass(obj, torch.optim.Optimizer)
+        and obj is not torch.optim.Optimizer
+    }
+
+
+def torch_optimizer_class(spec: str | type) -> type:
+    """Return the :mod:`torch.optim` class named by ``spec`` (any case) or ``spec`` itself.
+
+    Parameters
+    ----------
+    spec : str or type
+        ``"adam"``, ``"SGD"``, ``"adamw"``... or a :class:`torch.optim.Optimizer`
+        subclass.
+
+    Returns
+    -------
+    type
+
+    Examples
+    --------
+    >>> torch_optimizer_class("adam")
+    <class 'torch.optim.adam.Adam'>
+    """
+    if isinstance(spec, type):
+        if not issubclass(spec, torch.optim.Optimizer):
+            raise InvalidParameterError(
+                f"optimizer must be a torch.optim.Optimizer subclass; got {spec.__name__}."
+            )
+        return spec
+    table = _torch_optimizers()
+    try:
+        return table[str(spec).lower()]
+    except KeyError:
+        raise UnknownNameError(
+            unknown_name_message("torch optimizer", spec, sorted(table))
+        ) from None
+
+
+def make_torch_optimizer(
+    spec: str | type, params: list[torch.Tensor], lr: float, options: dict | None
+) -> torch.optim.Optimizer:
+    """Build a torch optimiser over ``params`` with learning rate ``lr``.
+
+    Parameters
+    ----------
+    spec : str or type
+        See :func:`torch_optimizer_class`.
+    params : list of tensors
+        The parameters (leaf tensors with ``requires_grad``).
+    lr : float
+        The learning rate.
+    options : dict, optional
+        Further constructor arguments (``betas``, ``momentum``...); ``lr`` may not be
+        repeated here.
+
+    Returns
+    -------
+    torch.optim.Optimizer
+    """
+    options = dict(options or {})
+    if "lr" in options:
+        raise InvalidParameterError(
+            "lr is given both as the method's lr and in optimizer_options; give it once."
+        )
+    cls = torch_optimizer_class(spec)
+    try:
+        return cls(params, lr=lr, **options)
+    except TypeError as exc:
+        raise InvalidParameterError(
+            f"optimizer_options {options} do not fit {cls.__name__}: {exc}"
+        ) from None
+
+
+class GradientMethod(BaseOptimizer):
+    """Base class of methods that descend a gradient or a gradient estimate.
+
+    Parameters
+    ----------
+    lr : float, default=1e-2
+        The learning rate of the parameter optimiser.
+    optimizer : str or type, default="adam"
+        A :mod:`torch.optim` optimiser by name (any case) or class.
+    optimizer_options : dict, optional
+        Extra arguments of the optimiser (``betas``, ``momentum``...).
+    **kwargs
+        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+    """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [str, type],
+        "optimizer_options": [dict, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        lr: float = 1e-2,
+        optimizer: Any = "adam",
+        optimizer_options: dict | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.lr = lr
+        self.optimizer = optimizer
+        self.optimizer_options = optimizer_options
+
+    def _start(self, state: RunState) -> None:
+        self._theta = torch.nn.Parameter(state.x0.clone())
+        self._torch_optimizer = make_torch_optimizer(
+            self.optimizer, [self._theta], self.lr, self.optimizer_options
+        )
+
+    def _step(self, grad: torch.Tensor) -> dict:
+        """Apply one optimiser step along ``grad`` and return history info."""
+        self._theta.grad = grad.to(self._theta.dtype)
+        self._torch_optimizer.step()
+        with torch.no_grad():
+            self._theta.copy_(self._project(self._theta))
+        return {"grad_norm": torch.linalg.vector_norm(grad)}
+
+    def _recommend(self) -> torch.Tensor:
+        return self._theta.detach()

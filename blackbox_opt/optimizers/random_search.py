@@ -1,0 +1,98 @@
+"""Random search: uniform samples in the bounds, or Gaussian samples around a centre."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..exceptions import InvalidParameterError
+from .base import BaseOptimizer, RunState
+
+__all__ = ["RandomSearch"]
+
+
+class RandomSearch(BaseOptimizer):
+    """Random search: uniform in the bounds, or Gaussian around x0 or the best point.
+
+    Each iteration draws ``batch_size`` points and evaluates them in one batched call;
+    the recommendation is the best point seen.
+
+    Parameters
+    ----------
+    batch_size : int, default=16
+        Points per iteration.
+    sampling : {"auto", "uniform", "gaussian"}, default="auto"
+        ``"uniform"`` samples the box of the bounds (which must be finite);
+        ``"gaussian"`` samples ``N(centre, sigma^2 I)``; ``"auto"`` is uniform when the
+        problem has finite bounds, Gaussian otherwise.
+    sigma : float, default=0.1
+        Standard deviation of the Gaussian samples, as a fraction of the bounds' width
+        per coordinate when bounds are finite, in parameter units otherwise.
+    center : {"x0", "best"}, default="x0"
+        Where Gaussian samples are centred: the start, or the best point so far (a
+        simple local search).
+    **kwargs
+        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+
+    Examples
+    --------
+    >>> from blackbox_opt import FunctionProblem
+    >>> p = FunctionProblem(lambda x: float(((x - 0.3) ** 2).sum()), [0.0, 0.0], [-1, 1])
+    >>> opt = RandomSearch(budget=2000, random_state=0, verbose=False).fit(p)
+    >>> opt.fun_ < 1e-3
+    True
+    """
+
+    name = "random"
+    _recommends_best = True
+    _check_params: ClassVar[dict] = {"batch_size": 4}
+    _parameter_constraints: ClassVar[dict] = {
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "sampling": [StrOptions({"auto", "uniform", "gaussian"})],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "center": [StrOptions({"x0", "best"})],
+    }
+
+    def __init__(
+        self,
+        *,
+        batch_size: int = 16,
+        sampling: str = "auto",
+        sigma: float = 0.1,
+        center: str = "x0",
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+        self.sampling = sampling
+        self.sigma = sigma
+        self.center = center
+
+    def _start(self, state: RunState) -> None:
+        bounds = state.bounds
+        finite = bounds is not None and bool(torch.isfinite(bounds).all())
+        self._uniform = self.sampling == "uniform" or (self.sampling == "auto" and finite)
+        if self._uniform and not finite:
+            raise InvalidParameterError(
+                "sampling='uniform' needs finite bounds on every coordinate."
+            )
+        self._scale = self.sigma * (bounds[1] - bounds[0]) if finite else self.sigma
+
+    def _ask(self) -> torch.Tensor:
+        state = self._state
+        shape = (self.batch_size, state.dim)
+        if self._uniform:
+            u = torch.rand(shape, generator=state.generator, device=state.device, dtype=state.dtype)
+            return state.bounds[0] + u * (state.bounds[1] - state.bounds[0])
+        centre = state.x0 if self.center == "x0" else state.best_x
+        noise = torch.randn(shape, generator=state.generator, device=state.device, dtype=state.dtype)
+        return self._project(centre + self._scale * noise)
+
+    def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> None:
+        return None
+
+    def _recommend(self) -> torch.Tensor:
+        return self._state.best_x

@@ -1,0 +1,127 @@
+"""SPSA: simultaneous-perturbation stochastic approximation (Spall, 1992)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from .base import RunState
+from .gradient import GradientMethod
+
+__all__ = ["SPSA"]
+
+
+class SPSA(GradientMethod):
+    """SPSA: a two-evaluation gradient estimate along random +-1 directions.
+
+    With ``Delta_k`` a Rademacher vector, the estimate is
+    ``g = (f(theta + c_k Delta) - f(theta - c_k Delta)) / (2 c_k) * Delta``
+    (``1 / Delta = Delta`` for +-1 entries), averaged over ``n_perturbations``
+    directions whose ``2 n_perturbations`` points are evaluated in one batched call.
+    The step uses Spall's gains ``a_k = a / (A + k + 1)^alpha`` (``update="spall"``)
+    or feeds the estimate to a torch optimiser (``update="optimizer"``, Adam by
+    default: the usual comparison in graphics). The perturbation scale is
+    ``c_k = c / (k + 1)^gamma`` in both modes.
+
+    Parameters
+    ----------
+    update : {"spall", "optimizer"}, default="spall"
+        Spall's decaying gains, or the torch optimiser given by ``optimizer``/``lr``.
+    a : float, default=0.1
+        Step-gain numerator (``update="spall"``).
+    c : float, default=0.1
+        Perturbation size at the first iteration.
+    A : float, optional
+        Stability constant of the step gain; default 10 % of the expected number of
+        iterations (from ``max_iter`` or the budget), Spall's advice.
+    alpha : float, default=0.602
+        Step-gain decay exponent.
+    gamma : float, default=0.101
+        Perturbation decay exponent.
+    n_perturbations : int, default=1
+        Directions averaged per iteration (``2 n_perturbations`` evaluations).
+    lr, optimizer, optimizer_options :
+        The torch optimiser used with ``update="optimizer"``.
+    **kwargs
+        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+
+    Examples
+    --------
+    >>> from blackbox_opt import FunctionProblem
+    >>> p = FunctionProblem(lambda x: float(((x - 1.0) ** 2).sum()), x0=[0.0, 0.0, 0.0])
+    >>> SPSA(budget=4000, random_state=0, verbose=False).fit(p).fun_ < 1e-4
+    True
+    """
+
+    name = "spsa"
+    _check_params: ClassVar[dict] = {}
+    _parameter_constraints: ClassVar[dict] = {
+        "update": [StrOptions({"spall", "optimizer"})],
+        "a": [Interval(Real, 0, None, closed="neither")],
+        "c": [Interval(Real, 0, None, closed="neither")],
+        "A": [Interval(Real, 0, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "n_perturbations": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        update: str = "spall",
+        a: float = 0.1,
+        c: float = 0.1,
+        A: float | None = None,
+        alpha: float = 0.602,
+        gamma: float = 0.101,
+        n_perturbations: int = 1,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.update = update
+        self.a = a
+        self.c = c
+        self.A = A
+        self.alpha = alpha
+        self.gamma = gamma
+        self.n_perturbations = n_perturbations
+
+    def _start(self, state: RunState) -> None:
+        super()._start(state)
+        if self.A is not None:
+            self._A = float(self.A)
+        else:
+            expected = self.max_iter or (self.budget or 10_000) // (2 * self.n_perturbations)
+            self._A = 0.1 * max(expected, 1)
+        self._k = 0
+        self._delta: torch.Tensor | None = None
+
+    def _ck(self) -> float:
+        return self.c / (self._k + 1) ** self.gamma
+
+    def _ask(self) -> torch.Tensor:
+        state = self._state
+        K, D = self.n_perturbations, state.dim
+        bits = torch.randint(0, 2, (K, D), generator=state.generator, device=state.device)
+        self._delta = bits.to(state.dtype) * 2 - 1
+        step = self._ck() * self._delta
+        theta = self._theta.detach()
+        return torch.cat([theta + step, theta - step])
+
+    def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
+        K = self.n_perturbations
+        ck = self._ck()
+        slopes = (y[:K] - y[K:]) / (2 * ck)
+        grad = (slopes[:, None] * self._delta).mean(0)
+        if self.update == "spall":
+            ak = self.a / (self._A + self._k + 1) ** self.alpha
+            with torch.no_grad():
+                self._theta.copy_(self._project(self._theta - ak * grad))
+            info = {"grad_norm": torch.linalg.vector_norm(grad)}
+        else:
+            info = self._step(grad)
+        self._k += 1
+        return {**info, "sigma": ck}

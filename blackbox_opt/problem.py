@@ -1,0 +1,516 @@
+"""The Problem contract: a batched, device-aware loss ``(B, D) -> (B,)``.
+
+A problem is a :class:`torch.nn.Module`, so ``problem.to(device)`` moves its tensors
+(start, bounds, targets) with it. Subclasses implement one vectorised method,
+:meth:`Problem._evaluate`; :meth:`Problem.__call__` validates the input once, splits
+large batches into chunks sized to a memory budget, counts evaluations and checks the
+output.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from .exceptions import EvaluationError, InvalidParameterError, NotDifferentiableError
+
+__all__ = ["FunctionProblem", "Problem", "as_points"]
+
+#: Default working-memory budget of one chunk, per device type, in bytes. On a CPU a
+#: batch whose intermediates fall out of cache is slower than a loop over smaller
+#: chunks; on a GPU large batches pay.
+DEFAULT_CHUNK_BYTES = {"cpu": 4 * 2**20, "cuda": 2 * 2**30}
+
+
+class Problem(torch.nn.Module):
+    """Base class of every optimisation problem.
+
+    A problem maps parameter vectors to losses: ``X`` of shape ``(B, D)`` gives losses
+    of shape ``(B,)``, a single ``x`` of shape ``(D,)`` gives a 0-d tensor.
+
+    Parameters
+    ----------
+    x0 : array-like of shape (D,)
+        The start point.
+    bounds : array-like of shape (2, D) or (2,), optional
+        Lower and upper bounds; a pair of scalars applies to every coordinate.
+    x_opt : array-like of shape (D,), optional
+        A known minimiser (the ground truth), used for parameter errors.
+    f_opt : float, optional
+        The known minimum.
+    dtype : torch.dtype, optional
+        The dtype of parameters and losses (default: float32, or that of a tensor x0).
+    device : str or torch.device, optional
+        Where the problem evaluates (default: CPU).
+    chunk_bytes : int, optional
+        Working-memory budget of one evaluation chunk; large batches are evaluated in
+        chunks of ``chunk_bytes // bytes_per_point`` points. Defaults per device type
+        (4 MiB on CPU, 2 GiB on CUDA).
+
+    Attributes
+    ----------
+    dim : int
+        The number of parameters D.
+    differentiable : bool
+        Whether autograd through the loss gives a meaningful gradient.
+    tags : tuple of str
+        Labels shown by ``problems.list()``: ``plateau``, ``discrete``, ``high-dim``...
+    cost : str
+        ``"cheap"``, ``"medium"`` or ``"expensive"`` per evaluation.
+    requires : tuple of str
+        Optional dependencies (extras) the problem needs.
+    image_shape : tuple of int or None
+        ``(H, W, C)`` of :meth:`render` for image problems.
+    bytes_per_point : int or None
+        Working memory one point needs during evaluation; None disables chunking.
+    n_evaluations : int
+        Points evaluated so far (every call counts).
+
+    Examples
+    --------
+    >>> class Sphere(Problem):
+    ...     def _evaluate(self, X):
+    ...         return (X**2).sum(-1)
+    >>> p = Sphere(x0=[1.0, 2.0])
+    >>> p(torch.tensor([[1.0, 1.0], [0.0, 3.0]]))
+    tensor([2., 9.])
+    >>> p.n_evaluations
+    2
+    """
+
+    id: ClassVar[str | None] = None
+    differentiable: ClassVar[bool] = False
+    tags: ClassVar[tuple[str, ...]] = ()
+    cost: ClassVar[str] = "cheap"
+    requires: ClassVar[tuple[str, ...]] = ()
+    image_shape: tuple[int, int, int] | None = None
+    bytes_per_point: int | None = None
+
+    def __init__(
+        self,
+        x0: Any,
+        bounds: Any = None,
+        *,
+        x_opt: Any = None,
+        f_opt: float | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        chunk_bytes: int | None = None,
+    ):
+        super().__init__()
+        if dtype is None:
+            dtype = x0.dtype if torch.is_tensor(x0) and x0.is_floating_point() else None
+        dtype = dtype or torch.get_default_dtype()
+        device = torch.device(device) if device is not None else None
+        x0 = _as_vector(x0, "x0", dtype, device)
+        self.register_buffer("x0", x0)
+        self.register_buffer("bounds", _as_bounds(bounds, x0))
+        self.register_buffer(
+            "x_opt", None if x_opt is None else _as_vector(x_opt, "x_opt", dtype, device, x0)
+        )
+        self.f_opt = None if f_opt is None else float(f_opt)
+        if chunk_bytes is not None and (not isinstance(chunk_bytes, int) or chunk_bytes <= 0):
+            raise InvalidParameterError(f"chunk_bytes must be a positive int; got {chunk_bytes}.")
+        self.chunk_bytes = chunk_bytes
+        self.n_evaluations = 0
+
+    # -- properties ---------------------------------------------------------------------
+    @property
+    def dim(self) -> int:
+        """The number of parameters D."""
+        return self.x0.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        """The device the problem evaluates on."""
+        return self.x0.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of parameters and losses."""
+        return self.x0.dtype
+
+    @property
+    def name(self) -> str:
+        """The registered id, or the class name for unregistered problems."""
+        return self.id or type(self).__name__
+
+    # -- evaluation -----------------------------------------------------------------------
+    def forward(self, X: Any) -> torch.Tensor:
+        """Evaluate the loss at ``X`` of shape ``(B, D)`` or ``(D,)``.
+
+        The input is validated (shape, dtype, device, finiteness); array-likes are
+        converted to tensors on the problem's device.
+
+        Parameters
+        ----------
+        X : tensor or array-like of shape (B, D) or (D,)
+            The points.
+
+        Returns
+        -------
+        torch.Tensor
+            Losses of shape ``(B,)``, or a 0-d tensor for a single point.
+        """
+        X = self.validate(X)
+        single = X.ndim == 1
+        y = self.evaluate(X[None] if single else X)
+        return y[0] if single else y
+
+    def validate(self, X: Any) -> torch.Tensor:
+        """Return ``X`` as a tensor of the problem's dtype and device, or raise.
+
+        Parameters
+        ----------
+        X : tensor or array-like of shape (B, D) or (D,)
+            The points.
+
+        Returns
+        -------
+        torch.Tensor
+            ``X`` converted; the autograd graph is kept for tensors.
+        """
+        D = self.dim
+        if not torch.is_tensor(X):
+            try:
+                X = torch.as_tensor(np.asarray(X, dtype=np.float64))
+            except (TypeError, ValueError) as exc:
+                raise InvalidParameterError(
+                    f"{self.name} expects points as a tensor or array of shape (B, {D}) "
+                    f"or ({D},); could not convert a {type(X).__name__}: {exc}"
+                ) from None
+            X = X.to(device=self.device, dtype=self.dtype)
+        if X.device != self.device:
+            raise InvalidParameterError(
+                f"{self.name} evaluates on {self.device} but X is on {X.device}; move X "
+                "with X.to(problem.device) or the problem with problem.to(device)."
+            )
+        if X.is_complex() or X.dtype == torch.bool:
+            raise InvalidParameterError(
+                f"{self.name} expects real points of dtype {self.dtype}; got {X.dtype}."
+            )
+        if X.ndim not in (1, 2) or X.shape[-1] != D:
+            raise InvalidParameterError(
+                f"{self.name} expects points of shape (B, {D}) or ({D},); "
+                f"got shape {tuple(X.shape)}."
+            )
+        if X.dtype != self.dtype:
+            X = X.to(self.dtype)
+        finite = torch.isfinite(X)
+        if not bool(finite.all()):
+            rows = (~finite.reshape(-1, D).all(-1)).nonzero().flatten().tolist()
+            raise InvalidParameterError(
+                f"{self.name} got non-finite values (NaN or inf) in point(s) {rows[:10]}."
+            )
+        return X
+
+    def evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        """Evaluate a well-formed batch without validating it (the optimisers' path).
+
+        Counts the evaluations, splits the batch into memory-sized chunks and checks
+        that the subclass returned one finite-or-not real loss per point.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (B, D)
+            Points on the problem's device and dtype.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
+        """
+        B = X.shape[0]
+        chunk = self.chunk_size(B)
+        if chunk >= B:
+            y = self._evaluate(X)
+        else:
+            y = torch.cat([self._evaluate(part) for part in X.split(chunk)])
+        self.n_evaluations += B
+        if not torch.is_tensor(y) or y.shape != (B,):
+            got = tuple(y.shape) if torch.is_tensor(y) else type(y).__name__
+            raise EvaluationError(
+                f"{type(self).__name__}._evaluate must return a tensor of shape ({B},) for "
+                f"{B} points; it returned {got}."
+            )
+        return y
+
+    def chunk_size(self, batch: int) -> int:
+        """The number of points evaluated per call to :meth:`_evaluate`.
+
+        Parameters
+        ----------
+        batch : int
+            The requested batch size.
+
+        Returns
+        -------
+        int
+            ``batch`` when no chunking is needed.
+        """
+        if not self.bytes_per_point:
+            return batch
+        budget = self.chunk_bytes or DEFAULT_CHUNK_BYTES.get(self.device.type, 2**30)
+        return max(1, min(batch, budget // self.bytes_per_point))
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        """Compute the losses of a batch ``X`` ``(B, D) -> (B,)``: subclasses implement it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement _evaluate(X).")
+
+    def value_and_grad(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the losses ``(B,)`` and their gradients ``(B, D)`` at ``X``.
+
+        Parameters
+        ----------
+        X : torch.Tensor of shape (B, D)
+
+        Returns
+        -------
+        values, grads : torch.Tensor
+
+        Raises
+        ------
+        NotDifferentiableError
+            When :attr:`differentiable` is False.
+        """
+        if not self.differentiable:
+            raise NotDifferentiableError(
+                f"Problem {self.name!r} is not differentiable (differentiable=False): its "
+                "gradient is unavailable or meaningless. Use a gradient-free method such as "
+                "'zerograds', 'prdpt', 'spsa' or 'cmaes'."
+            )
+        with torch.enable_grad():
+            X = X.detach().requires_grad_(True)
+            y = self.evaluate(X)
+            (grad,) = torch.autograd.grad(y.sum(), X)
+        return y.detach(), grad
+
+    def render(self, X: Any) -> torch.Tensor:
+        """Render the images for points ``X``: ``(B, D) -> (B, H, W, C)`` in [0, 1].
+
+        Parameters
+        ----------
+        X : tensor or array-like of shape (B, D) or (D,)
+
+        Returns
+        -------
+        torch.Tensor of shape (B, H, W, C), or (H, W, C) for a single point
+        """
+        raise NotImplementedError(f"Problem {self.name!r} does not render images.")
+
+    def param_error(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Mean squared parameter error to :attr:`x_opt`, or None when it is unknown."""
+        if self.x_opt is None:
+            return None
+        return ((x - self.x_opt) ** 2).mean(-1)
+
+    def reset_counter(self) -> None:
+        """Set :attr:`n_evaluations` back to zero."""
+        self.n_evaluations = 0
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, device={self.device}, dtype={self.dtype}"
+
+
+class FunctionProblem(Problem):
+    """Wrap a plain callable as a :class:`Problem`, as ``scipy.optimize.minimize`` does.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x) -> float`` for one point ``x`` of shape ``(D,)``, or with
+        ``vectorized=True`` ``fun(X) -> (B,)`` for a batch. It receives torch tensors, or
+        numpy arrays when ``backend="numpy"``.
+    x0 : array-like of shape (D,)
+        The start point.
+    bounds : array-like of shape (2, D) or (2,), optional
+        Lower and upper bounds.
+    vectorized : bool, default=False
+        Whether ``fun`` takes a whole batch. Otherwise it is called once per point,
+        the fallback for forward models that cannot batch.
+    backend : {"auto", "torch", "numpy"}, default="auto"
+        What ``fun`` receives. ``"auto"`` picks numpy when ``x0`` is not a tensor.
+    x_opt, f_opt : optional
+        A known minimiser and minimum.
+    differentiable : bool, optional
+        Whether autograd through ``fun`` is meaningful; default True for torch
+        functions, False for numpy ones.
+    name : str, optional
+        A name used in messages and results (default: the function's name).
+    dtype, device, chunk_bytes :
+        As in :class:`Problem`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = FunctionProblem(lambda x: float(np.sum(x**2)), x0=np.ones(3))
+    >>> p(np.zeros(3)).item()
+    0.0
+    >>> p.dtype
+    torch.float64
+    """
+
+    def __init__(
+        self,
+        fun: Callable,
+        x0: Any,
+        bounds: Any = None,
+        *,
+        vectorized: bool = False,
+        backend: str = "auto",
+        x_opt: Any = None,
+        f_opt: float | None = None,
+        differentiable: bool | None = None,
+        name: str | None = None,
+        dtype: torch.dtype | None = None,
+        device: str | torch.device | None = None,
+        chunk_bytes: int | None = None,
+    ):
+        if not callable(fun):
+            raise InvalidParameterError(f"fun must be callable; got {type(fun).__name__}.")
+        if backend not in ("auto", "torch", "numpy"):
+            raise InvalidParameterError(
+                f"backend must be 'auto', 'torch' or 'numpy'; got {backend!r}."
+            )
+        if backend == "auto":
+            backend = "torch" if torch.is_tensor(x0) else "numpy"
+        if dtype is None and not torch.is_tensor(x0):
+            dtype = torch.float64
+        super().__init__(
+            x0,
+            bounds,
+            x_opt=x_opt,
+            f_opt=f_opt,
+            dtype=dtype,
+            device=device,
+            chunk_bytes=chunk_bytes,
+        )
+        self.fun = fun
+        self.vectorized = bool(vectorized)
+        self.backend = backend
+        self.differentiable = backend == "torch" if differentiable is None else differentiable
+        self._name = name or getattr(fun, "__name__", None) or type(fun).__name__
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        if self.backend == "numpy":
+            Xn = X.detach().cpu().numpy()
+            if self.vectorized:
+                values = self.fun(Xn)
+            else:
+                values = [_scalar(self.fun(x), self.name) for x in Xn]
+            y = torch.as_tensor(np.asarray(values, dtype=np.float64).reshape(-1))
+            return y.to(device=self.device, dtype=self.dtype)
+        if self.vectorized:
+            y = self.fun(X)
+            y = torch.as_tensor(y, device=self.device)
+            return y.reshape(-1).to(self.dtype) if y.ndim <= 1 else y
+        return torch.stack([_scalar_tensor(self.fun(x), self) for x in X])
+
+
+def _scalar(value: Any, name: str) -> float:
+    array = np.asarray(value if not torch.is_tensor(value) else value.detach().cpu())
+    if array.size != 1:
+        raise EvaluationError(
+            f"{name} must return one scalar per point; it returned shape {array.shape}. "
+            "Pass vectorized=True if it evaluates a batch."
+        )
+    return float(array.reshape(()))
+
+
+def _scalar_tensor(value: Any, problem: FunctionProblem) -> torch.Tensor:
+    y = value if torch.is_tensor(value) else torch.as_tensor(_scalar(value, problem.name))
+    if y.numel() != 1:
+        raise EvaluationError(
+            f"{problem.name} must return one scalar per point; it returned shape "
+            f"{tuple(y.shape)}. Pass vectorized=True if it evaluates a batch."
+        )
+    return y.reshape(()).to(device=problem.device, dtype=problem.dtype)
+
+
+def as_points(X: Any, problem: Problem) -> torch.Tensor:
+    """Validate ``X`` for ``problem`` and return it as a ``(B, D)`` tensor.
+
+    Parameters
+    ----------
+    X : tensor or array-like of shape (B, D) or (D,)
+    problem : Problem
+
+    Returns
+    -------
+    torch.Tensor of shape (B, D)
+    """
+    X = problem.validate(X)
+    return X[None] if X.ndim == 1 else X
+
+
+def _as_vector(
+    value: Any,
+    what: str,
+    dtype: torch.dtype,
+    device: torch.device | None,
+    like: torch.Tensor | None = None,
+) -> torch.Tensor:
+    try:
+        if torch.is_tensor(value):
+            t = value.detach().to(dtype=dtype)
+        else:
+            t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"{what} must be a real vector; {exc}") from None
+    if device is not None:
+        t = t.to(device)
+    elif like is not None:
+        t = t.to(like.device)
+    if t.ndim == 0:
+        t = t.reshape(1)
+    if t.ndim != 1 or t.shape[0] == 0:
+        raise InvalidParameterError(
+            f"{what} must be a non-empty vector of shape (D,); got shape {tuple(t.shape)}."
+        )
+    if like is not None and t.shape != like.shape:
+        raise InvalidParameterError(
+            f"{what} must have shape {tuple(like.shape)} like x0; got {tuple(t.shape)}."
+        )
+    if not bool(torch.isfinite(t).all()):
+        raise InvalidParameterError(f"{what} contains NaN or inf: {t.tolist()[:10]}.")
+    return t.clone()
+
+
+def _as_bounds(bounds: Any, x0: torch.Tensor) -> torch.Tensor | None:
+    if bounds is None:
+        return None
+    D = x0.shape[0]
+    if isinstance(bounds, Sequence) and len(bounds) == 2 and not torch.is_tensor(bounds):
+        lo, hi = bounds
+        if isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real):
+            bounds = [[lo] * D, [hi] * D]
+    try:
+        b = torch.as_tensor(
+            bounds.detach().cpu().numpy() if torch.is_tensor(bounds) else np.asarray(bounds),
+            dtype=x0.dtype,
+        ).to(x0.device)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"bounds must be real numbers; {exc}") from None
+    if b.shape == (2,):
+        b = b[:, None].expand(2, D).clone()
+    if b.shape != (2, D):
+        raise InvalidParameterError(
+            f"bounds must have shape (2, {D}) (lower row, upper row) or be a (low, high) "
+            f"pair; got shape {tuple(b.shape)}."
+        )
+    if bool(torch.isnan(b).any()) or not bool((b[0] < b[1]).all()):
+        raise InvalidParameterError(
+            "bounds must satisfy lower < upper in every coordinate (inf allowed, NaN not)."
+        )
+    outside = (x0 < b[0]) | (x0 > b[1])
+    if bool(outside.any()):
+        idx = outside.nonzero().flatten().tolist()[:10]
+        raise InvalidParameterError(f"x0 lies outside the bounds in coordinate(s) {idx}.")
+    return b

@@ -1,0 +1,224 @@
+"""The result of an optimisation run and its per-iteration history."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["HISTORY_COLUMNS", "History", "OptimizeResult", "Status"]
+
+#: The columns of a :class:`History`, in order.
+HISTORY_COLUMNS = (
+    "nit",
+    "nfev",
+    "nfev_monitor",
+    "time",
+    "loss",
+    "best",
+    "grad_norm",
+    "sigma",
+    "param_error",
+)
+
+
+class Status:
+    """The ``status`` codes of an :class:`OptimizeResult`, with their messages."""
+
+    TARGET = 0
+    BUDGET = 1
+    MAX_ITER = 2
+    MAX_TIME = 3
+    CALLBACK = 4
+    CONVERGED = 5
+    INTERRUPTED = 6
+    ERROR = 7
+    RUNNING = 8
+
+    MESSAGES = {
+        TARGET: "The target loss was reached.",
+        BUDGET: "The evaluation budget is exhausted.",
+        MAX_ITER: "The maximum number of iterations was reached.",
+        MAX_TIME: "The time limit was reached.",
+        CALLBACK: "The callback stopped the run (StopIteration).",
+        CONVERGED: "The method converged.",
+        INTERRUPTED: "Interrupted by the user (KeyboardInterrupt); the result so far.",
+        ERROR: "The forward model failed; the result is the best found before the failure.",
+        RUNNING: "The run has not finished.",
+    }
+    #: Statuses that count as a normal end of a run (``success=True``).
+    SUCCESS = frozenset({TARGET, BUDGET, MAX_ITER, MAX_TIME, CALLBACK, CONVERGED})
+
+
+class OptimizeResult(dict):
+    """The outcome of a run: a dict whose keys are also attributes, like scipy's.
+
+    Keys
+    ----
+    x : torch.Tensor (D,)
+        The best point found (the lowest loss among every point evaluated, the method's
+        iterates included).
+    fun : float
+        The loss at ``x``.
+    success : bool
+        Whether the run ended normally (budget, iterations, time, target, callback).
+    status : int
+        A :class:`Status` code.
+    message : str
+        Why the run stopped.
+    nfev : int
+        Evaluations charged to the budget.
+    nfev_monitor : int
+        Evaluations made only to monitor the loss at the current iterate.
+    nit : int
+        Iterations completed.
+    x_last : torch.Tensor (D,)
+        The method's final recommendation (its current iterate or mean).
+    history : History
+        One row per iteration.
+    method, problem : str
+        What ran on what.
+    time : float
+        Wall-clock seconds.
+
+    Examples
+    --------
+    >>> r = OptimizeResult(x=torch.zeros(2), fun=0.0, nit=3)
+    >>> r.fun, r["nit"]
+    (0.0, 3)
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(name) from exc
+
+    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+    __delattr__ = dict.__delitem__  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        if not self:
+            return f"{type(self).__name__}()"
+        order = [
+            "message", "success", "status", "fun", "x", "nit", "nfev", "nfev_monitor",
+            "method", "problem", "time",
+        ]  # fmt: skip
+        keys = [k for k in order if k in self] + sorted(k for k in self if k not in order)
+        width = max(len(k) for k in keys)
+        lines = []
+        for k in keys:
+            value = self[k]
+            if isinstance(value, History):
+                text = f"<History: {len(value)} rows>"
+            elif torch.is_tensor(value) or isinstance(value, np.ndarray):
+                text = np.array2string(
+                    np.asarray(value.detach().cpu() if torch.is_tensor(value) else value),
+                    threshold=8,
+                    precision=6,
+                )
+            else:
+                text = repr(value)
+            lines.append(f"{k.rjust(width)}: {text}")
+        return "\n".join(lines)
+
+    def __dir__(self) -> Iterable[str]:
+        return list(self.keys())
+
+
+class History:
+    """Per-iteration records of a run, one row per iteration.
+
+    Rows may hold 0-d tensors while the run is going (so the loop never waits on the
+    device); they are turned into floats when read.
+
+    Columns: ``nit``, ``nfev`` (charged evaluations), ``nfev_monitor``, ``time``
+    (seconds since the start), ``loss`` (at the current iterate, NaN when not
+    monitored), ``best`` (best loss so far), ``grad_norm`` (norm of the method's
+    parameter gradient, NaN for methods without one), ``sigma`` (the smoothing or
+    step scale, NaN where it has no meaning), ``param_error`` (mean squared error of
+    the iterate to the known optimum, NaN when unknown).
+
+    Examples
+    --------
+    >>> h = History()
+    >>> h.append(nit=0, nfev=0, loss=torch.tensor(2.0), best=2.0)
+    >>> h["loss"]
+    array([2.])
+    """
+
+    def __init__(self, rows: list[dict] | None = None):
+        self._rows: list[dict] = list(rows or [])
+        self._cache: dict[str, np.ndarray] | None = None
+
+    def append(self, **row: Any) -> None:
+        """Add a row; missing columns are NaN."""
+        self._rows.append(row)
+        self._cache = None
+
+    def update_last(self, **values: Any) -> None:
+        """Set columns of the most recent row."""
+        self._rows[-1].update(values)
+        self._cache = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _columns(self) -> dict[str, np.ndarray]:
+        if self._cache is None:
+            self._cache = {c: _column(self._rows, c) for c in HISTORY_COLUMNS}
+        return self._cache
+
+    def __getitem__(self, column: str) -> np.ndarray:
+        """Return one column as a numpy array."""
+        if column not in HISTORY_COLUMNS:
+            raise KeyError(f"Unknown history column {column!r}; columns: {HISTORY_COLUMNS}.")
+        return self._columns()[column]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The column names."""
+        return HISTORY_COLUMNS
+
+    def to_dict(self) -> dict[str, list]:
+        """Return ``{column: list of values}``."""
+        return {c: v.tolist() for c, v in self._columns().items()}
+
+    def to_pandas(self):
+        """Return the history as a :class:`pandas.DataFrame` (one row per iteration)."""
+        from .utils import require
+
+        pd = require("pandas", "bench")
+        frame = pd.DataFrame(self._columns(), columns=list(HISTORY_COLUMNS))
+        return frame.astype({"nit": "int64", "nfev": "int64", "nfev_monitor": "int64"})
+
+    def to_csv(self, path: str) -> None:
+        """Write the history as CSV (no pandas needed)."""
+        cols = self._columns()
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(",".join(HISTORY_COLUMNS) + "\n")
+            for i in range(len(self)):
+                fh.write(",".join(_fmt(cols[c][i]) for c in HISTORY_COLUMNS) + "\n")
+
+    def __repr__(self) -> str:
+        return f"History({len(self)} rows)"
+
+
+def _column(rows: list[dict], name: str) -> np.ndarray:
+    values = [row.get(name, math.nan) for row in rows]
+    tensors = [i for i, v in enumerate(values) if torch.is_tensor(v)]
+    if tensors:  # one device transfer for the whole column
+        stacked = torch.stack([values[i].detach().reshape(()).double() for i in tensors])
+        for i, v in zip(tensors, stacked.cpu().tolist(), strict=True):
+            values[i] = v
+    values = [math.nan if v is None else v for v in values]
+    return np.asarray(values, dtype=np.float64)
+
+
+def _fmt(value: float) -> str:
+    if math.isnan(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))

@@ -1,0 +1,102 @@
+"""Small helpers shared across the package: optional imports and random states."""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from .exceptions import InvalidParameterError, MissingDependencyError
+
+__all__ = ["check_random_state", "require"]
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import an optional dependency or raise an error naming the extra to install.
+
+    Parameters
+    ----------
+    module : str
+        The module to import, e.g. ``"cma"``.
+    extra : str
+        The extra of ``blackbox-opt`` that installs it, e.g. ``"baselines"``.
+
+    Returns
+    -------
+    module
+        The imported module.
+
+    Raises
+    ------
+    MissingDependencyError
+        When the module cannot be imported.
+
+    Examples
+    --------
+    >>> require("math", "none").sqrt(4.0)
+    2.0
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module!r} is required for this feature but could not be imported ({exc}). "
+            f"Install it with: pip install 'blackbox-opt[{extra}]'"
+        ) from exc
+
+
+def check_random_state(
+    random_state: int | torch.Generator | np.random.Generator | None,
+    device: torch.device | str = "cpu",
+) -> torch.Generator:
+    """Turn ``random_state`` into a :class:`torch.Generator` on ``device``.
+
+    Parameters
+    ----------
+    random_state : int, torch.Generator, numpy.random.Generator or None
+        An int seeds a new generator (same int, same draws); a generator is used as is;
+        a numpy generator seeds a new torch generator from one draw; None seeds from
+        fresh operating-system entropy.
+    device : torch.device or str, default="cpu"
+        Where the draws are made. A given generator must live there.
+
+    Returns
+    -------
+    torch.Generator
+
+    Examples
+    --------
+    >>> g = check_random_state(0)
+    >>> torch.rand(2, generator=g).tolist() == torch.rand(
+    ...     2, generator=check_random_state(0)).tolist()
+    True
+    """
+    device = torch.device(device)
+    if isinstance(random_state, torch.Generator):
+        if torch.device(random_state.device).type != device.type:
+            raise InvalidParameterError(
+                f"random_state is a torch.Generator on {random_state.device}, but the draws "
+                f"are made on {device}; pass an int seed or a generator on {device}."
+            )
+        return random_state
+    if random_state is None:
+        seed = int(np.random.SeedSequence().generate_state(1, dtype=np.uint64)[0] >> 1)
+    elif isinstance(random_state, np.random.Generator):
+        seed = int(random_state.integers(0, 2**63 - 1))
+    elif isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise InvalidParameterError(
+                f"random_state must be a non-negative int; got {random_state}."
+            )
+        seed = int(random_state)
+    else:
+        raise InvalidParameterError(
+            "random_state must be None, a non-negative int, a torch.Generator or a "
+            f"numpy.random.Generator; got {type(random_state).__name__}."
+        )
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator

@@ -1,0 +1,127 @@
+"""Image problems rasterised in torch: the PRDPT rectangle toy."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from blackbox_opt import Problem
+
+__all__ = ["Rect", "rect_image"]
+
+
+def _pow10(t: torch.Tensor) -> torch.Tensor:
+    """``t**10`` for real ``t`` by repeated squaring (3 multiplies, no pow kernel)."""
+    t2 = t * t
+    t4 = t2 * t2
+    return t4 * t4 * t2
+
+
+def rect_image(
+    centres: torch.Tensor, grid: torch.Tensor, half_w: float, half_h: float
+) -> torch.Tensor:
+    """Rasterise soft-edged rectangles.
+
+    The intensity at grid point ``(u, v)`` (row, column coordinates) of a rectangle at
+    ``(px, py)`` is ``1 - 2 (|(py - u) / w|^10 + |(v - px) / h|^10)`` clamped to [0, 1].
+    The power is separable, so only ``H + W`` powers are computed per rectangle.
+
+    Parameters
+    ----------
+    centres : torch.Tensor of shape (B, 2)
+        ``(px, py)`` per image.
+    grid : torch.Tensor of shape (R,)
+        Coordinates of the pixel rows and columns (a square image).
+    half_w, half_h : float
+        The half-sizes ``w`` and ``h``.
+
+    Returns
+    -------
+    torch.Tensor of shape (B, R, R)
+    """
+    rows = _pow10((centres[:, 1:2] - grid) / half_w)  # (B, R) over u
+    cols = _pow10((grid - centres[:, 0:1]) / half_h)  # (B, R) over v
+    return (1.0 - 2.0 * (rows[:, :, None] + cols[:, None, :])).clamp_(0.0, 1.0)
+
+
+class Rect(Problem):
+    """The PRDPT toy: move a soft-edged rectangle onto its target (a plateau at the start).
+
+    A ``res x res`` single-channel image on a ``[0, 1]^2`` grid shows a rectangle of
+    half-sizes ``w = h = 0.1`` at parameters ``(px, py)``; the loss is the image MSE to
+    the rectangle at the target. From the start ``(0.5, 0.66)`` the rectangle does not
+    overlap the target at ``(0.5, 0.33)``, so the loss is exactly flat around the
+    start and its gradient is zero: gradient descent cannot move.
+
+    Parameters
+    ----------
+    res : int, default=256
+        Image resolution.
+    x0 : array-like of shape (2,), default=(0.5, 0.66)
+    target : array-like of shape (2,), default=(0.5, 0.33)
+    half_size : float, default=0.1
+    dtype : torch.dtype, default=torch.float32
+    device : str or torch.device, optional
+    chunk_bytes : int, optional
+        See :class:`blackbox_opt.Problem`.
+
+    Examples
+    --------
+    >>> p = Rect(res=64)
+    >>> float(p(p.x_opt))
+    0.0
+    >>> bool(p(p.x0) > 0)
+    True
+    """
+
+    id = "rect"
+    default_dim: ClassVar[int] = 2
+    differentiable = True
+    tags = ("plateau", "image", "differentiable")
+
+    def __init__(
+        self,
+        res: int = 256,
+        *,
+        x0: Any = (0.5, 0.66),
+        target: Any = (0.5, 0.33),
+        half_size: float = 0.1,
+        dtype: torch.dtype = torch.float32,
+        device: Any = None,
+        chunk_bytes: int | None = None,
+    ):
+        if not isinstance(res, int) or res < 2:
+            raise ValueError(f"res must be an int >= 2; got {res!r}.")
+        super().__init__(
+            x0,
+            (0.0, 1.0),
+            x_opt=target,
+            f_opt=0.0,
+            dtype=dtype,
+            device=device,
+            chunk_bytes=chunk_bytes,
+        )
+        self.res = res
+        self.half_size = float(half_size)
+        self.image_shape = (res, res, 1)
+        # the image, its difference to the target and the square are alive at once
+        self.bytes_per_point = 3 * res * res * self.x0.element_size()
+        self.register_buffer("grid", torch.linspace(0.0, 1.0, res, dtype=self.dtype,
+                                                    device=self.device))  # fmt: skip
+        self.register_buffer("target", self._image(self.x_opt[None])[0])
+
+    def _image(self, X: torch.Tensor) -> torch.Tensor:
+        return rect_image(X, self.grid, self.half_size, self.half_size)
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        diff = self._image(X).sub_(self.target)
+        return diff.square_().mean((1, 2))
+
+    def render(self, X: Any) -> torch.Tensor:
+        """Images ``(B, res, res, 1)`` (or ``(res, res, 1)`` for one point)."""
+        X = self.validate(X)
+        single = X.ndim == 1
+        with torch.no_grad():
+            images = self._image(X[None] if single else X)[..., None]
+        return images[0] if single else images
