@@ -331,4 +331,3 @@ def minimize(
         result.x = result.x.detach().cpu().numpy()
         result.x_last = result.x_last.detach().cpu().numpy()
     return result
-

@@ -19,6 +19,7 @@ from .exceptions import InvalidParameterError, UnknownNameError, unknown_name_me
 
 __all__ = ["METHODS", "PROBLEMS", "Entry", "Registry", "Table"]
 
+
 def load_entry_point(spec: str) -> Any:
     """Import ``"package.module:attr.sub"`` and return the attribute.
 
@@ -41,6 +42,7 @@ def load_entry_point(spec: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
 
 @dataclass
 class Entry:
@@ -68,6 +70,7 @@ class Entry:
         if isinstance(self.entry_point, str):
             self.entry_point = load_entry_point(self.entry_point)
         return self.entry_point
+
 
 class Registry(Mapping):
     """A name -> entry mapping with lazy loading and helpful errors.
@@ -190,6 +193,7 @@ class Registry(Mapping):
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self)} entries)"
 
+
 class Table(list):
     """A list of row dicts that prints as an aligned text table.
 
@@ -237,8 +241,10 @@ class Table(list):
         pd = require("pandas", "bench")
         return pd.DataFrame(list(self), columns=self.columns())
 
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
 
 def _cell(value: Any) -> str:
     if value is None:
@@ -248,7 +254,6 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
-
 
 
 #: The registry of optimisation methods (filled by ``blackbox_opt.optimizers``).

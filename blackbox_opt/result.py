@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ class Status:
     ERROR = 7
     RUNNING = 8
 
-    MESSAGES = {
+    MESSAGES: ClassVar[dict[int, str]] = {
         TARGET: "The target loss was reached.",
         BUDGET: "The evaluation budget is exhausted.",
         MAX_ITER: "The maximum number of iterations was reached.",

@@ -14,7 +14,7 @@ Examples
 0.0
 """
 
-from blackbox_opt.api import list_problems as list  # noqa: A004 - the registry's verb
+from blackbox_opt.api import list_problems as list
 from blackbox_opt.api import make_problem as make
 from blackbox_opt.api import register_problem as register
 

@@ -52,9 +52,7 @@ class Rosenbrock(Problem):
             raise ValueError(f"Rosenbrock needs dim >= 2; got {dim!r}.")
         if x0 is None:
             x0 = [-1.2 if i % 2 == 0 else 1.0 for i in range(dim)]
-        super().__init__(
-            x0, bounds, x_opt=[1.0] * dim, f_opt=0.0, dtype=dtype, device=device
-        )
+        super().__init__(x0, bounds, x_opt=[1.0] * dim, f_opt=0.0, dtype=dtype, device=device)
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
         a, b = X[:, :-1], X[:, 1:]

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
 
 from ..exceptions import (
     BlackboxOptError,

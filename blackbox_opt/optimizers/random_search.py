@@ -85,10 +85,14 @@ class RandomSearch(BaseOptimizer):
         state = self._state
         shape = (self.batch_size, state.dim)
         if self._uniform:
-            u = torch.rand(shape, generator=state.generator, device=state.device, dtype=state.dtype)
+            u = torch.rand(
+                shape, generator=state.generator, device=state.device, dtype=state.dtype
+            )
             return state.bounds[0] + u * (state.bounds[1] - state.bounds[0])
         centre = state.x0 if self.center == "x0" else state.best_x
-        noise = torch.randn(shape, generator=state.generator, device=state.device, dtype=state.dtype)
+        noise = torch.randn(
+            shape, generator=state.generator, device=state.device, dtype=state.dtype
+        )
         return self._project(centre + self._scale * noise)
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> None:

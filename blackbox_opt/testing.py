@@ -1,0 +1,344 @@
+"""The shared checks every registered optimiser must pass.
+
+Like scikit-learn's ``check_estimator``: :func:`check_optimizer` runs every check on
+one method; :func:`optimizer_checks` yields them one by one so a test suite can
+parametrise over methods x checks. A new method joins the suite by registering.
+
+Examples
+--------
+>>> from blackbox_opt.testing import check_optimizer
+>>> check_optimizer("spsa")
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import clone
+
+from .api import get_method
+from .exceptions import (
+    EvaluationError,
+    InvalidParameterError,
+    NotFittedError,
+    UnknownNameError,
+)
+from .optimizers.base import BaseOptimizer
+from .problem import FunctionProblem, Problem
+from .result import HISTORY_COLUMNS, Status
+
+__all__ = ["check_optimizer", "check_problem", "optimizer_checks", "quadratic_problem"]
+
+
+def quadratic_problem(dim: int = 3, *, fail_at: int | None = None, fail_with: Any = None):
+    """A small differentiable test problem: ``sum (x - c)^2`` with ``c = (0.5, -0.25, ...)``.
+
+    Parameters
+    ----------
+    dim : int, default=3
+        The dimension.
+    fail_at : int, optional
+        Make the ``fail_at``-th call (1-based, counting batched calls) misbehave.
+    fail_with : exception instance or float, optional
+        Raise this exception, or return this value (e.g. NaN) for the whole batch.
+
+    Returns
+    -------
+    FunctionProblem
+        With bounds ``[-2, 2]``, ``x0 = (1, -1, 1, ...)`` and the known optimum.
+    """
+    centre = torch.tensor([0.5 * (-0.5) ** i for i in range(dim)], dtype=torch.float64)
+    calls = {"n": 0}
+
+    def quadratic(X: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if fail_at is not None and calls["n"] == fail_at:
+            if isinstance(fail_with, BaseException):
+                raise fail_with
+            return torch.full(X.shape[:1], float(fail_with), dtype=X.dtype)
+        return ((X - centre) ** 2).sum(-1)
+
+    x0 = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(dim)], dtype=torch.float64)
+    return FunctionProblem(
+        quadratic,
+        x0,
+        bounds=(-2.0, 2.0),
+        vectorized=True,
+        x_opt=centre,
+        f_opt=0.0,
+        name="quadratic",
+    )
+
+
+def _make(method: Any, **params: Any) -> BaseOptimizer:
+    optimizer = get_method(method)
+    merged = {"verbose": False, **type(optimizer)._check_params, **params}
+    return optimizer.set_params(**merged)
+
+
+def _assert(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+def _raises(exc_type: type, func: Callable, what: str, match: str | None = None) -> None:
+    try:
+        func()
+    except exc_type as exc:
+        if match is not None and match not in str(exc):
+            raise AssertionError(f"{what}: the message {str(exc)!r} lacks {match!r}") from exc
+        return
+    except Exception as exc:  # pragma: no cover - reported as a failure
+        raise AssertionError(
+            f"{what}: expected {exc_type.__name__}, got {type(exc).__name__}: {exc}"
+        ) from exc
+    raise AssertionError(f"{what}: expected {exc_type.__name__}, nothing was raised")
+
+
+def check_clone(method: Any) -> None:
+    """``clone`` rebuilds an equal, unfitted optimiser from ``get_params``."""
+    optimizer = _make(method, random_state=3)
+    twin = clone(optimizer)
+    _assert(type(twin) is type(optimizer), "clone changed the class")
+    _assert(
+        repr(twin.get_params()) == repr(optimizer.get_params()),
+        "clone changed the parameters",
+    )
+    _assert(repr(twin) == repr(optimizer), "repr differs after clone")
+    _raises(NotFittedError, lambda: twin.x_, "x_ before fit")
+
+
+def check_same_seed_same_run(method: Any) -> None:
+    """Two runs with the same seed give the same points and the same history."""
+    runs = []
+    for _ in range(2):
+        optimizer = _make(method, random_state=7, max_iter=8)
+        runs.append(optimizer.fit(quadratic_problem()).result_)
+    a, b = runs
+    _assert(torch.equal(a.x, b.x), f"same seed, different x: {a.x} vs {b.x}")
+    _assert(torch.equal(a.x_last, b.x_last), "same seed, different final iterate")
+    for column in ("best", "loss", "nfev"):
+        _assert(
+            np.array_equal(a.history[column], b.history[column], equal_nan=True),
+            f"same seed, different history column {column!r}",
+        )
+
+
+def check_budget_respected(method: Any) -> None:
+    """Charged evaluations never exceed the budget; monitoring is counted apart."""
+    for budget in (1, 7, 60):
+        problem = quadratic_problem()
+        optimizer = _make(method, random_state=0).fit(problem, budget=budget)
+        _assert(optimizer.nfev_ <= budget, f"nfev {optimizer.nfev_} > budget {budget}")
+        _assert(
+            problem.n_evaluations == optimizer.nfev_ + optimizer.nfev_monitor_,
+            "the problem's evaluation count differs from nfev + nfev_monitor",
+        )
+        _assert(optimizer.result_.status == Status.BUDGET, "budget stop not reported")
+
+
+def check_callback(method: Any) -> None:
+    """The callback sees every iteration, and StopIteration ends the run."""
+    seen: list[int] = []
+    _make(method, random_state=0, max_iter=6).fit(
+        quadratic_problem(), callback=lambda r: seen.append(r.nit)
+    )
+    _assert(seen == list(range(1, 7)), f"callback saw iterations {seen}, expected 1..6")
+
+    def stop_after_three(result):
+        if result.nit == 3:
+            raise StopIteration
+
+    optimizer = _make(method, random_state=0, max_iter=50).fit(
+        quadratic_problem(), callback=stop_after_three
+    )
+    _assert(optimizer.n_iter_ == 3, f"StopIteration ignored: {optimizer.n_iter_} iterations")
+    _assert(optimizer.result_.status == Status.CALLBACK, "callback stop not reported")
+    _assert(optimizer.result_.success, "a callback stop is a normal end")
+
+
+def check_ask_tell_equals_fit(method: Any) -> None:
+    """Driving ask/tell by hand reproduces ``fit`` with the same seed."""
+    n_iter = 6
+    fitted = _make(method, random_state=11, max_iter=n_iter).fit(quadratic_problem())
+    problem = quadratic_problem()
+    optimizer = _make(method, random_state=11, max_iter=n_iter).start(problem)
+    for _ in range(n_iter):
+        X = optimizer.ask()
+        if optimizer.needs_gradient:
+            y, grads = problem.value_and_grad(X)
+            optimizer.tell(X, y, grads)
+        else:
+            with torch.no_grad():
+                optimizer.tell(X, problem(X))
+    _assert(
+        torch.allclose(optimizer.recommend(), fitted.result_.x_last, rtol=0, atol=0),
+        f"ask/tell ended at {optimizer.recommend()}, fit at {fitted.result_.x_last}",
+    )
+    _assert(optimizer.result().nit == n_iter, "ask/tell iteration count is wrong")
+
+
+def check_result_fields(method: Any) -> None:
+    """The result has scipy's fields, a consistent history and fitted attributes."""
+    problem = quadratic_problem()
+    optimizer = _make(method, random_state=0, max_iter=5).fit(problem)
+    res = optimizer.result_
+    for key in ("x", "fun", "success", "status", "message", "nfev", "nit", "history"):
+        _assert(key in res, f"result lacks {key!r}")
+    _assert(tuple(res.x.shape) == (problem.dim,), f"x has shape {tuple(res.x.shape)}")
+    _assert(math.isfinite(res.fun), "fun is not finite")
+    _assert(
+        abs(float(problem(res.x)) - res.fun) <= 1e-12 * max(1.0, abs(res.fun)),
+        "fun is not the loss at x",
+    )
+    _assert(res.nit == 5 and res.status == Status.MAX_ITER, "max_iter not honoured")
+    _assert(len(res.history) == res.nit + 1, "history needs one row per iteration + start")
+    _assert(tuple(res.history.columns) == HISTORY_COLUMNS, "history columns differ")
+    best = res.history["best"]
+    _assert(bool(np.all(np.diff(best) <= 0)), "the best loss increased")
+    _assert(best[-1] == res.fun, "the last best differs from fun")
+    _assert(
+        optimizer.x_ is res.x and optimizer.fun_ == res.fun and optimizer.n_iter_ == res.nit,
+        "fitted attributes disagree with result_",
+    )
+    err = res.history["param_error"]
+    _assert(bool(np.isfinite(err).all()), "param_error missing although x_opt is known")
+
+
+def check_bad_inputs(method: Any) -> None:
+    """Wrong x0 shapes, NaN, bad budgets and unknown options raise clear errors."""
+    problem = quadratic_problem()
+    optimizer = _make(method, max_iter=2)
+    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, 0.0]), "short x0",
+            match="shape")  # fmt: skip
+    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[[0.0] * 3]), "2-D x0",
+            match="shape")  # fmt: skip
+    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, math.nan, 0.0]),
+            "NaN in x0", match="NaN")  # fmt: skip
+    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, 0.0, 9.0]),
+            "x0 outside bounds", match="bounds")  # fmt: skip
+    for budget in (0, -5, 2.5):
+        _raises(InvalidParameterError, lambda b=budget: optimizer.fit(problem, budget=b),
+                f"budget={budget}", match="budget")  # fmt: skip
+    _raises(InvalidParameterError, lambda: _make(method, budget=0).fit(problem),
+            "budget=0 parameter", match="budget")  # fmt: skip
+    _raises(UnknownNameError, lambda: get_method(method, budgett=10), "unknown option",
+            match="Did you mean 'budget'")  # fmt: skip
+    _raises(InvalidParameterError, lambda: _make(method, random_state="x").fit(problem),
+            "bad random_state", match="random_state")  # fmt: skip
+
+
+def check_keyboard_interrupt(method: Any) -> None:
+    """Ctrl-C returns the result so far, best point included."""
+    problem = quadratic_problem(fail_at=4, fail_with=KeyboardInterrupt())
+    optimizer = _make(method, random_state=0, max_iter=50).fit(problem)
+    res = optimizer.result_
+    _assert(res.status == Status.INTERRUPTED and not res.success, "interrupt not reported")
+    _assert(math.isfinite(res.fun), "the best point was lost on interrupt")
+
+
+def check_forward_model_errors(method: Any) -> None:
+    """A raising forward model or NaN losses keep the best point (raise or stop)."""
+    for fail_with in (RuntimeError("renderer crashed"), math.nan):
+        problem = quadratic_problem(fail_at=4, fail_with=fail_with)
+        optimizer = _make(method, random_state=0, max_iter=50)
+        try:
+            optimizer.fit(problem)
+        except EvaluationError as exc:
+            _assert(exc.result is not None and math.isfinite(exc.result.fun),
+                    "EvaluationError lost the best point")  # fmt: skip
+            _assert(optimizer.result_.status == Status.ERROR, "error status not set")
+        else:
+            raise AssertionError(f"on_error='raise' did not raise for {fail_with!r}")
+        problem = quadratic_problem(fail_at=4, fail_with=fail_with)
+        res = _make(method, random_state=0, max_iter=50, on_error="stop").fit(problem).result_
+        _assert(res.status == Status.ERROR and not res.success, "on_error='stop' not honoured")
+        _assert(math.isfinite(res.fun), "on_error='stop' lost the best point")
+
+
+def check_converges_on_quadratic(method: Any) -> None:
+    """The method improves on the start of a 3-D quadratic within 600 evaluations."""
+    problem = quadratic_problem()
+    start = float(problem(problem.x0))
+    res = _make(method, random_state=0, budget=600).fit(problem).result_
+    _assert(res.fun < 0.5 * start, f"no progress on a quadratic: {res.fun} vs start {start}")
+
+
+CHECKS: tuple[Callable[[Any], None], ...] = (
+    check_clone,
+    check_same_seed_same_run,
+    check_budget_respected,
+    check_callback,
+    check_ask_tell_equals_fit,
+    check_result_fields,
+    check_bad_inputs,
+    check_keyboard_interrupt,
+    check_forward_model_errors,
+    check_converges_on_quadratic,
+)
+
+
+def optimizer_checks() -> Iterator[Callable[[Any], None]]:
+    """Yield every check; each takes a method name, class or instance.
+
+    Yields
+    ------
+    callable
+    """
+    yield from CHECKS
+
+
+def check_optimizer(method: Any) -> None:
+    """Run every check on ``method``; raises AssertionError on the first failure.
+
+    Parameters
+    ----------
+    method : str, type or BaseOptimizer
+        A registered method name, an optimiser class or an instance.
+    """
+    for check in CHECKS:
+        check(method)
+
+
+def check_problem(problem: Problem, *, batch: int = 4, seed: int = 0) -> None:
+    """Check a problem against the Problem contract.
+
+    Batched and single evaluation agree, evaluation is deterministic, the known
+    optimum beats the start, and ``render`` has the declared shape.
+
+    Parameters
+    ----------
+    problem : Problem
+    batch : int, default=4
+        Points evaluated.
+    seed : int, default=0
+        Seeds the test points.
+    """
+    g = torch.Generator(device=problem.device).manual_seed(seed)
+    D = problem.dim
+    noise = torch.randn(batch, D, generator=g, device=problem.device, dtype=problem.dtype)
+    X = problem.x0 + 0.05 * noise
+    if problem.bounds is not None:
+        X = torch.maximum(torch.minimum(X, problem.bounds[1]), problem.bounds[0])
+    with torch.no_grad():
+        batched = problem(X)
+        singles = torch.stack([problem(x) for x in X])
+        again = problem(X)
+    _assert(tuple(batched.shape) == (batch,), f"batched shape {tuple(batched.shape)}")
+    _assert(torch.allclose(batched, singles, rtol=1e-5, atol=1e-7),
+            f"B single calls differ from one batched call: {singles} vs {batched}")  # fmt: skip
+    _assert(torch.equal(batched, again), "evaluation is not deterministic")
+    if problem.x_opt is not None:
+        f_opt = float(problem(problem.x_opt))
+        _assert(f_opt < float(problem(problem.x0)), "x_opt is not better than x0")
+        if problem.f_opt is not None:
+            _assert(abs(f_opt - problem.f_opt) <= 1e-6 * max(1.0, abs(problem.f_opt)),
+                    f"loss at x_opt {f_opt} differs from f_opt {problem.f_opt}")  # fmt: skip
+    if problem.image_shape is not None:
+        images = problem.render(X)
+        _assert(tuple(images.shape) == (batch, *problem.image_shape),
+                f"render shape {tuple(images.shape)}")  # fmt: skip

@@ -1,0 +1,159 @@
+"""minimize(): dispatch, problem resolution, options, errors and the result."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import problems
+from blackbox_opt import (
+    SPSA,
+    EvaluationError,
+    InvalidParameterError,
+    NotFittedError,
+    Status,
+    UnknownNameError,
+    get_method,
+    list_methods,
+    minimize,
+    register_method,
+)
+from blackbox_opt.registry import METHODS
+from blackbox_opt.testing import quadratic_problem
+
+
+def test_method_by_name_class_and_instance_give_the_same_run():
+    kwargs = dict(budget=200, random_state=0, verbose=False)
+    by_name = minimize("rosenbrock", method="spsa", **kwargs)
+    by_class = minimize("rosenbrock", method=SPSA, **kwargs)
+    instance = SPSA(c=0.1)
+    by_instance = minimize("rosenbrock", method=instance, **kwargs)
+    assert by_name.fun == by_class.fun == by_instance.fun
+    with pytest.raises(NotFittedError):
+        instance.x_  # minimize works on a clone
+
+
+def test_problem_options_go_to_the_problem():
+    res = minimize("rosenbrock", method="random", dim=5, budget=64, verbose=False)
+    assert res.x.shape == (5,)
+    res = minimize(
+        "rosenbrock", method="random", problem_options={"dim": 4}, budget=64, verbose=False
+    )
+    assert res.x.shape == (4,)
+
+
+def test_plain_callable_with_numpy_start_returns_numpy():
+    res = minimize(
+        lambda x: float(np.sum((x - 2.0) ** 2)),
+        method="spsa",
+        x0=np.zeros(3),
+        budget=3000,
+        random_state=0,
+        verbose=False,
+    )
+    assert isinstance(res.x, np.ndarray)
+    np.testing.assert_allclose(res.x, 2.0, atol=0.05)
+    with pytest.raises(InvalidParameterError, match="x0"):
+        minimize(lambda x: 0.0, method="spsa")
+
+
+def test_unknown_names_list_the_valid_ones_and_the_closest():
+    with pytest.raises(UnknownNameError, match="Unknown method 'spas'. Did you mean 'spsa'"):
+        minimize("rosenbrock", method="spas")
+    with pytest.raises(UnknownNameError, match="Unknown problem 'rosenbruck'.*'rosenbrock'"):
+        minimize("rosenbruck", method="spsa")
+    with pytest.raises(UnknownNameError, match="Unknown option 'n_perturbation'.*Valid options"):
+        minimize("rosenbrock", method="spsa", n_perturbation=2)
+    with pytest.raises(InvalidParameterError, match="must be a float in the range"):
+        minimize("rosenbrock", method="spsa", c=-1.0)
+
+
+def test_history_rows_and_pandas_frame():
+    res = minimize("rect", method="spsa", max_iter=10, random_state=0, verbose=False)
+    frame = res.history.to_pandas()
+    assert list(frame.columns) == [
+        "nit", "nfev", "nfev_monitor", "time", "loss", "best", "grad_norm", "sigma",
+        "param_error",
+    ]  # fmt: skip
+    assert frame["nit"].tolist() == list(range(11))
+    assert frame["nfev"].tolist() == [2 * i for i in range(11)]
+    assert frame["nfev_monitor"].tolist() == list(range(1, 12))
+    assert frame["param_error"].notna().all() and frame["sigma"].iloc[1:].notna().all()
+    assert (frame["best"].diff().dropna() <= 0).all()
+    assert res.nfev_monitor == 11
+
+
+def test_max_time_and_target_stop_the_run():
+    res = minimize("rosenbrock", method="random", max_time=0.2, verbose=False)
+    assert res.status == Status.MAX_TIME and res.time < 2.0
+    res = minimize(quadratic_problem(), method="adam", lr=0.1, target=1e-6, verbose=False)
+    assert res.status == Status.TARGET and res.fun <= 1e-6
+
+
+def test_default_budget_applies_without_limits():
+    res = minimize(quadratic_problem(), method="random", verbose=False)
+    assert res.nfev == 10_000 and res.status == Status.BUDGET
+
+
+def test_on_error_stop_keeps_the_best_and_raise_attaches_it():
+    p = quadratic_problem(fail_at=10, fail_with=ValueError("boom"))
+    res = minimize(p, method="spsa", on_error="stop", budget=100, random_state=0, verbose=False)
+    assert not res.success and "ValueError: boom" in res.message
+    # call 1 monitors x0, each iteration makes two (batch + monitor): call 10 is the
+    # batch of iteration 5, so 4 iterations completed
+    assert math.isfinite(res.fun) and res.nit == 4
+    p = quadratic_problem(fail_at=10, fail_with=ValueError("boom"))
+    with pytest.raises(EvaluationError, match="raised at iteration") as info:
+        minimize(p, method="spsa", budget=100, random_state=0, verbose=False)
+    assert info.value.result.fun == res.fun
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_non_finite_losses_are_an_error_with_the_point_named():
+    p = quadratic_problem(fail_at=4, fail_with=float("inf"))  # the batch of iteration 2
+    with pytest.raises(EvaluationError, match=r"non-finite losses .* point\(s\) \[0, 1\]"):
+        minimize(p, method="spsa", budget=100, random_state=0, verbose=False)
+
+
+def test_ask_tell_with_outside_evaluation_and_no_problem():
+    opt = SPSA(random_state=0).start(x0=[1.0, 1.0])
+    for _ in range(300):
+        X = opt.ask()
+        opt.tell(X, (X**2).sum(1).numpy())  # numpy losses are accepted
+    assert float((opt.recommend() ** 2).sum()) < 1e-2
+    assert opt.result().nit == 300
+    with pytest.raises(InvalidParameterError, match=r"shape \(2,\)"):
+        opt.tell(opt.ask(), [1.0, 2.0, 3.0])
+
+
+def test_ask_before_start_is_a_not_fitted_error():
+    with pytest.raises(NotFittedError, match="start"):
+        SPSA().ask()
+
+
+def test_register_method_and_listing():
+    class Still(SPSA):
+        """Never moves: a test method."""
+
+        name = "still-test"
+
+        def _tell(self, X, y, grads):
+            return None
+
+    register_method("still-test", Still)
+    try:
+        assert "still-test" in [r["name"] for r in list_methods()]
+        res = minimize(quadratic_problem(), method="still-test", budget=20, verbose=False)
+        assert torch.equal(res.x_last, quadratic_problem().x0)
+        with pytest.raises(ValueError, match="already registered"):
+            register_method("still-test", Still)
+    finally:
+        METHODS.unregister("still-test")
+    assert get_method("spsa", c=0.3).c == 0.3
+
+
+def test_fitted_attributes_and_minimize_method():
+    opt = SPSA(max_iter=5, verbose=False)
+    res = opt.minimize(problems.make("rosenbrock"))
+    assert opt.result_ is res and opt.n_iter_ == 5 and opt.nfev_ == 10

@@ -1,0 +1,133 @@
+"""The Problem contract: shapes, validation, chunking, counting, devices."""
+
+import numpy as np
+import pytest
+import torch
+
+from blackbox_opt import EvaluationError, FunctionProblem, InvalidParameterError, Problem
+
+
+class Sphere(Problem):
+    def _evaluate(self, X):
+        return (X**2).sum(-1)
+
+
+def test_batched_and_single_shapes():
+    p = Sphere(x0=[1.0, 2.0, 3.0])
+    assert p.dim == 3 and p.dtype == torch.float32
+    assert p(torch.ones(5, 3)).shape == (5,)
+    single = p(torch.ones(3))
+    assert single.shape == () and float(single) == 3.0
+    assert p.n_evaluations == 6
+
+
+def test_array_likes_are_converted_to_the_problem_dtype():
+    p = Sphere(x0=torch.zeros(2, dtype=torch.float64))
+    y = p([[1, 2], [3, 4]])
+    assert y.dtype == torch.float64
+    assert y.tolist() == [5.0, 25.0]
+
+
+@pytest.mark.parametrize(
+    ("X", "match"),
+    [
+        (torch.ones(4), r"shape \(B, 3\) or \(3,\); got shape \(4,\)"),
+        (torch.ones(2, 2, 3), r"got shape \(2, 2, 3\)"),
+        (torch.tensor([[1.0, float("nan"), 0.0], [0, 0, 0]]), r"non-finite .* point\(s\) \[0\]"),
+        (torch.ones(2, 3, dtype=torch.complex64), "real points"),
+        ("abc", "could not convert"),
+    ],
+)
+def test_validation_says_what_was_expected_and_what_came(X, match):
+    p = Sphere(x0=[0.0, 0.0, 0.0])
+    with pytest.raises(InvalidParameterError, match=match):
+        p(X)
+
+
+def test_wrong_device_is_reported():
+    p = Sphere(x0=[0.0, 0.0])
+    X = torch.zeros(1, 2, device="meta")
+    with pytest.raises(InvalidParameterError, match="evaluates on cpu but X is on meta"):
+        p(X)
+
+
+def test_bounds_forms_and_errors():
+    assert Sphere(x0=[0.0, 0.0], bounds=(-1, 1)).bounds.tolist() == [[-1, -1], [1, 1]]
+    assert Sphere(x0=[0.0, 0.0], bounds=[[-1, -2], [1, 2]]).bounds.shape == (2, 2)
+    with pytest.raises(InvalidParameterError, match="lower < upper"):
+        Sphere(x0=[0.0], bounds=(1, -1))
+    with pytest.raises(InvalidParameterError, match=r"shape \(2, 2\)"):
+        Sphere(x0=[0.0, 0.0], bounds=[[0, 0, 0], [1, 1, 1]])
+    with pytest.raises(InvalidParameterError, match="outside the bounds"):
+        Sphere(x0=[5.0, 0.0], bounds=(-1, 1))
+    with pytest.raises(InvalidParameterError, match="NaN"):
+        Sphere(x0=[float("nan")])
+
+
+class Counting(Sphere):
+    bytes_per_point = 1000
+
+    def __init__(self, **kw):
+        super().__init__(x0=[0.0, 0.0], **kw)
+        self.batch_sizes = []
+
+    def _evaluate(self, X):
+        self.batch_sizes.append(X.shape[0])
+        return super()._evaluate(X)
+
+
+def test_large_batches_are_evaluated_in_memory_sized_chunks():
+    p = Counting(chunk_bytes=4000)
+    X = torch.randn(10, 2)
+    y = p(X)
+    assert p.batch_sizes == [4, 4, 2]
+    assert torch.equal(y, (X**2).sum(-1))
+    assert p.n_evaluations == 10
+    p = Counting()  # the CPU default budget holds all ten
+    p(X)
+    assert p.batch_sizes == [10]
+
+
+def test_to_moves_buffers_and_changes_dtype():
+    p = Sphere(x0=[1.0, 2.0], bounds=(-5, 5), x_opt=[0.0, 0.0])
+    p = p.to(torch.float64)
+    assert p.x0.dtype == p.bounds.dtype == p.x_opt.dtype == torch.float64
+    assert p.to("cpu").device.type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_cuda_evaluates_there():
+    p = Sphere(x0=[1.0, 2.0]).to("cuda")
+    assert p(torch.ones(3, 2, device="cuda")).device.type == "cuda"
+
+
+def test_value_and_grad_matches_the_analytic_gradient():
+    p = FunctionProblem(lambda X: (X**3).sum(-1), torch.zeros(2), vectorized=True)
+    X = torch.tensor([[1.0, 2.0], [-1.0, 0.5]])
+    y, g = p.value_and_grad(X)
+    assert torch.allclose(y, torch.tensor([9.0, -0.875]))
+    assert torch.allclose(g, 3 * X**2)
+
+
+def test_function_problem_numpy_scalar_and_vectorized():
+    scalar = FunctionProblem(lambda x: float(np.sum(x**2)), x0=np.zeros(2))
+    vector = FunctionProblem(lambda X: np.sum(X**2, axis=1), x0=np.zeros(2), vectorized=True)
+    X = np.array([[1.0, 2.0], [3.0, 4.0]])
+    assert scalar(X).tolist() == vector(X).tolist() == [5.0, 25.0]
+    assert not scalar.differentiable and scalar.backend == "numpy"
+
+
+def test_function_problem_reports_wrong_outputs():
+    bad = FunctionProblem(lambda x: np.ones(3), x0=np.zeros(2))
+    with pytest.raises(EvaluationError, match="one scalar per point"):
+        bad(np.zeros(2))
+    short = FunctionProblem(lambda X: X.sum(), torch.zeros(2), vectorized=True)
+    with pytest.raises(EvaluationError, match=r"shape \(3,\)"):
+        short(torch.zeros(3, 2))
+    with pytest.raises(InvalidParameterError, match="callable"):
+        FunctionProblem(3, x0=[0.0])
+
+
+def test_render_is_not_available_by_default():
+    with pytest.raises(NotImplementedError, match="does not render"):
+        Sphere(x0=[0.0]).render(torch.zeros(1, 1))
