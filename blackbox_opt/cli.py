@@ -178,7 +178,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if key in options:
             raise blackbox_opt.InvalidParameterError(f"option {key!r} is given twice.")
         options[key] = value
-    reserved = {"budget", "random_state", "verbose", "max_iter", "method", "x0"}
+    reserved = {"budget", "random_state", "verbose", "max_iter", "method"}
     clash = sorted(reserved & set(options))
     if clash:
         raise blackbox_opt.InvalidParameterError(

@@ -30,8 +30,9 @@ class SPSA(GradientMethod):
     ----------
     update : {"spall", "optimizer"}, default="spall"
         Spall's decaying gains, or the torch optimiser given by ``optimizer``/``lr``.
-    a : float, default=0.1
-        Step-gain numerator (``update="spall"``).
+    a : float, optional
+        Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha``, so
+        that the first step gain ``a_0`` is 0.1.
     c : float, default=0.1
         Perturbation size at the first iteration.
     A : float, optional
@@ -60,7 +61,7 @@ class SPSA(GradientMethod):
     _check_params: ClassVar[dict] = {}
     _parameter_constraints: ClassVar[dict] = {
         "update": [StrOptions({"spall", "optimizer"})],
-        "a": [Interval(Real, 0, None, closed="neither")],
+        "a": [Interval(Real, 0, None, closed="neither"), None],
         "c": [Interval(Real, 0, None, closed="neither")],
         "A": [Interval(Real, 0, None, closed="left"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -72,7 +73,7 @@ class SPSA(GradientMethod):
         self,
         *,
         update: str = "spall",
-        a: float = 0.1,
+        a: float | None = None,
         c: float = 0.1,
         A: float | None = None,
         alpha: float = 0.602,
@@ -96,6 +97,7 @@ class SPSA(GradientMethod):
         else:
             expected = self.max_iter or (self.budget or 10_000) // (2 * self.n_perturbations)
             self._A = 0.1 * max(expected, 1)
+        self._a = self.a if self.a is not None else 0.1 * (self._A + 1) ** self.alpha
         self._k = 0
         self._delta: torch.Tensor | None = None
 
@@ -117,7 +119,7 @@ class SPSA(GradientMethod):
         slopes = (y[:K] - y[K:]) / (2 * ck)
         grad = (slopes[:, None] * self._delta).mean(0)
         if self.update == "spall":
-            ak = self.a / (self._A + self._k + 1) ** self.alpha
+            ak = self._a / (self._A + self._k + 1) ** self.alpha
             with torch.no_grad():
                 self._theta.copy_(self._project(self._theta - ak * grad))
             info = {"grad_norm": torch.linalg.vector_norm(grad)}
