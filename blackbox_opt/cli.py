@@ -104,9 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="a registered method name (default: the library's default method)",
     )
-    run.add_argument(
-        "--budget", "-b", type=int, default=None, help="evaluations the run may use"
-    )
+    run.add_argument("--budget", "-b", type=int, default=None, help="evaluations the run may use")
     run.add_argument(
         "--seed",
         "-s",
@@ -114,9 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="random seed (random_state); the same seed gives the same run",
     )
-    run.add_argument(
-        "--max-iter", type=int, default=None, help="iterations the run may use"
-    )
+    run.add_argument("--max-iter", type=int, default=None, help="iterations the run may use")
     run.add_argument(
         "--option",
         "-o",
@@ -132,9 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", type=Path, default=None, metavar="FILE.csv", help="write the history as CSV"
     )
-    run.add_argument(
-        "--quiet", "-q", action="store_true", help="no progress bar while running"
-    )
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar while running")
     return parser
 
 

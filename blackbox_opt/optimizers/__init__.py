@@ -15,6 +15,7 @@ _BUILTIN = {
     "spsa": "blackbox_opt.optimizers.spsa:SPSA",
     "fd": "blackbox_opt.optimizers.finite_differences:FiniteDifferences",
     "adam": "blackbox_opt.optimizers.autodiff:Autodiff",
+    "prdpt": "blackbox_opt.optimizers.prdpt:PRDPT",
 }
 for _name, _entry_point in _BUILTIN.items():
     if _name not in METHODS:

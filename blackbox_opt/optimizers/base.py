@@ -59,6 +59,7 @@ class RunState:
     bounds: torch.Tensor | None
     generator: torch.Generator
     problem: Problem | None = None
+    budget: int | None = None
     nit: int = 0
     nfev: int = 0
     nfev_monitor: int = 0
@@ -249,6 +250,7 @@ class BaseOptimizer(BaseEstimator):
         x0: Any = None,
         *,
         bounds: Any = None,
+        budget: int | None = None,
     ) -> BaseOptimizer:
         """Begin a run: validate the parameters and set up the method's state.
 
@@ -263,6 +265,9 @@ class BaseOptimizer(BaseEstimator):
             The start point (default: ``problem.x0``; required without a problem).
         bounds : array-like of shape (2, D), optional
             Bounds, when no problem gives them.
+        budget : int, optional
+            The evaluations the run will use (default: the ``budget`` parameter);
+            schedules that span the run (sigma annealing, gains) read it.
 
         Returns
         -------
@@ -286,7 +291,12 @@ class BaseOptimizer(BaseEstimator):
             bounds = _as_bounds(problem.bounds if bounds is None else bounds, x0)
         generator = check_random_state(self.random_state, x0.device)
         state = RunState(
-            dim=x0.shape[0], x0=x0, bounds=bounds, generator=generator, problem=problem
+            dim=x0.shape[0],
+            x0=x0,
+            bounds=bounds,
+            generator=generator,
+            problem=problem,
+            budget=self.budget if budget is None else budget,
         )
         state.best_x = x0.clone()
         state.best_f = torch.full((), math.inf, dtype=x0.dtype, device=x0.device)
@@ -415,11 +425,11 @@ class BaseOptimizer(BaseEstimator):
             raise InvalidParameterError(
                 f"callback must be callable; got {type(callback).__name__}."
             )
-        self.start(problem, x0)
-        state = self._state
         budget = budget if budget is not None else self.budget
         if budget is None and self.max_iter is None and self.max_time is None:
             budget = DEFAULT_BUDGET
+        self.start(problem, x0, budget=budget)
+        state = self._state
         from tqdm.auto import tqdm
 
         verbose = sys.stderr.isatty() if self.verbose is None else self.verbose
@@ -615,6 +625,16 @@ class BaseOptimizer(BaseEstimator):
         return self.fit(problem, x0, budget=budget, callback=callback).result_
 
     # -- helpers for subclasses ------------------------------------------------------------
+    def _expected_iterations(self, evaluations_per_iteration: int) -> int | None:
+        """Iterations the run will last, from ``max_iter`` and the budget (None if open)."""
+        state = self._state
+        limits = []
+        if self.max_iter is not None:
+            limits.append(self.max_iter)
+        if state.budget is not None:
+            limits.append(max(1, state.budget // evaluations_per_iteration))
+        return min(limits) if limits else None
+
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         """Clamp ``x`` into the bounds (no-op without bounds)."""
         bounds = self._state.bounds

@@ -37,7 +37,8 @@ class SPSA(GradientMethod):
         Perturbation size at the first iteration.
     A : float, optional
         Stability constant of the step gain; default 10 % of the expected number of
-        iterations (from ``max_iter`` or the budget), Spall's advice.
+        iterations (from ``max_iter`` or the budget; 100 when the run is open-ended),
+        Spall's advice.
     alpha : float, default=0.602
         Step-gain decay exponent.
     gamma : float, default=0.101
@@ -95,8 +96,8 @@ class SPSA(GradientMethod):
         if self.A is not None:
             self._A = float(self.A)
         else:
-            expected = self.max_iter or (self.budget or 10_000) // (2 * self.n_perturbations)
-            self._A = 0.1 * max(expected, 1)
+            expected = self._expected_iterations(2 * self.n_perturbations) or 1000
+            self._A = 0.1 * expected
         self._a = self.a if self.a is not None else 0.1 * (self._A + 1) ** self.alpha
         self._k = 0
         self._delta: torch.Tensor | None = None
