@@ -42,7 +42,7 @@ def sigma_schedule(
 
     Examples
     --------
-    >>> [sigma_schedule(t, 1.0, 0.1, 2, 5) for t in range(7)]
+    >>> [round(sigma_schedule(t, 1.0, 0.1, 2, 5), 6) for t in range(7)]
     [1.0, 1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
     """
     if n_iter is None or iteration <= anneal_start or n_iter <= anneal_start:
