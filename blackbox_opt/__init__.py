@@ -27,14 +27,18 @@ from .exceptions import (
 from .optimizers.autodiff import Autodiff
 from .optimizers.base import BaseOptimizer
 from .optimizers.finite_differences import FiniteDifferences
+from .optimizers.prdpt import PRDPT
 from .optimizers.random_search import RandomSearch
 from .optimizers.spsa import SPSA
 from .problem import FunctionProblem, Problem
 from .result import History, OptimizeResult, Status
+from .smoothing import smooth
 
+#: The package version.
 __version__ = "0.1.0"
 
 __all__ = [
+    "PRDPT",
     "SPSA",
     "Autodiff",
     "BaseOptimizer",
@@ -62,4 +66,5 @@ __all__ = [
     "optimizers",
     "register_method",
     "register_problem",
+    "smooth",
 ]

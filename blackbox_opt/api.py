@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .exceptions import InvalidParameterError, UnknownNameError
+from .exceptions import EvaluationError, InvalidParameterError, UnknownNameError
 from .optimizers.base import BaseOptimizer
 from .problem import FunctionProblem, Problem
 from .registry import METHODS, PROBLEMS, Table
@@ -326,8 +326,17 @@ def minimize(
             raise UnknownNameError(_unknown_option(key, owner, valid))
     optimizer.set_params(**method_options)
     problem_obj, numpy_io = resolve_problem(problem, x0, problem_options)
-    result = optimizer.minimize(problem_obj, x0, budget=budget, callback=callback)
+    try:
+        result = optimizer.minimize(problem_obj, x0, budget=budget, callback=callback)
+    except EvaluationError as exc:
+        if numpy_io and exc.result is not None:
+            _points_to_numpy(exc.result)
+        raise
     if numpy_io:
-        result.x = result.x.detach().cpu().numpy()
-        result.x_last = result.x_last.detach().cpu().numpy()
+        _points_to_numpy(result)
     return result
+
+
+def _points_to_numpy(result: OptimizeResult) -> None:
+    result.x = result.x.detach().cpu().numpy()
+    result.x_last = result.x_last.detach().cpu().numpy()

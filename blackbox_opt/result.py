@@ -56,8 +56,8 @@ class Status:
 class OptimizeResult(dict):
     """The outcome of a run: a dict whose keys are also attributes, like scipy's.
 
-    Keys
-    ----
+    Attributes
+    ----------
     x : torch.Tensor (D,)
         The best point found (the lowest loss among every point evaluated, the method's
         iterates included).

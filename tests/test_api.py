@@ -10,6 +10,7 @@ import problems
 from blackbox_opt import (
     SPSA,
     EvaluationError,
+    FunctionProblem,
     InvalidParameterError,
     NotFittedError,
     Status,
@@ -157,3 +158,25 @@ def test_fitted_attributes_and_minimize_method():
     opt = SPSA(max_iter=5, verbose=False)
     res = opt.minimize(problems.make("rosenbrock"))
     assert opt.result_ is res and opt.n_iter_ == 5 and opt.nfev_ == 10
+
+
+def test_points_probed_outside_the_bounds_never_become_the_best():
+    # the loss decreases without limit below 0, but the box is [0, 1]: SPSA probes
+    # theta -+ c Delta beyond the edge, and those probes must not be reported
+    p = FunctionProblem(lambda X: X.sum(1), torch.full((2,), 0.5), bounds=(0.0, 1.0),
+                        vectorized=True)  # fmt: skip
+    res = minimize(p, method="spsa", c=0.3, budget=400, random_state=0, verbose=False)
+    assert bool(((res.x >= 0) & (res.x <= 1)).all()) and res.fun >= 0.0
+    assert res.fun < 0.05  # it still went to the corner
+
+
+def test_evaluation_error_result_is_numpy_for_numpy_callables():
+    def fails_later(x, calls=[0]):  # noqa: B006 - a call counter
+        calls[0] += 1
+        if calls[0] > 5:
+            raise RuntimeError("crash")
+        return float(np.sum(x**2))
+
+    with pytest.raises(EvaluationError) as info:
+        minimize(fails_later, method="spsa", x0=np.ones(2), budget=100, verbose=False)
+    assert isinstance(info.value.result.x, np.ndarray)

@@ -116,6 +116,12 @@ class BaseOptimizer(BaseEstimator):
     random_state : int, torch.Generator, numpy.random.Generator or None
         Seeds every random draw of the run: the same seed gives the same run.
 
+    Notes
+    -----
+    Methods keep their iterate inside the problem's bounds, but may probe points a
+    little outside them (smoothing kernels, finite differences, SPSA perturbations);
+    such points never become the reported best point, which is always inside.
+
     Attributes
     ----------
     x_ : torch.Tensor of shape (D,)
@@ -382,6 +388,9 @@ class BaseOptimizer(BaseEstimator):
 
     def _update_best(self, X: torch.Tensor, y: torch.Tensor) -> None:
         state = self._state
+        if state.bounds is not None:  # points probed outside the bounds never count
+            inside = ((X >= state.bounds[0]) & (X <= state.bounds[1])).all(1)
+            y = torch.where(inside, y, torch.full_like(y, math.inf))
         i = torch.argmin(y)
         better = y[i] < state.best_f
         state.best_f = torch.where(better, y[i], state.best_f)
