@@ -137,7 +137,9 @@ def list_problems() -> Table:
         try:
             factory = entry.load()
         except ImportError as exc:  # a third-party entry point that cannot load
-            rows.append(dict(id=name, dim=None, tags=(), cost="-", requires=str(exc)))
+            rows.append(
+                dict(id=name, dim=None, tags=(), cost="-", differentiable=None, requires=str(exc))
+            )
             continue
         dim = entry.kwargs.get("dim", getattr(factory, "default_dim", None))
         rows.append(
@@ -165,7 +167,12 @@ def list_methods() -> Table:
     """
     rows = []
     for name in METHODS:
-        cls = METHODS.get(name)
+        try:
+            cls = METHODS.get(name)
+        except ImportError as exc:  # a third-party method whose module cannot load
+            rows.append({"name": name, "class": "-", "uses": "-", "requires": str(exc),
+                         "summary": ""})  # fmt: skip
+            continue
         doc = (inspect.getdoc(cls) or "").strip().splitlines()
         rows.append(
             dict(

@@ -135,8 +135,11 @@ class Spline1D(Problem):
 
     The spline passes through ``x = (-100, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7, 8, 100)``,
     ``y = (9, 7.5, 7, 6.5, 6, 4, 3.5, 0, 2, 1, 6, 8, 9)``; the loss is its value
-    squared, with its global minimum 0 at ``x = 4`` and a local minimum near ``x = 6``.
-    The start is ``1.1``.
+    squared, with its minimum 0 at ``x = 4`` (``x_opt``) and a local minimum near
+    ``x = 6``. The start is ``1.1``. Akima's interpolant undershoots just after the
+    node at 4: it dips to -0.021 at 4.06 and crosses zero again at ``x = 4.1163``, so
+    the loss has a second exact zero there, behind a bump of height 4.4e-4; the
+    ZeroGrads paper reports 4.0 as the optimum, and so does ``x_opt``.
 
     Parameters
     ----------

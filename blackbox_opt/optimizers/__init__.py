@@ -16,6 +16,7 @@ _BUILTIN = {
     "fd": "blackbox_opt.optimizers.finite_differences:FiniteDifferences",
     "adam": "blackbox_opt.optimizers.autodiff:Autodiff",
     "prdpt": "blackbox_opt.optimizers.prdpt:PRDPT",
+    "zerograds": "blackbox_opt.optimizers.zerograds:ZeroGrads",
 }
 for _name, _entry_point in _BUILTIN.items():
     if _name not in METHODS:

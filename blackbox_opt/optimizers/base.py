@@ -310,6 +310,7 @@ class BaseOptimizer(BaseEstimator):
         for attr in FITTED_ATTRIBUTES:
             self.__dict__.pop(attr, None)
         self._start(state)
+        state.t0 = time.perf_counter()  # set-up (first imports, allocations) is not run time
         return self
 
     def _require_started(self) -> RunState:

@@ -2,56 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
-from ..exceptions import InvalidParameterError
 from ..smoothing import SAMPLERS, draw_offsets, smoothed_gradient
-from .base import RunState
-from .gradient import GradientMethod
+from .smoothing_base import SmoothingMethod
 
-__all__ = ["PRDPT", "sigma_schedule"]
-
-
-def sigma_schedule(
-    iteration: int, sigma: float, sigma_min: float, anneal_start: int, n_iter: int | None
-) -> float:
-    """The PRDPT annealing: constant for ``anneal_start`` iterations, then linear.
-
-    ``sigma`` is kept until ``anneal_start``, then decays linearly to ``sigma_min`` at
-    iteration ``n_iter`` and stays there. Without a known ``n_iter`` it stays constant.
-
-    Parameters
-    ----------
-    iteration : int
-        The 0-based iteration.
-    sigma, sigma_min : float
-        The start and end scales.
-    anneal_start : int
-        Iterations at constant ``sigma``.
-    n_iter : int or None
-        The run's length.
-
-    Returns
-    -------
-    float
-
-    Examples
-    --------
-    >>> [round(sigma_schedule(t, 1.0, 0.1, 2, 5), 6) for t in range(7)]
-    [1.0, 1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
-    """
-    if n_iter is None or iteration <= anneal_start or n_iter <= anneal_start:
-        return sigma
-    progress = min(1.0, (iteration - anneal_start) / (n_iter - anneal_start))
-    return sigma + progress * (sigma_min - sigma)
+__all__ = ["PRDPT"]
 
 
-class PRDPT(GradientMethod):
+class PRDPT(SmoothingMethod):
     """Plateau-reduced gradients: descend the Gaussian-smoothed loss (Fischer & Ritschel 2023).
 
     Each iteration draws ``n_samples`` offsets ``tau`` from the derivative-of-Gaussian
@@ -95,78 +57,17 @@ class PRDPT(GradientMethod):
     --------
     >>> import problems
     >>> res = PRDPT(sigma=0.05, n_samples=4, lr=1e-3, max_iter=500, random_state=0,
-    ...             verbose=False).minimize(problems.make("rect"))
+    ...             verbose=False).minimize(problems.make("rect", res=64))
     >>> bool(((res.x - torch.tensor([0.5, 0.33])) ** 2).mean() < 1e-6)
     True
     """
 
     name = "prdpt"
-    _parameter_constraints: ClassVar[dict] = {
-        "sigma": [Interval(Real, 0, None, closed="neither")],
-        "n_samples": [Interval(Integral, 1, None, closed="left")],
-        "antithetic": ["boolean"],
-        "sampler": [StrOptions(set(SAMPLERS))],
-        "schedule": [StrOptions({"linear", "constant"}), callable],
-        "sigma_min": [Interval(Real, 0, None, closed="neither"), None],
-        "anneal_start": [
-            Interval(Integral, 0, None, closed="left"),
-            Interval(Real, 0, 1, closed="both"),
-        ],
-    }
+    _parameter_constraints: ClassVar[dict] = {"sampler": [StrOptions(set(SAMPLERS))]}
 
-    def __init__(
-        self,
-        *,
-        sigma: float = 0.1,
-        n_samples: int = 2,
-        antithetic: bool = True,
-        sampler: str = "radial",
-        schedule: str | Callable[[int], float] = "linear",
-        sigma_min: float | None = None,
-        anneal_start: int | float = 0.5,
-        lr: float = 1e-2,
-        **kwargs: Any,
-    ):
-        super().__init__(lr=lr, **kwargs)
-        self.sigma = sigma
-        self.n_samples = n_samples
-        self.antithetic = antithetic
+    def __init__(self, *, sampler: str = "radial", **kwargs: Any):
+        super().__init__(**kwargs)
         self.sampler = sampler
-        self.schedule = schedule
-        self.sigma_min = sigma_min
-        self.anneal_start = anneal_start
-
-    def _check_params_consistency(self) -> None:
-        if self.sigma_min is not None and self.sigma_min > self.sigma:
-            raise InvalidParameterError(
-                f"sigma_min ({self.sigma_min}) must not exceed sigma ({self.sigma})."
-            )
-
-    @property
-    def _batch(self) -> int:
-        return self.n_samples * (2 if self.antithetic else 1)
-
-    def _start(self, state: RunState) -> None:
-        super()._start(state)
-        self._n_iter = self._expected_iterations(self._batch)
-        start = self.anneal_start
-        if isinstance(start, float) and self._n_iter is not None:
-            start = int(start * self._n_iter)
-        self._anneal_start = int(start) if not isinstance(start, float) else 0
-        self._weights: torch.Tensor | None = None
-
-    def current_sigma(self) -> float:
-        """The smoothing scale of the coming iteration."""
-        t = self._state.nit
-        if callable(self.schedule):
-            sigma = float(self.schedule(t))
-            if not sigma > 0:
-                raise InvalidParameterError(f"schedule({t}) returned {sigma}; it must be > 0.")
-            return sigma
-        if self.schedule == "constant":
-            return self.sigma
-        sigma_min = self.sigma_min if self.sigma_min is not None else self.sigma / 50
-        return sigma_schedule(t, self.sigma, sigma_min, self._anneal_start, self._n_iter)
 
     def _ask(self) -> torch.Tensor:
         state = self._state

@@ -1,0 +1,96 @@
+"""``python -m bench``: the benchmark's command line.
+
+Examples
+--------
+.. code-block:: console
+
+    $ python -m bench demo --out results --seeds 3
+    $ python -m bench demo --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+__all__ = ["build_parser", "main"]
+
+
+def _csv_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``python -m bench``.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    demo = sub.add_parser(
+        "demo",
+        help="gradient-free methods and Adam on the toy problems",
+        description=(
+            "Run every gradient-free method, plus Adam, on rosenbrock, spline1d and rect; "
+            "write a summary table and a convergence figure."
+        ),
+    )
+    demo.add_argument("--out", default="results", help="output folder (default: results)")
+    demo.add_argument("--seeds", type=int, default=3, help="seeds per run (default: 3)")
+    demo.add_argument("--quick", action="store_true", help="small budgets: a smoke test")
+    demo.add_argument(
+        "--methods", type=_csv_list, default=None, help="comma-separated methods (default: all)"
+    )
+    demo.add_argument("--problems", type=_csv_list, default=None, help="comma-separated problems")
+    demo.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default: 1, fastest for these tiny problems)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``python -m bench``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 2 on a usage error or a library error.
+    """
+    from blackbox_opt import BlackboxOptError
+
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from .demo import PROBLEMS, run_demo
+
+        if args.seeds < 1:
+            print("error: --seeds must be at least 1", file=sys.stderr)
+            return 2
+        try:
+            run_demo(
+                args.out,
+                args.seeds,
+                quick=args.quick,
+                methods=args.methods,
+                problems=args.problems or PROBLEMS,
+                threads=args.threads,
+            )
+        except (BlackboxOptError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
