@@ -6,6 +6,7 @@ Examples
 
     $ python -m bench demo --out results --seeds 3
     $ python -m bench demo --quick
+    $ python -m bench speed
 """
 
 from __future__ import annotations
@@ -52,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="torch intra-op threads (default: 1, fastest for these tiny problems)",
     )
+    speed = sub.add_parser(
+        "speed",
+        help="time per iteration of prdpt and zerograds beside the papers' figures",
+    )
+    speed.add_argument("cases", nargs="*", help="substrings of case names (default: all)")
+    speed.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     return parser
 
 
@@ -89,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (BlackboxOptError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    elif args.command == "speed":
+        from .speed import run_speed
+
+        run_speed(args.cases or None, threads=args.threads)
     return 0
 
 

@@ -78,8 +78,8 @@ class Surrogate(torch.nn.Module):
         self.n_freq = n_freq
         sizes = [dim * (1 + 2 * n_freq)] + [width] * depth + [1]
         self.layers = torch.nn.ModuleList(
-            torch.nn.Linear(a, b, dtype=dtype, device=device)
-            for a, b in itertools.pairwise(sizes)
+            # skip torch's own initialisation, which draws from the global generator
+            torch.nn.utils.skip_init(torch.nn.Linear, a, b, dtype=dtype, device=device or "cpu") for a, b in itertools.pairwise(sizes)
         )
         with torch.no_grad():
             for layer in self.layers:
@@ -89,7 +89,14 @@ class Surrogate(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predict the loss at normalised points ``x`` ``(B, D) -> (B,)``."""
-        h = positional_encoding(x, self.n_freq)
+        return self.head(self.encode(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The positional encoding of ``x`` (computed once when fitting many steps)."""
+        return positional_encoding(x, self.n_freq)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """The MLP on encoded inputs ``(B, D (1 + 2 n_freq)) -> (B,)``."""
         for layer in self.layers[:-1]:
             h = torch.nn.functional.leaky_relu(layer(h))
         return self.layers[-1](h)[:, 0]

@@ -7,10 +7,14 @@ The build is offline: no extension downloads anything.
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
+import re
 import sys
 
 import matplotlib
+from sphinx.util import logging as sphinx_logging
 
 # The gallery renders figures without a display.
 matplotlib.use("agg")
@@ -101,6 +105,9 @@ html_theme_options = {
 
 
 # -- Hooks ----------------------------------------------------------------------------
+_logger = sphinx_logging.getLogger(__name__)
+
+
 def _drop_builtin_type_docstring(app, what, name, obj, options, lines):
     """Leave out the docstring of a builtin type shown for module data.
 
@@ -117,6 +124,53 @@ def _drop_builtin_type_docstring(app, what, name, obj, options, lines):
             lines.clear()
 
 
+_PARAMETER_TABLE = re.compile(r"^\.\. parameter-table-of: (\S+)[ \t]*$", re.MULTILINE)
+
+
+def _check_parameter_tables(app, docname, source):
+    """Warn when a hand-written parameter table misses or invents a parameter.
+
+    A comment ``.. parameter-table-of: package.module.Class`` before a ``list-table``
+    declares that the first column of the table names (in double backticks) every parameter
+    of ``Class``'s constructor, by :func:`inspect.signature`. The build treats
+    warnings as errors, so a parameter added to the class fails it until documented.
+    """
+    text = source[0]
+    for match in _PARAMETER_TABLE.finditer(text):
+        module_name, _, class_name = match.group(1).rpartition(".")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        expected = set(inspect.signature(cls).parameters) - {"self", "kwargs"}
+        documented: set[str] = set()
+        in_table, in_first_cell = False, False
+        for line in text[match.end() :].splitlines()[1:]:
+            if not in_table:
+                if line.strip():
+                    in_table = line.startswith(".. list-table::")
+                    if not in_table:
+                        break
+                continue
+            if line.strip() and not line.startswith(" "):
+                break  # the first unindented line ends the table
+            row = re.match(r"\s*\* - (.*)", line)
+            if row:
+                in_first_cell = True
+                line = row.group(1)
+            elif re.match(r"\s*- ", line):
+                in_first_cell = False
+            if in_first_cell:
+                documented.update(re.findall(r"``(\w+)``", line))
+        missing, unknown = expected - documented, documented - expected
+        if missing or unknown:
+            _logger.warning(
+                "the parameter table of %s misses %s and names unknown %s",
+                match.group(1),
+                sorted(missing),
+                sorted(unknown),
+                location=docname,
+            )
+
+
 def setup(app):
     # Before numpydoc (priority 500) rewrites the docstring lines.
     app.connect("autodoc-process-docstring", _drop_builtin_type_docstring, priority=400)
+    app.connect("source-read", _check_parameter_tables)

@@ -71,7 +71,7 @@ class PRDPT(SmoothingMethod):
 
     def _ask(self) -> torch.Tensor:
         state = self._state
-        self._sigma = self.current_sigma()
+        self._sigma = self._next_sigma()
         offsets, self._weights = draw_offsets(
             self.n_samples,
             state.dim,

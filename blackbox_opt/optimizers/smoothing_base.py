@@ -73,6 +73,9 @@ class SmoothingMethod(GradientMethod):
         The final scale; default ``sigma / 50`` (PRDPT's 0.5 -> 0.01).
     anneal_start : int or float, default=0.5
         Iterations at constant ``sigma``: an int, or a fraction of the run.
+    lr_follows_sigma : bool, default=False
+        Scale the parameter optimiser's learning rate by ``sigma_t / sigma`` so that the
+        steps shrink with the sampling scale as it is annealed.
     **kwargs
         The parameters of :class:`~blackbox_opt.optimizers.GradientMethod`.
     """
@@ -87,6 +90,7 @@ class SmoothingMethod(GradientMethod):
             Interval(Integral, 0, None, closed="left"),
             Interval(Real, 0, 1, closed="both"),
         ],
+        "lr_follows_sigma": ["boolean"],
     }
 
     def __init__(
@@ -98,6 +102,7 @@ class SmoothingMethod(GradientMethod):
         schedule: str | Callable[[int], float] = "linear",
         sigma_min: float | None = None,
         anneal_start: int | float = 0.5,
+        lr_follows_sigma: bool = False,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -107,6 +112,7 @@ class SmoothingMethod(GradientMethod):
         self.schedule = schedule
         self.sigma_min = sigma_min
         self.anneal_start = anneal_start
+        self.lr_follows_sigma = lr_follows_sigma
 
     def _check_params_consistency(self) -> None:
         super()._check_params_consistency()
@@ -127,6 +133,14 @@ class SmoothingMethod(GradientMethod):
         if isinstance(start, float):
             start = int(start * self._n_iter) if self._n_iter is not None else 0
         self._anneal_start = int(start)
+
+    def _next_sigma(self) -> float:
+        """The coming iteration's sigma, with the learning rate following it if asked."""
+        sigma = self.current_sigma()
+        if self.lr_follows_sigma:
+            for group in self._torch_optimizer.param_groups:
+                group["lr"] = self.lr * sigma / self.sigma
+        return sigma
 
     def current_sigma(self) -> float:
         """The sampling scale of the coming iteration.

@@ -11,13 +11,25 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..exceptions import EvaluationError
 from ..surrogate import Surrogate
 from .base import RunState
-from .gradient import make_torch_optimizer
 from .smoothing_base import SmoothingMethod
 
 __all__ = ["HIGH_DIM", "ZeroGrads"]
 
 #: Above this dimension the surrogate defaults to 8 x 128 with 6 encoding frequencies.
 HIGH_DIM = 32
+
+
+def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    """Adam in one fused pass over the weights where the device supports it.
+
+    At large D the surrogate's first layer holds tens of millions of weights and Adam's
+    memory traffic dominates an iteration: the fused kernel reads and writes each
+    weight and its two moments once per step.
+    """
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 class ZeroGrads(SmoothingMethod):
@@ -77,9 +89,11 @@ class ZeroGrads(SmoothingMethod):
     Examples
     --------
     >>> import problems
-    >>> res = ZeroGrads(sigma=0.33, lr=5e-3, max_iter=800, random_state=0,
-    ...                 verbose=False).minimize(problems.make("spline1d"))
-    >>> abs(float(res.x_last[0]) - 4.0) < 0.05
+    >>> spline = problems.make("spline1d")  # start 1.1, loss 36
+    >>> res = ZeroGrads(sigma=0.33, n_samples=10, lr=1e-2, log_targets=True,
+    ...                 lr_follows_sigma=True, anneal_start=0.3, max_iter=1500,
+    ...                 random_state=0, verbose=False).minimize(spline)
+    >>> float(spline(res.x_last)) < 1e-3
     True
     """
 
@@ -142,9 +156,7 @@ class ZeroGrads(SmoothingMethod):
             dtype=state.dtype,
             device=state.device,
         )
-        self._surrogate_optimizer = make_torch_optimizer(
-            "adam", list(self.surrogate_.parameters()), self.lr_surrogate, None
-        )
+        self._surrogate_optimizer = _adam(list(self.surrogate_.parameters()), self.lr_surrogate)
         bounds = state.bounds
         if self.normalize and bounds is not None and bool(torch.isfinite(bounds).all()):
             self._centre = (bounds[0] + bounds[1]) / 2
@@ -160,7 +172,7 @@ class ZeroGrads(SmoothingMethod):
 
     def _ask(self) -> torch.Tensor:
         state = self._state
-        self._sigma = self.current_sigma()
+        self._sigma = self._next_sigma()
         kw = dict(generator=state.generator, dtype=state.dtype, device=state.device)
         eps = self._sigma * torch.randn(self.n_samples, state.dim, **kw)
         if self.antithetic:
@@ -202,12 +214,12 @@ class ZeroGrads(SmoothingMethod):
         return grad
 
     def _fit(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        Z = self._normalise(X)
-        target = y.to(Z.dtype)
+        H = self.surrogate_.encode(self._normalise(X))
+        target = y.to(H.dtype)
         with torch.enable_grad():
             for _ in range(self.k_phi):
                 self._surrogate_optimizer.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.mse_loss(self.surrogate_(Z), target)
+                loss = torch.nn.functional.mse_loss(self.surrogate_.head(H), target)
                 loss.backward()
                 self._surrogate_optimizer.step()
 

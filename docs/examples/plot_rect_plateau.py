@@ -12,6 +12,8 @@ follow.
 We compare the autodiff baseline (Adam on the true gradient) with SPSA, which estimates
 a gradient from two evaluations at randomly perturbed points, fed to the same Adam
 update (``update="optimizer"``). The perturbation size ``c`` turns out to matter.
+PRDPT, which descends the Gaussian-smoothed loss, is shown on the same problem in
+:ref:`sphx_glr_auto_examples_plot_prdpt_rect.py`.
 """
 
 # %%
