@@ -36,7 +36,7 @@ def register_method(name: str, entry_point: Any = None, *, overwrite: bool = Fal
     name : str
         The method name used by :func:`minimize`.
     entry_point : type or str, optional
-        A :class:`~blackbox_opt.optimizers.BaseOptimizer` subclass or its
+        A :class:`~blackbox_opt.BaseOptimizer` subclass or its
         ``"module:Class"`` path.
     overwrite : bool, default=False
         Replace an existing method of that name.

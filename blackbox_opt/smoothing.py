@@ -28,8 +28,8 @@ Samplers (``sampler=``):
     the weights vary with ``|tau|`` and the variance is higher.
 
 Antithetic sampling pairs every offset ``tau`` with ``-tau`` (and the weight with its
-negative): the constant part of ``f`` cancels exactly, which halves the variance at no
-extra cost.
+negative): the even part of ``f`` around theta, its constant part included, cancels
+exactly, which lowers the variance at no extra cost.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def mean_radius(dim: int, sigma: float) -> float:
 def draw_offsets(
     n: int,
     dim: int,
-    sigma: float | torch.Tensor,
+    sigma: float,
     *,
     generator: torch.Generator | None = None,
     sampler: str = "radial",
@@ -176,9 +176,9 @@ def smooth(
     """Make a black-box loss differentiable by Gaussian smoothing (PRDPT).
 
     Returns ``g`` such that ``g(theta)`` evaluates ``f`` at ``2 n_samples`` perturbed
-    points in one batched call and returns their mean loss; ``g(theta).backward()``
-    gives ``theta.grad`` the PRDPT estimate of the smoothed loss's gradient, so ``g``
-    drops into any torch training loop.
+    points (``n_samples`` without ``antithetic``) in one batched call and returns their
+    mean loss; ``g(theta).backward()`` gives ``theta.grad`` the PRDPT estimate of the
+    smoothed loss's gradient, so ``g`` drops into any torch training loop.
 
     Parameters
     ----------

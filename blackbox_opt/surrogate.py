@@ -77,9 +77,11 @@ class Surrogate(torch.nn.Module):
         super().__init__()
         self.n_freq = n_freq
         sizes = [dim * (1 + 2 * n_freq)] + [width] * depth + [1]
+        # skip torch's own initialisation, which draws from the global generator
+        make = torch.nn.utils.skip_init
         self.layers = torch.nn.ModuleList(
-            # skip torch's own initialisation, which draws from the global generator
-            torch.nn.utils.skip_init(torch.nn.Linear, a, b, dtype=dtype, device=device or "cpu") for a, b in itertools.pairwise(sizes)
+            make(torch.nn.Linear, a, b, dtype=dtype, device=device or "cpu")
+            for a, b in itertools.pairwise(sizes)
         )
         with torch.no_grad():
             for layer in self.layers:

@@ -182,6 +182,41 @@ def check_ask_tell_equals_fit(method: Any) -> None:
     _assert(optimizer.result().nit == n_iter, "ask/tell iteration count is wrong")
 
 
+def check_state_dict_resumes_exactly(method: Any) -> None:
+    """A saved and reloaded state continues exactly like the uninterrupted run."""
+    import io
+
+    def drive(optimizer, problem, n):
+        points = []
+        for _ in range(n):
+            X = optimizer.ask()
+            points.append(X.clone())
+            if optimizer.needs_gradient:
+                optimizer.tell(X, *problem.value_and_grad(X))
+            else:
+                with torch.no_grad():
+                    optimizer.tell(X, problem(X))
+        return points
+
+    problem = quadratic_problem()
+    first = _make(method, random_state=5, max_iter=12).start(problem)
+    drive(first, problem, 4)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    expected = drive(first, problem, 4)
+    second = _make(method, random_state=99, max_iter=12).start(problem)
+    second.load_state_dict(saved)
+    resumed = drive(second, problem, 4)
+    _assert(all(torch.equal(a, b) for a, b in zip(expected, resumed, strict=True)),
+            "the resumed run asked for different points")  # fmt: skip
+    _assert(torch.equal(first.recommend(), second.recommend()), "the resumed run ended elsewhere")
+    _assert(second.result().nit == first.result().nit == 8, "iteration counts differ")
+    _raises(InvalidParameterError, lambda: _make(method).start(quadratic_problem(2))
+            .load_state_dict(saved), "a state of another dimension")  # fmt: skip
+
+
 def check_result_fields(method: Any) -> None:
     """The result has scipy's fields, a consistent history and fitted attributes."""
     problem = quadratic_problem()
@@ -274,6 +309,7 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     check_budget_respected,
     check_callback,
     check_ask_tell_equals_fit,
+    check_state_dict_resumes_exactly,
     check_result_fields,
     check_bad_inputs,
     check_keyboard_interrupt,

@@ -29,7 +29,7 @@ class Autodiff(GradientMethod):
     optimizer_options : dict, optional
         Its extra arguments.
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Raises
     ------

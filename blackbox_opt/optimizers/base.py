@@ -150,6 +150,8 @@ class BaseOptimizer(BaseEstimator):
     #: True when the recommendation is always the best point evaluated, so monitoring
     #: needs no extra evaluation.
     _recommends_best: ClassVar[bool] = False
+    #: Attributes holding the method's run state, saved by :meth:`state_dict`.
+    _run_state: ClassVar[tuple[str, ...]] = ()
 
     _parameter_constraints: ClassVar[dict] = {
         "budget": [Interval(Integral, 1, None, closed="left"), None],
@@ -377,6 +379,58 @@ class BaseOptimizer(BaseEstimator):
             **info,
         )
 
+    def state_dict(self) -> dict:
+        """Everything needed to resume the run exactly, as tensors and plain values.
+
+        Save it with :func:`torch.save`; it loads with ``torch.load(...,
+        weights_only=True)``. To resume, build the optimiser with the same parameters,
+        :meth:`start` it on the same problem, then :meth:`load_state_dict`.
+
+        Returns
+        -------
+        dict
+        """
+        state = self._require_started()
+        return {
+            "class": type(self).__name__,
+            "dim": state.dim,
+            "run": {
+                "nit": state.nit,
+                "nfev": state.nfev,
+                "nfev_monitor": state.nfev_monitor,
+                "best_x": state.best_x.clone(),
+                "best_f": state.best_f.clone(),
+                "generator": state.generator.get_state(),
+                "history": state.history.to_dict(),
+            },
+            "method": {name: _pack(getattr(self, name, None)) for name in self._run_state},
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a run saved by :meth:`state_dict` into this started optimiser.
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict` of an optimiser of the same class and dimension.
+        """
+        state = self._require_started()
+        if state_dict.get("class") != type(self).__name__ or state_dict.get("dim") != state.dim:
+            raise InvalidParameterError(
+                f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
+                f"dimensions; this optimiser is a {type(self).__name__} in {state.dim}."
+            )
+        run = state_dict["run"]
+        state.nit, state.nfev, state.nfev_monitor = run["nit"], run["nfev"], run["nfev_monitor"]
+        state.best_x = run["best_x"].to(device=state.device, dtype=state.dtype)
+        state.best_f = run["best_f"].to(device=state.device, dtype=state.dtype)
+        state.generator.set_state(run["generator"])
+        columns = run["history"]
+        n_rows = len(next(iter(columns.values()))) if columns else 0
+        state.history = History([{c: v[i] for c, v in columns.items()} for i in range(n_rows)])
+        for name, value in state_dict["method"].items():
+            setattr(self, name, _unpack(getattr(self, name, None), value, state))
+
     def recommend(self) -> torch.Tensor:
         """Return the method's current recommendation (its iterate or mean).
 
@@ -418,7 +472,7 @@ class BaseOptimizer(BaseEstimator):
             Overrides the ``budget`` parameter for this run.
         callback : callable, optional
             ``callback(intermediate_result)`` after every iteration, with an
-            :class:`OptimizeResult` of the run so far; raising ``StopIteration`` ends
+            :class:`~blackbox_opt.OptimizeResult` of the run so far; raising ``StopIteration`` ends
             the run.
 
         Returns
@@ -621,7 +675,7 @@ class BaseOptimizer(BaseEstimator):
         budget: int | None = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
     ) -> OptimizeResult:
-        """Run :meth:`fit` and return its :class:`OptimizeResult`.
+        """Run :meth:`fit` and return its :class:`~blackbox_opt.OptimizeResult`.
 
         Parameters
         ----------
@@ -673,3 +727,24 @@ def _as_losses(y: Any, batch: int, state: RunState) -> torch.Tensor:
             f"y must hold one loss per point, shape ({batch},); got {tuple(y.shape)}."
         )
     return y
+
+
+def _pack(value: Any) -> Any:
+    if hasattr(value, "state_dict") and not torch.is_tensor(value):
+        return value.state_dict()
+    if torch.is_tensor(value):
+        return value.detach().clone()
+    return value
+
+
+def _unpack(current: Any, saved: Any, state: RunState) -> Any:
+    if hasattr(current, "load_state_dict") and not torch.is_tensor(current):
+        current.load_state_dict(saved)
+        return current
+    if torch.is_tensor(saved):
+        saved = saved.to(device=state.device)
+        if torch.is_tensor(current) and current.shape == saved.shape:
+            with torch.no_grad():  # in place: torch optimisers hold this very tensor
+                current.copy_(saved)
+            return current
+    return saved

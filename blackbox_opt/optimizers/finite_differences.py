@@ -32,7 +32,7 @@ class FiniteDifferences(GradientMethod):
     optimizer, optimizer_options :
         The torch optimiser (Adam by default).
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Examples
     --------

@@ -109,7 +109,7 @@ class GradientMethod(BaseOptimizer):
     optimizer_options : dict, optional
         Extra arguments of the optimiser (``betas``, ``momentum``...).
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
     """
 
     _parameter_constraints: ClassVar[dict] = {
@@ -117,6 +117,7 @@ class GradientMethod(BaseOptimizer):
         "optimizer": [str, type],
         "optimizer_options": [dict, None],
     }
+    _run_state: ClassVar[tuple[str, ...]] = ("_theta", "_torch_optimizer")
 
     def __init__(
         self,

@@ -33,25 +33,28 @@ class PRDPT(SmoothingMethod):
     n_samples : int, default=2
         Offsets per iteration (pairs with ``antithetic``).
     antithetic : bool, default=True
-        Mirrored pairs ``(tau, -tau)``: the same cost, half the variance.
+        Mirrored pairs ``(tau, -tau)``: the same cost, lower variance (the even part
+        of the loss around theta cancels).
     sampler : {"radial", "coordinate", "gaussian"}, default="radial"
         ``"radial"`` is unbiased in any dimension and equals the paper's estimator in
         1-D; ``"coordinate"`` is the paper code's per-coordinate sampling.
     schedule : {"linear", "constant"} or callable, default="linear"
-        ``"linear"``: ``sigma`` constant for ``anneal_start`` iterations, then linear
-        to ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
+        ``"linear"``: ``sigma`` constant for ``anneal_start`` iterations, then linear,
+        reaching ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
         budget; constant when the run is open-ended). A callable
         ``schedule(iteration) -> sigma`` replaces it.
     sigma_min : float, optional
         The final scale; default ``sigma / 50`` (the paper's 0.5 -> 0.01).
     anneal_start : int or float, default=0.5
         Iterations at constant ``sigma``: an int, or a fraction of the run.
+    lr_follows_sigma : bool, default=False
+        Scale the learning rate by ``sigma_t / sigma`` as ``sigma`` is annealed.
     lr : float, default=1e-2
         The optimiser's learning rate.
     optimizer, optimizer_options :
         The torch optimiser (name or class) and its extra arguments.
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Examples
     --------
@@ -63,6 +66,7 @@ class PRDPT(SmoothingMethod):
     """
 
     name = "prdpt"
+    _run_state: ClassVar[tuple[str, ...]] = (*SmoothingMethod._run_state, "_weights", "_sigma")
     _parameter_constraints: ClassVar[dict] = {"sampler": [StrOptions(set(SAMPLERS))]}
 
     def __init__(self, *, sampler: str = "radial", **kwargs: Any):

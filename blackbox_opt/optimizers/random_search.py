@@ -35,7 +35,7 @@ class RandomSearch(BaseOptimizer):
         Where Gaussian samples are centred: the start, or the best point so far (a
         simple local search).
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Examples
     --------

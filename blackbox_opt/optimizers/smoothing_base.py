@@ -25,7 +25,7 @@ def sigma_schedule(
     """The PRDPT annealing: constant for ``anneal_start`` iterations, then linear.
 
     ``sigma`` is kept until ``anneal_start``, then decays linearly to ``sigma_min`` at
-    iteration ``n_iter`` and stays there. Without a known ``n_iter`` it stays constant.
+    the last iteration ``n_iter - 1``. Without a known ``n_iter`` it stays constant.
 
     Parameters
     ----------
@@ -44,12 +44,13 @@ def sigma_schedule(
 
     Examples
     --------
-    >>> [round(sigma_schedule(t, 1.0, 0.1, 2, 5), 6) for t in range(7)]
+    >>> [round(sigma_schedule(t, 1.0, 0.1, 2, 6), 6) for t in range(7)]
     [1.0, 1.0, 1.0, 0.7, 0.4, 0.1, 0.1]
     """
-    if n_iter is None or iteration <= anneal_start or n_iter <= anneal_start:
+    last = None if n_iter is None else n_iter - 1
+    if last is None or iteration <= anneal_start or last <= anneal_start:
         return sigma
-    progress = min(1.0, (iteration - anneal_start) / (n_iter - anneal_start))
+    progress = min(1.0, (iteration - anneal_start) / (last - anneal_start))
     return sigma + progress * (sigma_min - sigma)
 
 
@@ -58,15 +59,15 @@ class SmoothingMethod(GradientMethod):
 
     Parameters
     ----------
-    sigma : float
+    sigma : float, default=0.1
         The initial sampling scale, in parameter units.
-    n_samples : int
+    n_samples : int, default=2
         Offsets per iteration (pairs with ``antithetic``).
     antithetic : bool, default=True
         Mirrored pairs ``(tau, -tau)``.
     schedule : {"linear", "constant"} or callable, default="linear"
-        ``"linear"``: ``sigma`` constant for ``anneal_start`` iterations, then linear to
-        ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
+        ``"linear"``: ``sigma`` constant for ``anneal_start`` iterations, then linear,
+        reaching ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
         budget; constant when the run is open-ended). A callable
         ``schedule(iteration) -> sigma`` replaces it.
     sigma_min : float, optional

@@ -48,7 +48,7 @@ class SPSA(GradientMethod):
     lr, optimizer, optimizer_options :
         The torch optimiser used with ``update="optimizer"``.
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Examples
     --------
@@ -59,6 +59,7 @@ class SPSA(GradientMethod):
     """
 
     name = "spsa"
+    _run_state: ClassVar[tuple[str, ...]] = (*GradientMethod._run_state, "_k", "_delta")
     _check_params: ClassVar[dict] = {}
     _parameter_constraints: ClassVar[dict] = {
         "update": [StrOptions({"spall", "optimizer"})],

@@ -74,22 +74,23 @@ class ZeroGrads(SmoothingMethod):
         The surrogate: ``depth`` hidden LeakyReLU layers of ``width`` units on a
         positional encoding of ``n_freq`` frequencies. Default 3 x 64 without encoding
         up to ``HIGH_DIM`` (32) parameters, 8 x 128 with 6 frequencies above. Memory of
-        the first layer with its gradient and Adam state: ``16 D (1 + 2 n_freq) width``
-        bytes in float32, i.e. 26 kB per parameter at the high-D default; 1.9 GB at
-        D = 35,152 with 3 frequencies, 3.4 GB at D = 196,608 with ``n_freq=0``.
+        the first layer with its gradient and Adam's two moments:
+        ``16 D (1 + 2 n_freq) width`` bytes in float32, i.e. 26.6 kB per parameter at
+        the high-D default (width 128, 6 frequencies): 0.50 GB at D = 35,152 with 3
+        frequencies, 5.2 GB at D = 196,608 with 6, 0.40 GB there with ``n_freq=0``.
     normalize : bool, default=True
         Map the parameters to ``[-1, 1]`` from finite bounds before the surrogate.
-    schedule, sigma_min, anneal_start, antithetic :
+    schedule, sigma_min, anneal_start, lr_follows_sigma, antithetic :
         See :class:`~blackbox_opt.optimizers.smoothing_base.SmoothingMethod`.
     optimizer, optimizer_options :
         The parameter optimiser (Adam by default).
     **kwargs
-        The shared parameters of :class:`~blackbox_opt.optimizers.BaseOptimizer`.
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
     Examples
     --------
     >>> import problems
-    >>> spline = problems.make("spline1d")  # start 1.1, loss 36
+    >>> spline = problems.make("spline1d")  # start 1.1, loss 35
     >>> res = ZeroGrads(sigma=0.33, n_samples=10, lr=1e-2, log_targets=True,
     ...                 lr_follows_sigma=True, anneal_start=0.3, max_iter=1500,
     ...                 random_state=0, verbose=False).minimize(spline)
@@ -98,6 +99,13 @@ class ZeroGrads(SmoothingMethod):
     """
 
     name = "zerograds"
+    _run_state: ClassVar[tuple[str, ...]] = (
+        *SmoothingMethod._run_state,
+        "surrogate_",
+        "_surrogate_optimizer",
+        "_record",
+        "_sigma",
+    )
     _check_params: ClassVar[dict] = {"width": 16, "depth": 2, "lr": 1e-2}
     _parameter_constraints: ClassVar[dict] = {
         "lr_surrogate": [Interval(Real, 0, None, closed="neither")],

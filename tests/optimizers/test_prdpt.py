@@ -28,7 +28,7 @@ def test_linear_schedule_holds_then_decays_to_sigma_min():
     sigma = res.history["sigma"][1:]  # row 0 is the start
     assert np.all(sigma[:51] == 0.5)
     assert np.all(np.diff(sigma[50:]) < 0)
-    assert sigma[-1] == pytest.approx(0.01 + 0.49 / 50, rel=1e-9)
+    assert sigma[-1] == pytest.approx(0.01, rel=1e-9)  # reached at the last iteration
 
 
 def test_callable_and_constant_schedules():
