@@ -48,7 +48,7 @@ __all__ = [
 PROBLEMS: tuple[str, ...] = ("rosenbrock", "spline1d", "rect")
 
 #: Evaluations per run, per problem.
-BUDGETS: dict[str, int] = {"rosenbrock": 2000, "spline1d": 1000, "rect": 800}
+BUDGETS: dict[str, int] = {"rosenbrock": 20_000, "spline1d": 20_000, "rect": 4000}
 
 #: The budgets of ``--quick`` (a smoke test of the whole pipeline).
 QUICK_BUDGETS: dict[str, int] = {"rosenbrock": 400, "spline1d": 200, "rect": 160}
@@ -79,9 +79,35 @@ HYPERPARAMS: dict[str, dict[str, dict[str, Any]]] = {
     # The true gradient: lr=1e-1 converges on the smooth toys; on rect the gradient is
     # zero at the start (the plateau), which a small step shows plainly.
     "adam": {"default": {"lr": 1e-1}, "rect": {"lr": 1e-3}},
-    # Methods still to come run with their own defaults until tuned here.
-    "zerograds": {"default": {}},
-    "prdpt": {"default": {}},
+    # The settings of the acceptance tests (tests/optimizers/test_zerograds.py), with
+    # sigma annealed over the run and log-space targets.
+    "zerograds": {
+        "default": {
+            "sigma": 0.33,
+            "n_samples": 4,
+            "k_theta": 1,
+            "lr": 5e-3,
+            "log_targets": True,
+            "anneal_start": 0.3,
+            "sigma_min": 1e-3,
+        },
+        "spline1d": {
+            "sigma": 0.33,
+            "n_samples": 10,
+            "lr": 1e-2,
+            "log_targets": True,
+            "lr_follows_sigma": True,
+            "anneal_start": 0.3,
+            "sigma_min": 1e-3,
+        },
+        "rect": {"sigma": 0.1, "n_samples": 4, "lr": 2e-3, "lr_follows_sigma": True},
+    },
+    # The PRDPT paper's rect setting (4 pairs, sigma 0.05, Adam 1e-3); sigma about a
+    # tenth of the domain with annealing on the smooth toys.
+    "prdpt": {
+        "default": {"sigma": 0.3, "n_samples": 2, "lr": 1e-2, "sigma_min": 1e-3},
+        "rect": {"sigma": 0.05, "n_samples": 4, "lr": 1e-3},
+    },
     "cmaes": {"default": {}},
     "nevergrad": {"default": {}},
 }

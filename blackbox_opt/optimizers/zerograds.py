@@ -76,8 +76,12 @@ class ZeroGrads(SmoothingMethod):
         up to ``HIGH_DIM`` (32) parameters, 8 x 128 with 6 frequencies above. Memory of
         the first layer with its gradient and Adam's two moments:
         ``16 D (1 + 2 n_freq) width`` bytes in float32, i.e. 26.6 kB per parameter at
-        the high-D default (width 128, 6 frequencies): 0.50 GB at D = 35,152 with 3
-        frequencies, 5.2 GB at D = 196,608 with 6, 0.40 GB there with ``n_freq=0``.
+        the high-D default (width 128, 6 frequencies). Measured peak growth of the
+        process over two iterations (10 pairs, float32): 0.60 GiB at D = 35,152 with
+        3 frequencies; 5.5 GiB at D = 196,608 (a 256 x 256 RGB texture) with the
+        default 6, which fits a 24 GiB machine but costs 11.6 s per iteration with
+        ``k_phi=3`` on 2 CPU cores; 0.50 GiB and 0.43 s there with ``n_freq=0``, the
+        setting to use for such sizes on a CPU.
     normalize : bool, default=True
         Map the parameters to ``[-1, 1]`` from finite bounds before the surrogate.
     schedule, sigma_min, anneal_start, lr_follows_sigma, antithetic :
