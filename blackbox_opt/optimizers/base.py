@@ -472,8 +472,8 @@ class BaseOptimizer(BaseEstimator):
             Overrides the ``budget`` parameter for this run.
         callback : callable, optional
             ``callback(intermediate_result)`` after every iteration, with an
-            :class:`~blackbox_opt.OptimizeResult` of the run so far; raising ``StopIteration`` ends
-            the run.
+            :class:`~blackbox_opt.OptimizeResult` of the run so far; raising
+            ``StopIteration`` ends the run.
 
         Returns
         -------
@@ -511,9 +511,9 @@ class BaseOptimizer(BaseEstimator):
         try:
             try:
                 self._monitor_point(record_row=True)
-            except (KeyboardInterrupt, InvalidParameterError):
-                raise
-            except Exception as exc:
+            except Exception as exc:  # KeyboardInterrupt is no Exception: it goes on up
+                if not _forward_model_failure(exc):
+                    raise
                 error, status = exc, Status.ERROR
             while status == Status.RUNNING:
                 status = self._stop_reason(budget)
@@ -526,15 +526,10 @@ class BaseOptimizer(BaseEstimator):
                 try:
                     y, grads = self._evaluate(problem, X)
                     self.tell(X, y, grads)
-                except EvaluationError as exc:
-                    error = exc
-                    status = Status.ERROR
-                    break
-                except (KeyboardInterrupt, BlackboxOptError):
-                    raise
                 except Exception as exc:
-                    error = exc
-                    status = Status.ERROR
+                    if not _forward_model_failure(exc):
+                        raise
+                    error, status = exc, Status.ERROR
                     break
                 if self.monitor:
                     self._monitor_point(record_row=False)
@@ -705,6 +700,16 @@ class BaseOptimizer(BaseEstimator):
         if bounds is None:
             return x
         return torch.maximum(torch.minimum(x, bounds[1]), bounds[0])
+
+
+def _forward_model_failure(exc: Exception) -> bool:
+    """Whether ``exc`` comes from the forward model (handled by ``on_error``).
+
+    The library's own errors (bad parameters, a non-differentiable problem...) are
+    raised as they are; anything else, and non-finite losses, count as a failure of the
+    user's model.
+    """
+    return isinstance(exc, EvaluationError) or not isinstance(exc, BlackboxOptError)
 
 
 def _as_batch(X: Any, state: RunState, what: str) -> torch.Tensor:
