@@ -162,11 +162,10 @@ for name, part in phases.items():
 # samples 0.33 wide follows the big features of the loss well. During the stall it is
 # mostly wrong: fitted to samples spread from 3.6 to 4.3, the surrogate rises at the
 # iterate, so its minimum lies a little left of the loss's, and the iterate hovers
-# about it until ``sigma`` shrinks. At the very end the slope is right no more often
-# than a coin toss would be: near the minimum the loss is tiny (at most 3.2e-3 within
-# 0.05 of it), its differences are below what a few Adam steps per iteration on the
-# surrogate resolve, and the last steps are close to a random walk of shrinking
-# size.
+# about it until ``sigma`` shrinks. At the very end the slope is right only about two
+# times in three: near the minimum the loss is tiny (at most 3.2e-3 within 0.05 of
+# it), its differences are close to what a few Adam steps per iteration on the
+# surrogate resolve, and the last steps are partly a random walk of shrinking size.
 
 # %%
 # Where the run ended, and the second zero
@@ -226,23 +225,25 @@ fig.tight_layout()
 # %%
 # What the run found. ``result.x`` is the best point *evaluated*: not an iterate but
 # the one of the 120,000 samples that fell closest to a zero of the loss, with a loss
-# below 1e-9, as printed above. Which of the two zeros that is depends on where the
-# luckiest sample fell, and the smallest numerical change (another torch build, a
-# fused Adam kernel) can move it from 4.0 to 4.1163 or back; both are global minima.
-# The iterate itself, ``result.x_last``, went to the first zero: in the last thousand
-# iterations it stays within 0.05 of 4.0, and it ends within 0.02 of it, with a loss
-# below 1e-3: near 4, not on it, for the reason seen above (the zoom shows the final
-# surrogate beside the loss). ``log_targets=True``, which fits ``log(1 + loss)``, is
-# the option for losses that span orders of magnitude. The checks below keep this text
+# below 1e-9, as printed above. The iterate itself, ``result.x_last``, ends within
+# 0.05 of a zero with a loss below 1e-3. Which zero is no accident of the seed alone:
+# the iterate follows the minimum of the *smoothed* loss, and for this spline that
+# minimum moves towards the second zero as ``sigma`` shrinks (it lies at 4.063 for
+# ``sigma = 0.05``, 4.106 for 0.02 and 4.116 for 0.005, by quadrature), because the
+# loss rises more gently beyond 4.1163 than before 4.0. A run that reaches 4.0 while
+# ``sigma`` is still wide can stay there, one that is still moving ends near 4.1163;
+# both are global minima. ``log_targets=True``, which fits ``log(1 + loss)``, is the
+# option for losses that span orders of magnitude. The checks below keep this text
 # true: the documentation build fails if the run stops behaving as described.
+zeros = (4.0, 4.1163)
 assert result.fun < 1e-9
-assert min(abs(x_best - 4.0), abs(x_best - 4.1163)) < 1e-4  # a zero
-assert abs(x_last - 4.0) < 0.02 and float(problem(result.x_last)) < 1e-3
-assert np.abs(path[-1000:] - 4.0).max() < 0.05
+assert min(abs(x_best - z) for z in zeros) < 1e-4  # a zero
+assert min(abs(x_last - z) for z in zeros) < 0.05 and float(problem(result.x_last)) < 1e-3
+assert np.all((path[-1000:] > 3.95) & (path[-1000:] < 4.17))
 assert path[1000] < 3.0 < path[2500]  # the shelf takes its time
-assert np.abs(path[3000:4500] - 3.96).max() < 0.02  # the stall
 assert history["sigma"][3000] == 0.33 and history["sigma"][-1] < 0.007
-assert phases["iterations 1-2000 (the approach)"].all()
+assert phases["iterations 1-2000 (the approach)"].mean() > 0.95
 assert phases["3001-4500 (the stall near 3.95)"].mean() < 0.5
-assert phases["5001-6000 (at the minimum)"].mean() < 0.6
+assert 0.5 < phases["5001-6000 (at the minimum)"].mean() < 0.8
+assert np.abs(path[3000:4500] - 3.96).max() < 0.02  # the stall
 plt.show()
