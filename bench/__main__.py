@@ -7,6 +7,7 @@ Examples
     $ python -m bench demo --out results --seeds 3
     $ python -m bench demo --quick
     $ python -m bench speed
+    $ python -m bench overhead
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speed.add_argument("cases", nargs="*", help="substrings of case names (default: all)")
     speed.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    overhead = sub.add_parser(
+        "overhead", help="the cmaes and nevergrad wrappers against the libraries directly"
+    )
+    overhead.add_argument("--dim", type=int, default=10, help="sphere dimension (default 10)")
+    overhead.add_argument("--iterations", type=int, default=300, help="per timing")
     return parser
 
 
@@ -100,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .speed import run_speed
 
         run_speed(args.cases or None, threads=args.threads)
+    elif args.command == "overhead":
+        from .overhead import run_overhead
+
+        run_overhead(dim=args.dim, n_iter=args.iterations)
     return 0
 
 

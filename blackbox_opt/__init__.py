@@ -18,6 +18,7 @@ from .exceptions import (
     BlackboxOptError,
     BlackboxOptWarning,
     EvaluationError,
+    InsufficientMemoryError,
     InvalidParameterError,
     MissingDependencyError,
     NotDifferentiableError,
@@ -26,7 +27,9 @@ from .exceptions import (
 )
 from .optimizers.autodiff import Autodiff
 from .optimizers.base import BaseOptimizer
+from .optimizers.cmaes import CMAES
 from .optimizers.finite_differences import FiniteDifferences
+from .optimizers.nevergrad import Nevergrad
 from .optimizers.prdpt import PRDPT
 from .optimizers.random_search import RandomSearch
 from .optimizers.spsa import SPSA
@@ -38,6 +41,7 @@ from .smoothing import smooth
 __version__ = "0.1.0"
 
 __all__ = [
+    "CMAES",
     "PRDPT",
     "SPSA",
     "Autodiff",
@@ -48,8 +52,10 @@ __all__ = [
     "FiniteDifferences",
     "FunctionProblem",
     "History",
+    "InsufficientMemoryError",
     "InvalidParameterError",
     "MissingDependencyError",
+    "Nevergrad",
     "NotDifferentiableError",
     "NotFittedError",
     "OptimizeResult",

@@ -15,6 +15,7 @@ __all__ = [
     "BlackboxOptError",
     "BlackboxOptWarning",
     "EvaluationError",
+    "InsufficientMemoryError",
     "InvalidParameterError",
     "MissingDependencyError",
     "NotDifferentiableError",
@@ -66,6 +67,10 @@ class EvaluationError(BlackboxOptError, RuntimeError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class InsufficientMemoryError(BlackboxOptError, MemoryError):
+    """A method would need more memory than the machine has; raised before allocating."""
 
 
 class BlackboxOptWarning(UserWarning):

@@ -17,6 +17,8 @@ _BUILTIN = {
     "adam": "blackbox_opt.optimizers.autodiff:Autodiff",
     "prdpt": "blackbox_opt.optimizers.prdpt:PRDPT",
     "zerograds": "blackbox_opt.optimizers.zerograds:ZeroGrads",
+    "cmaes": "blackbox_opt.optimizers.cmaes:CMAES",
+    "nevergrad": "blackbox_opt.optimizers.nevergrad:Nevergrad",
 }
 for _name, _entry_point in _BUILTIN.items():
     if _name not in METHODS:

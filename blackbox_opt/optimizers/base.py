@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import pickle
 import sys
 import time
 from collections.abc import Callable
@@ -150,6 +151,8 @@ class BaseOptimizer(BaseEstimator):
     #: True when the recommendation is always the best point evaluated, so monitoring
     #: needs no extra evaluation.
     _recommends_best: ClassVar[bool] = False
+    #: True when every point the method asks for lies inside the bounds.
+    _stays_in_bounds: ClassVar[bool] = False
     #: Attributes holding the method's run state, saved by :meth:`state_dict`.
     _run_state: ClassVar[tuple[str, ...]] = ()
 
@@ -359,7 +362,9 @@ class BaseOptimizer(BaseEstimator):
                 raise InvalidParameterError(
                     f"grads must have the shape of X {tuple(X.shape)}; got {tuple(grads.shape)}."
                 )
-        if not bool(torch.isfinite(y).all()):
+        # one reduction and one read: NaN and inf propagate through the sum (a finite
+        # sum that overflows is checked point by point below and passes)
+        if not math.isfinite(float(y.sum())) and not bool(torch.isfinite(y).all()):
             bad = (~torch.isfinite(y)).nonzero().flatten().tolist()[:10]
             raise EvaluationError(
                 f"The forward model returned non-finite losses (NaN or inf) at point(s) {bad} "
@@ -375,7 +380,7 @@ class BaseOptimizer(BaseEstimator):
             nfev=state.nfev,
             nfev_monitor=state.nfev_monitor,
             time=time.perf_counter() - state.t0,
-            best=state.best_f.clone(),
+            best=state.best_f,  # replaced, never modified in place: no copy needed
             **info,
         )
 
@@ -443,10 +448,17 @@ class BaseOptimizer(BaseEstimator):
 
     def _update_best(self, X: torch.Tensor, y: torch.Tensor) -> None:
         state = self._state
-        if state.bounds is not None:  # points probed outside the bounds never count
+        if state.bounds is not None and not self._stays_in_bounds:
+            # points probed outside the bounds never count
             inside = ((X >= state.bounds[0]) & (X <= state.bounds[1])).all(1)
             y = torch.where(inside, y, torch.full_like(y, math.inf))
-        i = torch.argmin(y)
+        if state.device.type == "cpu":  # reading values costs nothing here: compare on the host
+            values = y.tolist()
+            i = min(range(len(values)), key=values.__getitem__)
+            if values[i] < float(state.best_f):
+                state.best_f, state.best_x = y[i].clone(), X[i].clone()
+            return
+        i = torch.argmin(y)  # on an accelerator: no host-device synchronisation
         better = y[i] < state.best_f
         state.best_f = torch.where(better, y[i], state.best_f)
         state.best_x = torch.where(better, X[i], state.best_x)
@@ -734,15 +746,34 @@ def _as_losses(y: Any, batch: int, state: RunState) -> torch.Tensor:
     return y
 
 
+def _is_plain(value: Any) -> bool:
+    """Whether ``torch.load(weights_only=True)`` can restore ``value`` as it is."""
+    if value is None or isinstance(value, bool | int | float | str) or torch.is_tensor(value):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str | int) and _is_plain(v) for k, v in value.items())
+    return False
+
+
 def _pack(value: Any) -> Any:
     if hasattr(value, "state_dict") and not torch.is_tensor(value):
         return value.state_dict()
     if torch.is_tensor(value):
         return value.detach().clone()
-    return value
+    if _is_plain(value):
+        return value
+    # a wrapped library's own object (a pycma or nevergrad optimiser): pickled into
+    # bytes, so the state still loads with weights_only=True; unpickling it runs that
+    # library's code, so load states only from trusted files
+    data = bytearray(pickle.dumps(value))
+    return {"__pickled__": torch.frombuffer(data, dtype=torch.uint8).clone()}
 
 
 def _unpack(current: Any, saved: Any, state: RunState) -> Any:
+    if isinstance(saved, dict) and set(saved) == {"__pickled__"}:
+        return pickle.loads(saved["__pickled__"].numpy().tobytes())
     if hasattr(current, "load_state_dict") and not torch.is_tensor(current):
         current.load_state_dict(saved)
         return current

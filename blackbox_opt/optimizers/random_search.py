@@ -47,6 +47,7 @@ class RandomSearch(BaseOptimizer):
     """
 
     name = "random"
+    _stays_in_bounds = True
     _recommends_best = True
     _check_params: ClassVar[dict] = {"batch_size": 4}
     _parameter_constraints: ClassVar[dict] = {

@@ -1,0 +1,197 @@
+"""CMA-ES through pycma: the whole population evaluated in one batched call."""
+
+from __future__ import annotations
+
+import math
+import os
+from numbers import Integral, Real
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ..exceptions import InsufficientMemoryError, InvalidParameterError
+from ..utils import require
+from .base import BaseOptimizer, RunState
+
+__all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
+
+#: Above this dimension ``diagonal="auto"`` runs separable CMA-ES: full CMA-ES keeps a
+#: D x D covariance and eigendecomposes it (O(D^3)) every few iterations.
+DIAGONAL_DIM = 1000
+
+#: Options this wrapper sets itself; giving them in ``cma_options`` as well is an error.
+_OWN_OPTIONS = ("seed", "randn", "popsize", "bounds", "CMA_diagonal")
+
+
+def full_cma_bytes(dim: int) -> int:
+    """Memory of full CMA-ES's matrices: covariance, eigenbasis and two work copies.
+
+    Parameters
+    ----------
+    dim : int
+
+    Returns
+    -------
+    int
+        ``4 * 8 * dim^2`` bytes (float64).
+    """
+    return 4 * 8 * dim * dim
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _cma_bound(side: np.ndarray) -> float | list | None:
+    """One side of the bounds as pycma takes it: a scalar when uniform (pycma's boundary
+    transform is cheaper then), None for infinite entries."""
+    if np.all(side == side[0]):
+        return None if math.isinf(side[0]) else float(side[0])
+    return [None if math.isinf(v) else float(v) for v in side]
+
+
+class CMAES(BaseOptimizer):
+    """CMA-ES (Hansen), wrapping pycma's ``CMAEvolutionStrategy``.
+
+    Each iteration asks pycma for a population, evaluates it in one batched problem
+    call and tells pycma the losses. Tensors are converted at this boundary only; the
+    problem stays on its device. pycma is seeded from ``random_state`` through its own
+    ``randn`` option (a private ``numpy.random.RandomState``, so the global numpy
+    generator is left alone) and runs silently: no console output, no files.
+
+    Parameters
+    ----------
+    sigma0 : float, optional
+        The initial step size. Default: a quarter of the mean width of finite bounds,
+        else 0.5.
+    popsize : int, optional
+        Population size (pycma's default ``4 + 3 ln D``).
+    diagonal : {"auto"} or bool, default="auto"
+        Separable CMA-ES (a diagonal covariance, memory O(D)). ``"auto"`` chooses it
+        above ``DIAGONAL_DIM`` (1,000) parameters. Full CMA-ES needs about
+        ``32 D^2`` bytes; when that exceeds the available memory, ``fit`` raises
+        :class:`~blackbox_opt.InsufficientMemoryError` before allocating anything.
+    cma_options : dict, optional
+        Further pycma options (``CMAOptions``), e.g. ``{"tolfun": 1e-12}``. Options that
+        this wrapper sets (``seed``, ``randn``, ``popsize``, ``bounds``,
+        ``CMA_diagonal``) must be given through its own parameters.
+    **kwargs
+        The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
+
+    Examples
+    --------
+    >>> import problems
+    >>> res = CMAES(budget=3000, random_state=0, verbose=False).minimize(
+    ...     problems.make("sphere", dim=5))
+    >>> res.fun < 1e-8
+    True
+    """
+
+    name = "cmaes"
+    _stays_in_bounds = True
+    requires = ("baselines",)
+    _run_state: ClassVar[tuple[str, ...]] = ("_es", "_asked")
+    _parameter_constraints: ClassVar[dict] = {
+        "sigma0": [Interval(Real, 0, None, closed="neither"), None],
+        "popsize": [Interval(Integral, 2, None, closed="left"), None],
+        "diagonal": [StrOptions({"auto"}), "boolean"],
+        "cma_options": [dict, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        sigma0: float | None = None,
+        popsize: int | None = None,
+        diagonal: str | bool = "auto",
+        cma_options: dict | None = None,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.sigma0 = sigma0
+        self.popsize = popsize
+        self.diagonal = diagonal
+        self.cma_options = cma_options
+
+    def _check_params_consistency(self) -> None:
+        both = sorted(set(self.cma_options or {}) & set(_OWN_OPTIONS))
+        if both:
+            raise InvalidParameterError(
+                f"cma_options sets {both}, which CMAES sets from its own parameters "
+                "(random_state, popsize, the problem's bounds, diagonal); give them there."
+            )
+
+    def _start(self, state: RunState) -> None:
+        cma = require("cma", "baselines")
+        D = state.dim
+        diagonal = D > DIAGONAL_DIM if self.diagonal == "auto" else bool(self.diagonal)
+        if not diagonal:
+            needed, free = full_cma_bytes(D), available_memory()
+            if free is not None and needed > free:
+                raise InsufficientMemoryError(
+                    f"Full CMA-ES in {D} dimensions needs about {needed / 2**30:.1f} GiB "
+                    f"for its covariance matrices; {free / 2**30:.1f} GiB are available. "
+                    "Use diagonal=True (separable CMA-ES, memory O(D)) or another method."
+                )
+        bounds = state.bounds
+        finite = bounds is not None and bool(torch.isfinite(bounds).all())
+        sigma0 = self.sigma0
+        if sigma0 is None:
+            sigma0 = 0.25 * float((bounds[1] - bounds[0]).mean()) if finite else 0.5
+        options = {
+            "seed": math.nan,  # pycma: "do nothing" to the global numpy generator
+            "randn": np.random.RandomState(self._numpy_seed(state)).randn,
+            "CMA_diagonal": diagonal,
+            "verbose": -9,
+            "verb_disp": 0,
+            "verb_log": 0,
+            "verb_time": False,
+            "signals_filename": "",  # no file system look-up every iteration
+            **(self.cma_options or {}),
+        }
+        if self.popsize is not None:
+            options["popsize"] = self.popsize
+        if bounds is not None:
+            options["bounds"] = [_cma_bound(side) for side in bounds.double().cpu().numpy()]
+        x0 = state.x0.double().cpu().numpy()
+        self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
+        self._asked: list | None = None
+
+    def _numpy_seed(self, state: RunState) -> int:
+        if isinstance(self.random_state, Integral):
+            return int(self.random_state)  # the seed pycma itself would be given
+        draw = torch.randint(0, 2**31 - 1, (1,), generator=state.generator, device=state.device)
+        return int(draw)
+
+    def _ask(self) -> torch.Tensor:
+        state = self._state
+        self._asked = self._es.ask()
+        X = torch.from_numpy(np.stack(self._asked))
+        return X.to(device=state.device, dtype=state.dtype)
+
+    def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
+        # pycma gets back exactly the float64 solutions it proposed
+        self._es.tell(self._asked, y.double().cpu().tolist())
+        self._asked = None
+        return {"sigma": float(self._es.sigma)}
+
+    def _recommend(self) -> torch.Tensor:
+        state = self._state
+        mean = np.asarray(self._es.result.xfavorite, dtype=np.float64)
+        return self._project(torch.from_numpy(mean).to(device=state.device, dtype=state.dtype))
+
+    def _converged(self) -> bool:
+        return bool(self._es.stop())

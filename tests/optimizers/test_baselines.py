@@ -1,0 +1,134 @@
+"""The pycma and nevergrad wrappers against the libraries themselves."""
+
+import math
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import problems
+from blackbox_opt import (
+    InsufficientMemoryError,
+    InvalidParameterError,
+    MissingDependencyError,
+    UnknownNameError,
+    minimize,
+)
+from blackbox_opt.optimizers import cmaes as cmaes_module
+from blackbox_opt.optimizers.cmaes import CMAES
+
+cma = pytest.importorskip("cma")
+ng = pytest.importorskip("nevergrad")
+
+
+def test_cmaes_matches_pycma_fmin2_with_the_same_seed_and_budget():
+    # popsize for D = 10 is 10: a budget of 600 is 60 populations. Without monitoring
+    # the wrapper evaluates the final mean once, as fmin2 does (eval_final_mean).
+    p = problems.make("sphere", dim=10)
+    ours = minimize(p, method="cmaes", random_state=3, budget=600, sigma0=0.5, monitor=False,
+                    verbose=False)  # fmt: skip
+    options = {"seed": 3, "maxiter": 60, "bounds": [-5.0, 5.0],
+               "verbose": -9, "verb_log": 0, "verb_disp": 0}  # fmt: skip
+    _, es = cma.fmin2(lambda x: float(np.sum(x * x)), p.x0.numpy(), 0.5, options)
+    assert es.countiter == ours.nit == 60 and ours.nfev == 600
+    assert ours.fun == pytest.approx(es.result.fbest, rel=1e-12, abs=0)
+    np.testing.assert_allclose(ours.x_last.numpy(), es.result.xfavorite, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("problem_id", ["sphere", "ellipsoid"])
+def test_cmaes_reaches_1e_8_on_10d_problems(problem_id):
+    res = minimize(problem_id, method="cmaes", dim=10, budget=10_000, random_state=0,
+                   verbose=False)  # fmt: skip
+    assert res.fun <= 1e-8 and res.nfev <= 10_000
+
+
+def test_cmaes_is_silent_and_leaves_the_global_numpy_generator_alone(capsys, tmp_path,
+                                                                      monkeypatch):  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    np.random.seed(0)  # noqa: NPY002 - the legacy global generator is what is checked
+    expected = np.random.rand()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    minimize("sphere", method="cmaes", dim=4, budget=200, random_state=1, verbose=False)
+    assert np.random.rand() == expected  # noqa: NPY002
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+    assert list(tmp_path.iterdir()) == []  # no outcmaes/ files
+
+
+def test_cmaes_population_is_one_batched_call():
+    calls = []
+
+    class Counting(problems.functions.Sphere):
+        def _evaluate(self, X):
+            calls.append(X.shape[0])
+            return super()._evaluate(X)
+
+    res = CMAES(popsize=12, max_iter=5, verbose=False).minimize(Counting(dim=6))
+    assert calls.count(12) == 5 and res.nfev == 60
+
+
+def test_cmaes_diagonal_auto_and_memory_check(monkeypatch):
+    p = problems.make("sphere", dim=1500)
+    opt = CMAES(max_iter=2, random_state=0, verbose=False).fit(p)
+    assert opt._es.opts["CMA_diagonal"] is True
+    monkeypatch.setattr(cmaes_module, "available_memory", lambda: 2**30)
+    big = problems.make("sphere", dim=8000)  # full CMA-ES: 32 * 8000^2 bytes = 1.9 GiB
+    with pytest.raises(InsufficientMemoryError, match="diagonal=True"):
+        CMAES(diagonal=False, max_iter=1, verbose=False).fit(big)
+
+
+def test_cmaes_options_pass_through_and_conflicts():
+    res = minimize("sphere", method="cmaes", dim=3, cma_options={"tolfun": 1e-3},
+                   random_state=0, verbose=False)  # fmt: skip
+    assert res.status == 5 and res.fun < 1e-1  # pycma's tolfun ended it early
+    with pytest.raises(InvalidParameterError, match="popsize"):
+        minimize("sphere", method="cmaes", cma_options={"popsize": 5}, max_iter=2)
+
+
+def own_nevergrad_loop(x0, bounds, name, seed, budget, batch):
+    param = ng.p.Array(init=x0)
+    param.set_bounds(lower=bounds[0], upper=bounds[1])
+    param.random_state = np.random.RandomState(seed)
+    opt = ng.optimizers.registry[name](parametrization=param, budget=budget, num_workers=batch)
+    for _ in range(budget // batch):
+        candidates = [opt.ask() for _ in range(batch)]
+        for c in candidates:
+            opt.tell(c, float(np.sum(c.value**2)))
+    return opt.provide_recommendation().value
+
+
+@pytest.mark.parametrize("name", ["NGOpt", "TwoPointsDE", "OnePlusOne"])
+def test_nevergrad_matches_its_own_loop(name):
+    p = problems.make("sphere", dim=4)
+    res = minimize(p, method="nevergrad", optimizer=name, batch_size=4, budget=200,
+                   random_state=7, verbose=False, monitor=False)  # fmt: skip
+    expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4)
+    np.testing.assert_allclose(res.x_last.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_nevergrad_batches_and_unknown_names():
+    res = minimize("rastrigin", method="nevergrad", dim=2, batch_size=10, budget=300,
+                   random_state=0, verbose=False)  # fmt: skip
+    assert res.nfev == 300 and res.nit == 30
+    with pytest.raises(UnknownNameError, match="Did you mean.*'TwoPointsDE'"):
+        minimize("sphere", method="nevergrad", optimizer="TwoPointDE", max_iter=1)
+
+
+@pytest.mark.parametrize(("method", "module"), [("cmaes", "cma"), ("nevergrad", "nevergrad")])
+def test_missing_library_names_the_extra(method, module, monkeypatch):
+    # a None entry in sys.modules makes every import of the module raise ImportError
+    monkeypatch.setitem(sys.modules, module, None)
+    import blackbox_opt  # the rest of the library still imports and works
+
+    assert math.isfinite(minimize("sphere", method="spsa", max_iter=3, verbose=False).fun)
+    with pytest.raises(MissingDependencyError, match=r"blackbox-opt\[baselines\]"):
+        minimize("sphere", method=method, max_iter=1, verbose=False)
+    assert blackbox_opt.list_methods()  # listing still works
+
+
+def test_tensors_stay_on_the_problem_device_and_dtype():
+    p = problems.make("sphere", dim=3, dtype=torch.float32)
+    for method in ("cmaes", "nevergrad"):
+        res = minimize(p, method=method, budget=100, random_state=0, verbose=False)
+        assert res.x.dtype == torch.float32 and res.x.device == p.device
