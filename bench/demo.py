@@ -28,7 +28,11 @@ import numpy as np
 import torch
 
 import blackbox_opt
-from blackbox_opt import MissingDependencyError, NotDifferentiableError
+from blackbox_opt import (
+    MissingDependencyError,
+    NotDifferentiableError,
+    UnsupportedProblemError,
+)
 
 __all__ = [
     "BUDGETS",
@@ -409,11 +413,11 @@ def run_demo(
                             verbose=False,
                             **params,
                         )
-                    except NotDifferentiableError as exc:
+                    except (NotDifferentiableError, UnsupportedProblemError) as exc:
                         skipped.append(
                             {"problem": problem_id, "method": method, "reason": str(exc)}
                         )
-                        say(f"  skip {method} on {problem_id}: not differentiable")
+                        say(f"  skip {method} on {problem_id}: {exc}")
                         break
                     except MissingDependencyError as exc:
                         unavailable[method] = str(exc)

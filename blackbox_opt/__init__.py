@@ -24,6 +24,7 @@ from .exceptions import (
     NotDifferentiableError,
     NotFittedError,
     UnknownNameError,
+    UnsupportedProblemError,
 )
 from .optimizers.autodiff import Autodiff
 from .optimizers.base import BaseOptimizer
@@ -63,6 +64,7 @@ __all__ = [
     "RandomSearch",
     "Status",
     "UnknownNameError",
+    "UnsupportedProblemError",
     "__version__",
     "get_method",
     "list_methods",

@@ -21,6 +21,7 @@ __all__ = [
     "NotDifferentiableError",
     "NotFittedError",
     "UnknownNameError",
+    "UnsupportedProblemError",
 ]
 
 
@@ -30,6 +31,10 @@ class BlackboxOptError(Exception):
 
 class InvalidParameterError(BlackboxOptError, ValueError):
     """A parameter or an input has the wrong type, shape or value."""
+
+
+class UnsupportedProblemError(InvalidParameterError):
+    """A method cannot run on this problem (too few dimensions, no bounds...)."""
 
 
 class UnknownNameError(BlackboxOptError, KeyError):

@@ -537,10 +537,14 @@ class BaseOptimizer(BaseEstimator):
                     break
                 try:
                     y, grads = self._evaluate(problem, X)
-                    self.tell(X, y, grads)
                 except Exception as exc:
                     if not _forward_model_failure(exc):
                         raise
+                    error, status = exc, Status.ERROR
+                    break
+                try:
+                    self.tell(X, y, grads)
+                except EvaluationError as exc:  # non-finite losses from the model
                     error, status = exc, Status.ERROR
                     break
                 if self.monitor:

@@ -11,7 +11,11 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..exceptions import InsufficientMemoryError, InvalidParameterError
+from ..exceptions import (
+    InsufficientMemoryError,
+    InvalidParameterError,
+    UnsupportedProblemError,
+)
 from ..utils import require
 from .base import BaseOptimizer, RunState
 
@@ -137,6 +141,11 @@ class CMAES(BaseOptimizer):
     def _start(self, state: RunState) -> None:
         cma = require("cma", "baselines")
         D = state.dim
+        if D < 2:
+            raise UnsupportedProblemError(
+                "pycma's CMA-ES needs at least 2 parameters; this problem has 1. Use a 1-D "
+                "method ('zerograds', 'prdpt', 'spsa', 'nevergrad') instead."
+            )
         diagonal = D > DIAGONAL_DIM if self.diagonal == "auto" else bool(self.diagonal)
         if not diagonal:
             needed, free = full_cma_bytes(D), available_memory()

@@ -132,3 +132,10 @@ def test_tensors_stay_on_the_problem_device_and_dtype():
     for method in ("cmaes", "nevergrad"):
         res = minimize(p, method=method, budget=100, random_state=0, verbose=False)
         assert res.x.dtype == torch.float32 and res.x.device == p.device
+
+
+def test_cmaes_refuses_one_dimensional_problems_clearly():
+    from blackbox_opt import UnsupportedProblemError
+
+    with pytest.raises(UnsupportedProblemError, match="at least 2 parameters"):
+        minimize("spline1d", method="cmaes", max_iter=2, verbose=False)
