@@ -389,7 +389,10 @@ class BaseOptimizer(BaseEstimator):
 
         Save it with :func:`torch.save`; it loads with ``torch.load(...,
         weights_only=True)``. To resume, build the optimiser with the same parameters,
-        :meth:`start` it on the same problem, then :meth:`load_state_dict`.
+        :meth:`start` it on the same problem, then :meth:`load_state_dict`. The wrapped
+        libraries' optimisers (pycma, nevergrad) are stored pickled, as bytes, and
+        :meth:`load_state_dict` unpickles them: load such states only from trusted
+        files.
 
         Returns
         -------

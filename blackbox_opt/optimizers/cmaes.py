@@ -82,7 +82,7 @@ class CMAES(BaseOptimizer):
         The initial step size. Default: a quarter of the mean width of finite bounds,
         else 0.5.
     popsize : int, optional
-        Population size (pycma's default ``4 + 3 ln D``).
+        Population size (pycma's default ``4 + floor(3 ln D)``, 10 for D = 10).
     diagonal : {"auto"} or bool, default="auto"
         Separable CMA-ES (a diagonal covariance, memory O(D)). ``"auto"`` chooses it
         above ``DIAGONAL_DIM`` (1,000) parameters. Full CMA-ES needs about

@@ -139,3 +139,27 @@ def test_cmaes_refuses_one_dimensional_problems_clearly():
 
     with pytest.raises(UnsupportedProblemError, match="at least 2 parameters"):
         minimize("spline1d", method="cmaes", max_iter=2, verbose=False)
+
+
+def test_nevergrad_leaves_the_global_numpy_generator_alone():
+    np.random.seed(0)  # noqa: NPY002 - the legacy global generator is what is checked
+    expected = np.random.rand()  # noqa: NPY002
+    np.random.seed(0)  # noqa: NPY002
+    minimize("sphere", method="nevergrad", dim=3, budget=64, random_state=1, verbose=False)
+    assert np.random.rand() == expected  # noqa: NPY002
+
+
+def test_nevergrad_bad_bounds_budget_and_options_are_clear_errors():
+    from blackbox_opt import FunctionProblem, UnsupportedProblemError
+
+    bounds = [[-1.0, -math.inf], [1.0, math.inf]]
+    x0 = torch.zeros(2, dtype=torch.float64)
+    mixed = FunctionProblem(lambda X: (X**2).sum(1), x0, bounds=bounds, vectorized=True)
+    with pytest.raises(UnsupportedProblemError, match="finite bounds on every coordinate"):
+        minimize(mixed, method="nevergrad", budget=16, verbose=False)
+    with pytest.raises(InvalidParameterError, match="budget= or max_iter="):
+        minimize("sphere", method="nevergrad", max_time=1.0, verbose=False)
+    with pytest.raises(InvalidParameterError, match="num_workers"):
+        minimize("sphere", method="nevergrad", optimizer_options={"num_workers": 2}, budget=8)
+    res = minimize("sphere", method="nevergrad", max_iter=5, batch_size=4, verbose=False)
+    assert res.nfev == 20  # the budget nevergrad plans with is max_iter x batch_size
