@@ -703,6 +703,17 @@ class BaseOptimizer(BaseEstimator):
         return self.fit(problem, x0, budget=budget, callback=callback).result_
 
     # -- helpers for subclasses ------------------------------------------------------------
+    def _library_seed(self, state: RunState) -> int:
+        """A seed for a wrapped library's own numpy generator.
+
+        An int ``random_state`` is passed through, so a run matches the library seeded
+        with the same number; otherwise a seed is drawn from the run's generator.
+        """
+        if isinstance(self.random_state, Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)
+        draw = torch.randint(0, 2**31 - 1, (1,), generator=state.generator, device=state.device)
+        return int(draw)
+
     def _expected_iterations(self, evaluations_per_iteration: int) -> int | None:
         """Iterations the run will last, from ``max_iter`` and the budget (None if open)."""
         state = self._state

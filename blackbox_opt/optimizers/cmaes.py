@@ -162,7 +162,7 @@ class CMAES(BaseOptimizer):
             sigma0 = 0.25 * float((bounds[1] - bounds[0]).mean()) if finite else 0.5
         options = {
             "seed": math.nan,  # pycma: "do nothing" to the global numpy generator
-            "randn": np.random.RandomState(self._numpy_seed(state)).randn,
+            "randn": np.random.RandomState(self._library_seed(state)).randn,
             "CMA_diagonal": diagonal,
             "verbose": -9,
             "verb_disp": 0,
@@ -178,12 +178,6 @@ class CMAES(BaseOptimizer):
         x0 = state.x0.double().cpu().numpy()
         self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
         self._asked: list | None = None
-
-    def _numpy_seed(self, state: RunState) -> int:
-        if isinstance(self.random_state, Integral):
-            return int(self.random_state)  # the seed pycma itself would be given
-        draw = torch.randint(0, 2**31 - 1, (1,), generator=state.generator, device=state.device)
-        return int(draw)
 
     def _ask(self) -> torch.Tensor:
         state = self._state

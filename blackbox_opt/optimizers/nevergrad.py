@@ -108,7 +108,7 @@ class Nevergrad(BaseOptimizer):
         parametrization = ng.p.Array(init=state.x0.double().cpu().numpy())
         # seeded first: nevergrad would otherwise draw a seed from numpy's global
         # generator when the bounds are set
-        seed = self._numpy_seed(state)
+        seed = self._library_seed(state)
         parametrization.random_state = np.random.RandomState(seed)
         # some of nevergrad's algorithms draw from numpy's global generator; they get a
         # private, seeded stream of their own, swapped in around every call
@@ -131,12 +131,6 @@ class Nevergrad(BaseOptimizer):
                 **(self.optimizer_options or {}),
             )
         self._candidates: list | None = None
-
-    def _numpy_seed(self, state: RunState) -> int:
-        if isinstance(self.random_state, Integral):
-            return int(self.random_state)
-        draw = torch.randint(0, 2**31 - 1, (1,), generator=state.generator, device=state.device)
-        return int(draw)
 
     @contextlib.contextmanager
     def _private_numpy(self) -> Iterator[None]:
