@@ -8,6 +8,7 @@ Examples
     $ python -m bench demo --quick
     $ python -m bench speed
     $ python -m bench overhead
+    $ python -m bench batching
 """
 
 from __future__ import annotations
@@ -65,7 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     overhead.add_argument("--dim", type=int, default=10, help="sphere dimension (default 10)")
     overhead.add_argument("--iterations", type=int, default=300, help="per timing")
+    batching = sub.add_parser(
+        "batching", help="one batched call against a loop of single calls, per problem"
+    )
+    batching.add_argument("problems", nargs="*", help="problem ids (default: all)")
+    batching.add_argument("--batch", type=int, default=20, help="points per call (default 20)")
+    batching.add_argument("--device", default="cpu", help="cpu or cuda")
+    batching.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     return parser
+
+
+def torch_threads(n: int) -> None:
+    """Set torch's intra-op threads."""
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,6 +121,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .speed import run_speed
 
         run_speed(args.cases or None, threads=args.threads)
+    elif args.command == "batching":
+        from .batching import run_batching
+
+        if args.threads is not None:
+            torch_threads(args.threads)
+        run_batching(args.problems or None, batch=args.batch, device=args.device)
     elif args.command == "overhead":
         from .overhead import run_overhead
 
