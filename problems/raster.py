@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -111,18 +112,53 @@ class Rect(Problem):
         self.res = res
         self.half_size = float(half_size)
         self.image_shape = (res, res, 1)
-        # the image, its difference to the target and the square are alive at once
-        self.bytes_per_point = 3 * res * res * self.x0.element_size()
         self.register_buffer("grid", torch.linspace(0.0, 1.0, res, dtype=self.dtype,
                                                     device=self.device))  # fmt: skip
         self.register_buffer("target", self._image(self.x_opt[None])[0])
+        energy = torch.zeros(res + 1, res + 1, dtype=torch.float64, device=self.device)
+        energy[1:, 1:] = self.target.double().square().cumsum(0).cumsum(1)
+        self.register_buffer("target_energy", energy)
+        # intensity vanishes where 2 |t|^10 >= 1: beyond 0.5^(1/10) half-sizes
+        self._reach = self.half_size * 0.5**0.1
+        self._window = math.ceil(2 * self._reach * (res - 1)) + 2
+        self.bytes_per_point = 3 * self._window**2 * self.x0.element_size()
 
     def _image(self, X: torch.Tensor) -> torch.Tensor:
         return rect_image(X, self.grid, self.half_size, self.half_size)
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
-        diff = self._image(X).sub_(self.target)
-        return diff.square_().mean((1, 2))
+        # The rectangle is zero beyond |t| = 0.5^(1/10) half-sizes, so only an L x L
+        # window of pixels around it can differ from the target; outside it the squared
+        # error is the target's own energy, read from a float64 integral image. This is
+        # the full-image MSE with (L / res)^2 ~ 4 % of the work at the default size.
+        B, R, L = X.shape[0], self.res, self._window
+        rows, row_ok, row0 = self._window_index(X[:, 1])
+        cols, col_ok, col0 = self._window_index(X[:, 0])
+        w = self.half_size
+        big = torch.finfo(X.dtype).max / 8  # off-image rows/cols: intensity 0
+        a = torch.where(row_ok, _pow10((X[:, 1:2] - self.grid[rows]) / w), big)
+        c = torch.where(col_ok, _pow10((self.grid[cols] - X[:, 0:1]) / w), big)
+        image = (1.0 - 2.0 * (a[:, :, None] + c[:, None, :])).clamp_(0.0, 1.0)
+        ok = row_ok[:, :, None] & col_ok[:, None, :]
+        target = torch.where(ok, self.target[rows[:, :, None], cols[:, None, :]], 0.0)
+        inside = (image - target).square_().sum((1, 2), dtype=torch.float64)
+        r0, c0 = row0.clamp(0, R), col0.clamp(0, R)
+        r1, c1 = (row0 + L).clamp(0, R), (col0 + L).clamp(0, R)
+        P = self.target_energy  # (R + 1, R + 1) prefix sums of target^2, float64
+        window_energy = P[r1, c1] - P[r0, c1] - P[r1, c0] + P[r0, c0]
+        outside = (P[R, R] - window_energy).clamp_min(0.0)
+        return ((inside + outside) / (R * R)).to(X.dtype).reshape(B)
+
+    def _window_index(
+        self, centre: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pixel indices ``(B, L)`` of the window around ``centre`` (clamped to the image),
+        which of them are on the image, and the unclamped first index ``(B,)``."""
+        step = 1.0 / (self.res - 1)
+        start = torch.floor((centre - self._reach) / step).long()
+        index = start[:, None] + torch.arange(self._window, device=centre.device)
+        ok = (index >= 0) & (index < self.res)
+        return index.clamp(0, self.res - 1), ok, start
 
     def render(self, X: Any) -> torch.Tensor:
         """Images ``(B, res, res, 1)`` (or ``(res, res, 1)`` for one point)."""

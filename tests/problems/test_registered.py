@@ -100,3 +100,14 @@ def test_rect_chunked_evaluation_equals_one_batch():
     chunked = problems.make("rect", res=128, chunk_bytes=3 * 128 * 128 * 4 * 2)(X)
     assert torch.allclose(whole, chunked, rtol=0, atol=0)
     assert torch.allclose(p(X), whole)
+
+
+@pytest.mark.parametrize("res", [256, 64, 17, 5])
+def test_rect_windowed_loss_equals_the_full_image_mse(res):
+    p = problems.make("rect", res=res)
+    g = torch.Generator().manual_seed(res)
+    X = (torch.rand(500, 2, generator=g) * 1.4 - 0.2).clamp(0, 1)  # edges and corners too
+    X = torch.cat([X, p.x_opt[None], p.x0[None], torch.tensor([[0.5, 0.34]])])
+    full = ((p.render(X)[..., 0] - p.target) ** 2).mean((1, 2))
+    assert torch.allclose(p(X), full, rtol=1e-6, atol=1e-8)
+    assert float(p(p.x_opt)) == 0.0
