@@ -200,8 +200,10 @@ class Problem(torch.nn.Module):
             )
         if X.dtype != self.dtype:
             X = X.to(self.dtype)
-        finite = torch.isfinite(X)
-        if not bool(finite.all()):
+        # one reduction first (NaN and inf propagate through a sum); the element-wise
+        # check runs only when it fails, e.g. on a finite sum that overflowed
+        if not bool(torch.isfinite(X.sum())) and not bool(torch.isfinite(X).all()):
+            finite = torch.isfinite(X)
             rows = (~finite.reshape(-1, D).all(-1)).nonzero().flatten().tolist()
             raise InvalidParameterError(
                 f"{self.name} got non-finite values (NaN or inf) in point(s) {rows[:10]}."
