@@ -1,0 +1,213 @@
+"""PRDPT's SORT task: arrange hard-edged coloured primitives by hue."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import torch
+
+from blackbox_opt import Problem
+
+__all__ = ["Sort", "hue_to_rgb", "serpentine_grid"]
+
+
+def hue_to_rgb(hue: torch.Tensor, saturation: float = 1.0, value: float = 1.0) -> torch.Tensor:
+    """Convert hues in ``[0, 1)`` to RGB colours (the HSV colour wheel).
+
+    Parameters
+    ----------
+    hue : torch.Tensor of shape (...)
+        Hues, 0 is red, 1/3 green, 2/3 blue.
+    saturation, value : float, default=1.0
+        The HSV saturation and value shared by all colours.
+
+    Returns
+    -------
+    torch.Tensor of shape (..., 3)
+
+    Examples
+    --------
+    >>> hue_to_rgb(torch.tensor([0.0, 1 / 3, 2 / 3]))
+    tensor([[1., 0., 0.],
+            [0., 1., 0.],
+            [0., 0., 1.]])
+    """
+    offsets = torch.tensor([5.0, 3.0, 1.0], dtype=hue.dtype, device=hue.device)
+    k = torch.remainder(offsets + 6.0 * hue[..., None], 6.0)
+    ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+    return value * (1.0 - saturation * ramp)
+
+
+def serpentine_grid(n: int, res: int) -> tuple[torch.Tensor, int]:
+    """Cell centres of a ``rows x cols`` grid visited in serpentine (boustrophedon) order.
+
+    The centres are snapped to pixel boundaries (multiples of ``1 / res``), so squares of
+    a whole number of pixels placed there have their edges between pixel centres.
+
+    Parameters
+    ----------
+    n : int
+        Number of cells used (``cols = ceil(sqrt(n))``).
+    res : int
+        The image resolution the centres are snapped to.
+
+    Returns
+    -------
+    centres : torch.Tensor of shape (n, 2), float64
+        ``(x, y)`` of the k-th cell: left to right on even rows, right to left on odd ones.
+    cols : int
+        The number of columns.
+
+    Examples
+    --------
+    >>> centres, cols = serpentine_grid(4, 8)
+    >>> cols, centres.tolist()
+    (2, [[0.25, 0.25], [0.75, 0.25], [0.75, 0.75], [0.25, 0.75]])
+    """
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    k = torch.arange(n)
+    r, c = k // cols, k % cols
+    c = torch.where(r % 2 == 0, c, cols - 1 - c)
+    x = torch.round((c + 0.5) * res / cols) / res
+    y = torch.round((r + 0.5) * res / rows) / res
+    return torch.stack([x, y], 1).double(), cols
+
+
+class Sort(Problem):
+    """Sort ``n`` hard-edged coloured primitives by hue (PRDPT's SORT task).
+
+    Primitive ``i`` (squares by default, or discs) has a fixed colour from the colour
+    wheel and parameters ``(x_i, y_i)`` in ``[0, 1]^2``, its centre; ``X`` holds
+    ``(x_0, y_0, x_1, y_1, ...)``. The ``res x res`` RGB image on a black background is
+    rasterised with hard edges in painter's order (later primitives cover earlier ones),
+    and the loss is the image MSE to the target arrangement: the hues increasing along a
+    serpentine path through a grid. Moving a primitive changes the image only when an
+    edge crosses a pixel centre, so the loss is piecewise constant: its gradient is zero
+    almost everywhere and autograd gives none (the coverage is a comparison), hence
+    ``differentiable = False``.
+
+    Parameters
+    ----------
+    n : int, default=75
+        Number of primitives; ``D = 2 n``. At most 255 (index bytes).
+    res : int, default=64
+        Image resolution.
+    primitive : {"square", "disc"}, default="square"
+        Axis-aligned squares or discs, all of the same size: 90 % of a grid cell, a
+        whole number of pixels.
+    start : {"scatter", "permutation"}, default="scatter"
+        The start: the primitives at seeded uniform random positions, or on the target
+        cells in a seeded random order (a scrambled grid).
+    seed : int, default=0
+        Seeds the colour assignment and the start (a local generator).
+    dtype : torch.dtype, default=torch.float32
+    device : str or torch.device, optional
+    chunk_bytes : int, optional
+        See :class:`blackbox_opt.Problem`.
+
+    Examples
+    --------
+    >>> p = Sort(n=9, res=24)
+    >>> p.dim, float(p(p.x_opt)), bool(p(p.x0) > 0.05)
+    (18, 0.0, True)
+    >>> p.render(p.x_opt).shape
+    torch.Size([24, 24, 3])
+    """
+
+    id = "sort"
+    default_dim: ClassVar[int] = 150
+    differentiable = False
+    tags = ("plateau", "image", "high-dim")
+
+    def __init__(
+        self,
+        n: int = 75,
+        *,
+        res: int = 64,
+        primitive: str = "square",
+        start: str = "scatter",
+        seed: int = 0,
+        dtype: torch.dtype = torch.float32,
+        device: Any = None,
+        chunk_bytes: int | None = None,
+    ):
+        if not isinstance(n, int) or not 2 <= n <= 255:
+            raise ValueError(f"n must be an int in [2, 255]; got {n!r}.")
+        if not isinstance(res, int) or res < 4:
+            raise ValueError(f"res must be an int >= 4; got {res!r}.")
+        if primitive not in ("square", "disc"):
+            raise ValueError(f"primitive must be 'square' or 'disc'; got {primitive!r}.")
+        if start not in ("scatter", "permutation"):
+            raise ValueError(f"start must be 'scatter' or 'permutation'; got {start!r}.")
+        g = torch.Generator().manual_seed(seed)
+        centres, cols = serpentine_grid(n, res)
+        half_px = max(1, math.floor(0.45 * res / cols))
+        half = half_px / res
+        rank = torch.randperm(n, generator=g)  # primitive i has the rank[i]-th hue
+        x_opt = centres[rank]
+        if start == "permutation":
+            x0 = centres[torch.randperm(n, generator=g)]
+        else:
+            x0 = half + (1.0 - 2.0 * half) * torch.rand(n, 2, generator=g, dtype=torch.float64)
+        super().__init__(
+            x0.reshape(-1).to(dtype),
+            (0.0, 1.0),
+            x_opt=x_opt.reshape(-1).to(dtype),
+            f_opt=0.0,
+            dtype=dtype,
+            device=device,
+            chunk_bytes=chunk_bytes,
+        )
+        self.n, self.res, self.primitive = n, res, primitive
+        self.half_size = half
+        self.image_shape = (res, res, 3)
+        # the coverage bytes (n, H, W) (plus float distances for discs), then the
+        # per-pixel table indices (int64) and errors
+        per_cover = 1 + (5 if primitive == "disc" else 0)
+        self.bytes_per_point = per_cover * n * res * res + 12 * res * res
+        kw = {"dtype": self.dtype, "device": self.device}
+        hues = (rank.to(torch.float64) / n).to(**kw)
+        palette = torch.cat([torch.zeros(1, 3, **kw), hue_to_rgb(hues)])  # 0: background
+        self.register_buffer("palette", palette)
+        self.register_buffer("grid", (torch.arange(res, **kw) + 0.5) / res)  # pixel centres
+        order = torch.arange(1, n + 1, device=self.device).to(torch.uint8)
+        self.register_buffer("order", order[:, None])
+        self.register_buffer("target", self._image(self.x_opt[None])[0])
+        # the squared error of every palette colour at every pixel, pixel-major: the
+        # loss looks up one entry per pixel instead of building the RGB image
+        table = (self.palette[:, None, None, :] - self.target).square_().mean(-1)
+        self.register_buffer("error_table", table.reshape(n + 1, -1).t().reshape(-1))
+        offsets = torch.arange(res * res, device=self.device) * (n + 1)
+        self.register_buffer("offsets", offsets)
+
+    def _index(self, X: torch.Tensor) -> torch.Tensor:
+        """Per pixel, 1 + the index of the last primitive covering it (0: none)."""
+        P = X.reshape(X.shape[0], self.n, 2)
+        dx = self.grid - P[..., 0:1]  # (B, n, W)
+        dy = self.grid - P[..., 1:2]  # (B, n, H)
+        if self.primitive == "square":
+            # uint8 products broadcast far faster than bool ``&`` on CPU
+            rows = (dy.abs_() < self.half_size).view(torch.uint8).mul_(self.order)
+            cols = (dx.abs_() < self.half_size).view(torch.uint8)
+            weighted = rows[..., :, None] * cols[..., None, :]  # (B, n, H, W)
+        else:
+            d2 = dy.square_()[..., :, None] + dx.square_()[..., None, :]
+            weighted = (d2 < self.half_size**2).view(torch.uint8).mul_(self.order[..., None])
+        return weighted.amax(1)  # painter's order: the highest index wins
+
+    def _image(self, X: torch.Tensor) -> torch.Tensor:
+        return self.palette[self._index(X).long()]  # (B, H, W, 3)
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        index = self._index(X).view(X.shape[0], -1)
+        return self.error_table.take(self.offsets + index).mean(-1)
+
+    def render(self, X: Any) -> torch.Tensor:
+        """Images ``(B, res, res, 3)`` (or ``(res, res, 3)`` for one point) in [0, 1]."""
+        X = self.validate(X)
+        single = X.ndim == 1
+        with torch.no_grad():
+            images = self._image(X[None] if single else X)
+        return images[0] if single else images
