@@ -294,6 +294,9 @@ class Problem(torch.nn.Module):
     def render(self, X: Any) -> torch.Tensor:
         """Render the images for points ``X``: ``(B, D) -> (B, H, W, C)`` in [0, 1].
 
+        The input is validated as for a call; image problems implement ``_render`` for a
+        batch, and this method handles single points and turns autograd off.
+
         Parameters
         ----------
         X : tensor or array-like of shape (B, D) or (D,)
@@ -302,6 +305,14 @@ class Problem(torch.nn.Module):
         -------
         torch.Tensor of shape (B, H, W, C), or (H, W, C) for a single point
         """
+        X = self.validate(X)
+        single = X.ndim == 1
+        with torch.no_grad():
+            images = self._render(X[None] if single else X)
+        return images[0] if single else images
+
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` for a validated batch: image problems implement it."""
         raise NotImplementedError(f"Problem {self.name!r} does not render images.")
 
     def param_error(self, x: torch.Tensor) -> torch.Tensor | None:

@@ -243,13 +243,10 @@ class Caustic(Problem):
         diff = self._image(X) - self.target
         return (diff * diff).mean((1, 2))
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Tone-mapped caustic images ``(B, res, res, 1)`` (or ``(res, res, 1)``)."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._image(X[None] if single else X)[..., None]
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._image(X)[..., None]
+        return images
 
 
 def _ground_truth(

@@ -230,11 +230,8 @@ class LEDDisplay(Problem):
         diff = self._intensity(X).sub_(self.target)
         return diff.square_().mean((0, 2)).mul_(self.colour_power)
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Images ``(B, H, W, 3)`` (or ``(H, W, 3)`` for one point) in [0, 1]."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._intensity(X[None] if single else X).transpose(0, 1)
-            images = images[..., None] * self.colour
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._intensity(X).transpose(0, 1)
+        images = images[..., None] * self.colour
+        return images

@@ -198,10 +198,7 @@ class MLPDigits(Problem):
         diff = self._images(X) - self.target
         return torch.linalg.vecdot(diff, diff) / diff.shape[1]
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Images ``(B, 28, 28, 1)`` (``(28, 28, 1)`` for one point)."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._images(X[None] if single else X).reshape(-1, 28, 28, 1)
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._images(X).reshape(-1, 28, 28, 1)
+        return images

@@ -160,10 +160,7 @@ class Rect(Problem):
         ok = (index >= 0) & (index < self.res)
         return index.clamp(0, self.res - 1), ok, start
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Images ``(B, res, res, 1)`` (or ``(res, res, 1)`` for one point)."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._image(X[None] if single else X)[..., None]
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._image(X)[..., None]
+        return images

@@ -83,14 +83,11 @@ class _Scene(Problem):
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
         return self.errors.gather(0, self._labels(X)).mean(-1)
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Images ``(B, res, res, 3)`` in [0, 1] (or ``(res, res, 3)`` for one point)."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._gather_colours(self._labels(X[None] if single else X))
-            images = images.reshape(-1, *self.image_shape)
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._gather_colours(self._labels(X))
+        images = images.reshape(-1, *self.image_shape)
+        return images
 
 
 class Occlusion(_Scene):

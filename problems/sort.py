@@ -204,10 +204,7 @@ class Sort(Problem):
         index = self._index(X).view(X.shape[0], -1)
         return self.error_table.take(self.offsets + index).mean(-1)
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Images ``(B, res, res, 3)`` (or ``(res, res, 3)`` for one point) in [0, 1]."""
-        X = self.validate(X)
-        single = X.ndim == 1
-        with torch.no_grad():
-            images = self._image(X[None] if single else X)
-        return images[0] if single else images
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = self._image(X)
+        return images

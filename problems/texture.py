@@ -209,9 +209,7 @@ class Texture(Problem):
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
         return scale_free_l2(X, self.ref)
 
-    def render(self, X: Any) -> torch.Tensor:
-        """Textures ``(B, res, res, 3)`` clamped to [0, 1] (``(res, res, 3)`` for one point)."""
-        X = self.validate(X)
-        with torch.no_grad():
-            images = X.clamp(0.0, 1.0).reshape(*X.shape[:-1], *self.image_shape)
+    def _render(self, X: torch.Tensor) -> torch.Tensor:
+        """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
+        images = X.clamp(0.0, 1.0).reshape(*X.shape[:-1], *self.image_shape)
         return images
