@@ -219,8 +219,8 @@ def hyperparameters(
 
 
 def _warm_up() -> None:
-    # The first torch optimiser built imports torch._dynamo (about a second), inside
-    # the first run's clock; pay it before timing anything.
+    # The first torch optimiser built imports torch._dynamo (about a second), which
+    # would land in the first pair's wall time; pay it before timing anything.
     torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
 
 
@@ -393,84 +393,82 @@ def run_demo(
     if threads is not None:
         torch.set_num_threads(threads)
     _warm_up()
-    # nevergrad's own use of pycma (inside NGOpt and its CMA variants) warns about its
-    # injected solutions, and nevergrad about tight bounds on the 1-D toy: library
-    # internals, silenced for the demo's printout only
-    warnings_context = warnings.catch_warnings()
-    warnings_context.__enter__()
-    warnings.filterwarnings("ignore", module=r"(cma|nevergrad)(\.|$)")
     unavailable: dict[str, str] = {}
     rows: list[dict] = []
     curves: list[pd.DataFrame] = []
-    try:
-        for problem_id in problems:
-            budget = budgets[problem_id]
-            grid = np.linspace(0, budget, GRID_POINTS)
-            for method in methods:
-                if method in unavailable:
-                    continue
-                params = hyperparameters(method, problem_id, table)
-                t_pair = time.perf_counter()
-                for seed in range(seeds):
-                    problem = blackbox_opt.make_problem(problem_id)
-                    t0 = time.perf_counter()
-                    try:
-                        result = blackbox_opt.minimize(
-                            problem,
-                            method,
-                            budget=budget,
-                            random_state=seed,
-                            verbose=False,
-                            **params,
-                        )
-                    except (NotDifferentiableError, UnsupportedProblemError) as exc:
-                        skipped.append(
-                            {"problem": problem_id, "method": method, "reason": str(exc)}
-                        )
-                        say(f"  skip {method} on {problem_id}: {exc}")
-                        break
-                    except MissingDependencyError as exc:
-                        unavailable[method] = str(exc)
-                        skipped.append({"problem": "*", "method": method, "reason": str(exc)})
-                        say(f"  skip {method}: {exc}")
-                        break
-                    wall = time.perf_counter() - t0
-                    err = problem.param_error(result.x)
-                    rows.append(
-                        {
-                            "problem": problem_id,
-                            "method": method,
-                            "seed": seed,
-                            "budget": budget,
-                            "fun": result.fun,
-                            "param_error": math.nan if err is None else float(err),
-                            "nfev": result.nfev,
-                            "nit": result.nit,
-                            "time": wall,
-                            "status": result.status,
-                        }
-                    )
-                    history = result.history
-                    curves.append(
-                        pd.DataFrame(
+    # nevergrad's own use of pycma (inside NGOpt and its CMA variants) warns about its
+    # injected solutions, and nevergrad about tight bounds on the 1-D toy: library
+    # internals, silenced for the demo's printout only
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(cma|nevergrad)(\.|$)")
+        try:
+            for problem_id in problems:
+                budget = budgets[problem_id]
+                grid = np.linspace(0, budget, GRID_POINTS)
+                for method in methods:
+                    if method in unavailable:
+                        continue
+                    params = hyperparameters(method, problem_id, table)
+                    t_pair = time.perf_counter()
+                    for seed in range(seeds):
+                        problem = blackbox_opt.make_problem(problem_id)
+                        t0 = time.perf_counter()
+                        try:
+                            result = blackbox_opt.minimize(
+                                problem,
+                                method,
+                                budget=budget,
+                                random_state=seed,
+                                verbose=False,
+                                **params,
+                            )
+                        except (NotDifferentiableError, UnsupportedProblemError) as exc:
+                            skipped.append(
+                                {"problem": problem_id, "method": method, "reason": str(exc)}
+                            )
+                            say(f"  skip {method} on {problem_id}: {exc}")
+                            break
+                        except MissingDependencyError as exc:
+                            unavailable[method] = str(exc)
+                            skipped.append({"problem": "*", "method": method, "reason": str(exc)})
+                            say(f"  skip {method}: {exc}")
+                            break
+                        wall = time.perf_counter() - t0
+                        err = problem.param_error(result.x)
+                        rows.append(
                             {
                                 "problem": problem_id,
                                 "method": method,
                                 "seed": seed,
-                                "nfev": grid,
-                                "best": _best_on_grid(history["nfev"], history["best"], grid),
+                                "budget": budget,
+                                "fun": result.fun,
+                                "param_error": math.nan if err is None else float(err),
+                                "nfev": result.nfev,
+                                "nit": result.nit,
+                                "time": wall,
+                                "status": result.status,
                             }
                         )
-                    )
-                else:
-                    say(
-                        f"  {problem_id:<10} {method:<10} {seeds} seed(s) "
-                        f"in {time.perf_counter() - t_pair:6.2f} s"
-                    )
-    finally:
-        warnings_context.__exit__(None, None, None)
-        if threads is not None:
-            torch.set_num_threads(previous_threads)
+                        history = result.history
+                        curves.append(
+                            pd.DataFrame(
+                                {
+                                    "problem": problem_id,
+                                    "method": method,
+                                    "seed": seed,
+                                    "nfev": grid,
+                                    "best": _best_on_grid(history["nfev"], history["best"], grid),
+                                }
+                            )
+                        )
+                    else:
+                        say(
+                            f"  {problem_id:<10} {method:<10} {seeds} seed(s) "
+                            f"in {time.perf_counter() - t_pair:6.2f} s"
+                        )
+        finally:
+            if threads is not None:
+                torch.set_num_threads(previous_threads)
 
     run_columns = [
         "problem", "method", "seed", "budget", "fun", "param_error", "nfev", "nit", "time",

@@ -18,7 +18,7 @@ import torch
 
 from .exceptions import EvaluationError, InvalidParameterError, NotDifferentiableError
 
-__all__ = ["FunctionProblem", "Problem", "as_points"]
+__all__ = ["FunctionProblem", "Problem"]
 
 #: Default working-memory budget of one chunk, per device type, in bytes. On a CPU a
 #: batch whose intermediates fall out of cache is slower than a loop over smaller
@@ -446,22 +446,6 @@ def _scalar_tensor(value: Any, problem: FunctionProblem) -> torch.Tensor:
             f"{tuple(y.shape)}. Pass vectorized=True if it evaluates a batch."
         )
     return y.reshape(()).to(device=problem.device, dtype=problem.dtype)
-
-
-def as_points(X: Any, problem: Problem) -> torch.Tensor:
-    """Validate ``X`` for ``problem`` and return it as a ``(B, D)`` tensor.
-
-    Parameters
-    ----------
-    X : tensor or array-like of shape (B, D) or (D,)
-    problem : Problem
-
-    Returns
-    -------
-    torch.Tensor of shape (B, D)
-    """
-    X = problem.validate(X)
-    return X[None] if X.ndim == 1 else X
 
 
 def _as_vector(

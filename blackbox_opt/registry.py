@@ -19,6 +19,8 @@ from .exceptions import InvalidParameterError, UnknownNameError, unknown_name_me
 
 __all__ = ["METHODS", "PROBLEMS", "Entry", "Registry", "Table"]
 
+_RAISE = object()  # Registry.get's default: raise for unknown names
+
 
 def load_entry_point(spec: str) -> Any:
     """Import ``"package.module:attr.sub"`` and return the attribute.
@@ -171,8 +173,14 @@ class Registry(Mapping):
         except (KeyError, TypeError):
             raise UnknownNameError(unknown_name_message(self.kind, name, self._entries)) from None
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        """Return the loaded object registered as ``name`` (raises when unknown)."""
+    def get(self, name: str, default: Any = _RAISE) -> Any:  # type: ignore[override]
+        """Return the loaded object registered as ``name``.
+
+        Unknown names raise :class:`UnknownNameError` with suggestions, unless a
+        ``default`` is given, which is then returned.
+        """
+        if default is not _RAISE and name not in self:
+            return default
         return self.entry(name).load()
 
     def __getitem__(self, name: str) -> Any:

@@ -70,7 +70,6 @@ class RunState:
     t0: float = field(default_factory=time.perf_counter)
     status: int = Status.RUNNING
     message: str = Status.MESSAGES[Status.RUNNING]
-    info: dict = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -79,6 +78,11 @@ class RunState:
     @property
     def dtype(self) -> torch.dtype:
         return self.x0.dtype
+
+    @property
+    def finite_bounds(self) -> bool:
+        """Whether the run has bounds and all of them are finite."""
+        return self.bounds is not None and bool(torch.isfinite(self.bounds).all())
 
 
 class BaseOptimizer(BaseEstimator):

@@ -156,7 +156,7 @@ class CMAES(BaseOptimizer):
                     "Use diagonal=True (separable CMA-ES, memory O(D)) or another method."
                 )
         bounds = state.bounds
-        finite = bounds is not None and bool(torch.isfinite(bounds).all())
+        finite = state.finite_bounds
         sigma0 = self.sigma0
         if sigma0 is None:
             sigma0 = 0.25 * float((bounds[1] - bounds[0]).mean()) if finite else 0.5

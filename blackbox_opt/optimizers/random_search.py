@@ -74,7 +74,7 @@ class RandomSearch(BaseOptimizer):
 
     def _start(self, state: RunState) -> None:
         bounds = state.bounds
-        finite = bounds is not None and bool(torch.isfinite(bounds).all())
+        finite = state.finite_bounds
         self._uniform = self.sampling == "uniform" or (self.sampling == "auto" and finite)
         if self._uniform and not finite:
             raise InvalidParameterError(

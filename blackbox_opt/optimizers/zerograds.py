@@ -170,7 +170,7 @@ class ZeroGrads(SmoothingMethod):
         )
         self._surrogate_optimizer = _adam(list(self.surrogate_.parameters()), self.lr_surrogate)
         bounds = state.bounds
-        if self.normalize and bounds is not None and bool(torch.isfinite(bounds).all()):
+        if self.normalize and state.finite_bounds:
             self._centre = (bounds[0] + bounds[1]) / 2
             self._half = (bounds[1] - bounds[0]) / 2
         else:
