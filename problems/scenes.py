@@ -9,7 +9,9 @@ start on a plateau where nothing visible changes.
 A pixel's colour is picked from a small per-pixel table (``colours``, shape
 ``(L, P, C)``) by an integer label computed from the hit tests; the squared error of
 every label against the target is precomputed (``errors``, ``(L, P)``), so the loss of
-a batch is one gather and a mean over ``(B, P)``.
+a batch selects one precomputed error per pixel and averages over ``(B, P)``. The hit
+tests are written as a few multiply-adds and comparisons per pixel (no square roots,
+no integer labels) because elementwise passes over ``(B, P)`` are what a batch costs.
 """
 
 from __future__ import annotations
@@ -79,9 +81,6 @@ class _Scene(Problem):
     def _gather_colours(self, labels: torch.Tensor) -> torch.Tensor:
         pixels = torch.arange(labels.shape[1], device=labels.device)
         return self.colours[labels, pixels]
-
-    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
-        return self.errors.gather(0, self._labels(X)).mean(-1)
 
     def _render(self, X: torch.Tensor) -> torch.Tensor:
         """Images ``(B, H, W, C)`` in [0, 1] for a batch ``X`` (see :meth:`Problem.render`)."""
@@ -157,22 +156,40 @@ class Occlusion(_Scene):
         b = 4.0 * dirs[:, 2]  # dot(origin - centre, dir) with origin - centre = (0, 0, 4)
         disc = b * b - 15.0
         t_occ = torch.where(disc > 0, -b - disc.clamp_min(0).sqrt(), torch.inf)
-        self.register_buffer("t_occ", t_occ)
+        self.register_buffer("neg_t_occ", -t_occ)
         self.register_buffer("base", (disc > 0).long())  # 0: background, 1: occluder
+        # per pixel, dot(origin - centre, dir) = dz * d - (dx * ox + dy * oy)
+        ox, oy = self.offset
+        self.register_buffer("dz", dirs[:, 2].contiguous())
+        self.register_buffer("kxy", dirs[:, 0] * ox + dirs[:, 1] * oy)
         P = res * res
         table = torch.tensor([[0.1, 0.12, 0.18], [0.6, 0.6, 0.6], [0.9, 0.25, 0.15]], **kw)
         self._setup(res, table[:, None, :].expand(3, P, 3).contiguous())
+        self.register_buffer("error_base", self.errors.gather(0, self.base[None])[0])
+
+    def _visible(self, X: torch.Tensor) -> torch.Tensor:
+        """Whether the moving sphere is the first thing each pixel's ray hits, ``(B, P)``.
+
+        The ray meets the sphere at ``t = -b - sqrt(b^2 - cc)`` when ``b^2 > cc``; it is
+        visible when ``t`` is below the occluder's distance ``t_occ``, that is when
+        ``b^2 - cc > max(0, w |w|)`` with ``w = -t_occ - b``: no square root and one
+        comparison, cheap on every device. ``t > 0`` holds for every ``d > 0.58`` (the
+        camera lies outside the sphere and looks towards it); distances below 0.6, far
+        outside the bounds, are taken as 0.6.
+        """
+        d = X[:, :1].clamp_min(0.6)  # the centre is (ox, oy, -d); the camera is at the origin
+        ox, oy = self.offset
+        b = torch.addcmul(-self.kxy, d, self.dz)  # dot(origin - centre, dir): (B, P)
+        cc = d * d + (ox * ox + oy * oy - self.radius**2)  # |origin - centre|^2 - r^2
+        disc = torch.addcmul(-cc, b, b)
+        w = self.neg_t_occ - b
+        return disc > w.mul_(w.abs()).clamp_min_(0.0)
 
     def _labels(self, X: torch.Tensor) -> torch.Tensor:
-        ox, oy = self.offset
-        d = X[:, :1]  # centre (ox, oy, -d); the camera is at the origin
-        dx, dy, dz = self.dirs.unbind(1)
-        b = dz * d - (dx * ox + dy * oy)  # dot(origin - centre, dir), elementwise: (B, P)
-        cc = ox * ox + oy * oy + d * d - self.radius**2  # |origin - centre|^2 - r^2
-        disc = b * b - cc
-        t = -b - disc.clamp_min(0).sqrt()
-        visible = (disc > 0) & (t > 0) & (t < self.t_occ)
-        return torch.where(visible, 2, self.base)
+        return torch.where(self._visible(X), 2, self.base)
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        return torch.where(self._visible(X), self.errors[2], self.error_base).mean(-1)
 
 
 class Shadow(_Scene):
@@ -245,6 +262,11 @@ class Shadow(_Scene):
         self.register_buffer("dirs", dirs)
         ground = dirs[:, :2] * (self.height / -dirs[:, 2:])  # (P, 2): where rays meet z = 0
         self.register_buffer("ground", ground)
+        self.register_buffer("ground_x", self.light[2] * ground[:, 0])
+        self.register_buffer("ground_y", ground[:, 1].contiguous())
+        self.register_buffer("dz_oz", dirs[:, 2] * (self.height - self.sphere_z))
+        self.register_buffer("neg_dx", -dirs[:, 0])
+        self.register_buffer("neg_dy", -dirs[:, 1])
         checker = ((ground / 0.3).floor().sum(1) % 2) * 2 - 1  # +-1
         albedo = torch.tensor([0.8, 0.75, 0.65], **kw) * (1 + 0.06 * checker[:, None])
         ambient = 0.3
@@ -252,21 +274,35 @@ class Shadow(_Scene):
         sphere = torch.tensor([0.2, 0.4, 0.85], **kw).expand_as(lit)
         self._setup(res, torch.stack([lit, albedo * ambient, sphere]))
 
-    def _labels(self, X: torch.Tensor) -> torch.Tensor:
+    def _hits(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per pixel ``(B, P)``: whether its ground point is in shadow, and whether the
+        camera sees the sphere there.
+
+        The shadow of a sphere under a directional light ``L = (lx, 0, lz)`` on the plane
+        ``z = 0`` is exactly the ellipse ``(lz (x - cx - sx))^2 + (y - cy)^2 < r^2`` with
+        ``sx = -sphere_z lx / lz`` (the points whose shadow ray passes within ``r`` of
+        the centre). A camera ray ``dir`` sees the sphere when ``b^2 > cc`` with
+        ``b = dot(o - centre, dir)``, ``cc = |o - centre|^2 - r^2`` (``b < 0`` follows:
+        the sphere lies below the camera, which looks down). Elementwise multiply-adds
+        and two comparisons, the same arithmetic for any batch size.
+        """
         cx, cy = X[:, :1], X[:, 1:2]  # (B, 1) each; the centre is (cx, cy, sphere_z)
+        lx, _, lz = self.light
         cz, r2 = self.sphere_z, self.radius**2
-        # shadow rays from the ground points p = (gx, gy, 0) along the light direction L:
-        # they hit the sphere (ahead of p, which lies outside it) iff b < 0 and b^2 > cc
-        lx, ly, lz = self.light
-        gx, gy = self.ground.unbind(1)
-        ex, ey = gx - cx, gy - cy  # p - centre, (B, P)
-        b = ex * lx + ey * ly - cz * lz
-        cc = ex * ex + ey * ey + (cz * cz - r2)
-        shadowed = (b < 0) & (b * b > cc)
-        # primary rays from the camera o = (0, 0, height): the sphere hides the plane
-        dx, dy, dz = self.dirs.unbind(1)
+        u = self.ground_x - lz * (cx - cz * lx / lz)  # lz (x - cx - sx), (B, P)
+        v = self.ground_y - cy
+        shadowed = torch.addcmul(u.mul_(u), v, v) < r2
         oz = self.height - cz
-        b = dz * oz - (dx * cx + dy * cy)  # dot(o - centre, dir)
+        b = torch.addcmul(torch.addcmul(self.dz_oz, cx, self.neg_dx), cy, self.neg_dy)
         cc = cx * cx + cy * cy + (oz * oz - r2)
-        seen = (b < 0) & (b * b > cc)
+        seen = torch.addcmul(-cc, b, b) > 0
+        return shadowed, seen
+
+    def _labels(self, X: torch.Tensor) -> torch.Tensor:
+        shadowed, seen = self._hits(X)
         return torch.where(seen, 2, shadowed.long())
+
+    def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
+        shadowed, seen = self._hits(X)
+        lit_or_shadow = torch.where(shadowed, self.errors[1], self.errors[0])
+        return torch.where(seen, self.errors[2], lit_or_shadow).mean(-1)

@@ -34,6 +34,48 @@ def test_loss_is_the_image_mse_and_chunking_changes_nothing(cls):
     assert torch.equal(chunked(X), p(X))
 
 
+def _first_hit(origin, dirs, centre, radius):
+    """Brute-force ray-sphere distance in float64: ``(B, P)``, inf on a miss or behind."""
+    oc = origin - centre[:, None, :]  # (B, 1 or P, 3)
+    b = (oc * dirs).sum(-1)
+    disc = b * b - (oc * oc).sum(-1) + radius**2
+    t = -b - disc.clamp_min(0).sqrt()
+    return torch.where((disc > 0) & (t > 0), t, torch.inf)
+
+
+def test_visibility_matches_a_brute_force_ray_cast():
+    g = torch.Generator().manual_seed(1)
+    # occlusion: the moving sphere is visible where it is hit before the occluder
+    p = Occlusion(res=48)
+    d = 1.5 + 6.5 * torch.rand(300, 1, generator=g)
+    dirs = p.dirs.double()
+    zero = torch.zeros(3, dtype=torch.float64)
+    ox, oy = p.offset
+    centres = torch.cat([torch.full_like(d, ox), torch.full_like(d, oy), -d], 1).double()
+    t_sphere = _first_hit(zero, dirs, centres, p.radius)
+    t_occluder = _first_hit(zero, dirs, torch.tensor([[0.0, 0.0, -4.0]]).double(), 1.0)
+    expected = torch.where(t_sphere < t_occluder, 2, (t_occluder < torch.inf).long())
+    mismatch = (p._labels(d) != expected).float().mean()
+    assert 0 <= mismatch < 1e-4  # boundary pixels may round differently in float32
+    assert (expected == 2).float().mean() > 0.01  # the sphere is visible at some d
+    # shadow: shadow rays from the ground to the light, primary rays from the camera
+    p = Shadow(res=48)
+    lo, hi = p.bounds
+    X = lo + (hi - lo) * torch.rand(300, 2, generator=g)
+    centres = torch.cat([X, torch.full_like(X[:, :1], p.sphere_z)], 1).double()
+    ground = torch.cat([p.ground, torch.zeros_like(p.ground[:, :1])], 1).double()
+    light = torch.tensor(p.light, dtype=torch.float64)
+    oc = ground[None] - centres[:, None, :]  # shadow rays start on the plane
+    b = (oc * light).sum(-1)
+    shadowed = (b < 0) & (b * b > (oc * oc).sum(-1) - p.radius**2)
+    camera = torch.tensor([0.0, 0.0, p.height], dtype=torch.float64)
+    seen = _first_hit(camera, p.dirs.double(), centres, p.radius) < torch.inf
+    expected = torch.where(seen, 2, shadowed.long())
+    mismatch = (p._labels(X) != expected).float().mean()
+    assert 0 <= mismatch < 1e-4
+    assert shadowed.float().mean() > 0.01 and seen.float().mean() > 0.01
+
+
 def test_occlusion_plateau_and_minimum():
     p = Occlusion()
     f0 = float(p(p.x0))
