@@ -5,19 +5,28 @@ import pytest
 import torch
 
 import problems
+from blackbox_opt.exceptions import MissingDependencyError
 from blackbox_opt.registry import PROBLEMS
 from blackbox_opt.testing import check_problem
 
 
+def make_or_skip(problem_id):
+    """Make a problem, skipping when its optional dependency is not installed."""
+    try:
+        return problems.make(problem_id)
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.mark.parametrize("problem_id", list(PROBLEMS))
 def test_problem_contract(problem_id):
-    check_problem(problems.make(problem_id))
+    check_problem(make_or_skip(problem_id))
 
 
 @pytest.mark.parametrize("problem_id", list(PROBLEMS))
 def test_start_is_worse_than_the_optimum_and_to_device_works(problem_id):
-    p = problems.make(problem_id)
-    q = problems.make(problem_id).to("cpu")
+    p = make_or_skip(problem_id)
+    q = make_or_skip(problem_id).to("cpu")
     assert torch.equal(p(p.x0[None]), q(q.x0[None]))
     if p.x_opt is not None:
         assert float(p(p.x_opt)) < float(p(p.x0))
