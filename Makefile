@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: venv test lint demo docs bench clean
+.PHONY: venv test lint demo docs bench clean llvm
 
 venv: $(STAMP)
 
@@ -20,17 +20,37 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+test: lint llvm
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m bench demo
 
-docs: $(STAMP)
+docs: $(STAMP) llvm
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 bench: $(STAMP)
 	$(BIN)/python -m bench demo
+
+# Mitsuba's llvm_ad_rgb variant needs an LLVM >= 16 library; with an older one (mesa's
+# libLLVM-15) Dr.Jit aborts on the first render, so the Mitsuba problems fall back to
+# scalar_rgb without gradients. Install libllvm19 where we can (root with apt-get).
+LLVM_GLOB := /usr/lib/*/libLLVM-1[6-9]*.so* /usr/lib/*/libLLVM-[2-9][0-9]*.so* /usr/lib/*/libLLVM.so.1[6-9]* /usr/lib/*/libLLVM.so.[2-9][0-9]* /usr/lib/llvm-1[6-9]/lib/libLLVM*.so*
+
+llvm:
+	@found=; for f in $(LLVM_GLOB); do [ -e "$$f" ] && found=$$f; done; \
+	if [ -n "$$found" ]; then \
+		echo "$$found found: Mitsuba's llvm_ad_rgb variant is usable."; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing libllvm19 for Mitsuba's llvm_ad_rgb variant..."; \
+		apt-get install -y -q libllvm19 >/dev/null || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q libllvm19 >/dev/null; } || \
+			echo "warning: could not install libllvm19; Mitsuba problems will use scalar_rgb (no AD)."; \
+	else \
+		echo "note: no LLVM >= 16 library found. The Mitsuba problems will render with"; \
+		echo "  scalar_rgb (no gradients). For llvm_ad_rgb run: sudo apt-get install libllvm19"; \
+		echo "  (or install LLVM >= 16 and set DRJIT_LIBLLVM_PATH to its libLLVM)."; \
+	fi
 
 clean:
 	rm -rf $(VENV) docs/_build docs/auto_examples docs/api/generated results .pytest_cache
