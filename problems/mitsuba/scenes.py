@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from .base import MitsubaProblem, grid_texture
@@ -196,13 +197,14 @@ class Occlusion(MitsubaProblem):
 class Cup(MitsubaProblem):
     """A mug, built from cylinders and spheres, rotated about its vertical axis (PRDPT CUP).
 
-    The body is an open cylinder of radius 1 and height 2 with a bottom disk; the
-    handle is a bracket of three thin cylinders with rounded corners standing out from
-    the body. It stands on a gridded floor under a point light and a dim environment;
-    the camera looks at it from the front and above. The one parameter is the angle
-    ``phi`` (radians) of the handle about the vertical ``z`` axis. At the start
-    ``phi = 3.0`` the handle is behind the body and hidden (only its shadow moves);
-    at the target ``phi = 1.4`` it stands out to the side.
+    The body is an open cylinder of radius 1 and height 2 with a bottom disk, glazed
+    with a generated texture: a blue band whose strength varies smoothly around the
+    circumference, strongest opposite the handle. The handle is a bracket of three thin
+    cylinders with rounded corners. The mug stands on a gridded floor under a point
+    light and a dim environment; the camera looks at it from the front and above. The
+    one parameter is the mug's angle ``phi`` (radians) about the vertical ``z`` axis.
+    At the start ``phi = 3.0`` the handle is hidden behind the body and the band faces
+    the camera; at the target ``phi = 1.4`` the handle stands out to the side.
 
     Parameters
     ----------
@@ -217,8 +219,7 @@ class Cup(MitsubaProblem):
     """
 
     id = "mi-cup"
-    tags: ClassVar[tuple[str, ...]] = ("plateau", "image", "mitsuba")
-    #: The handle's pieces: (kind, start point, axis, length); radius 0.12.
+    tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba")
     handle_radius: ClassVar[float] = 0.12
 
     def __init__(
@@ -254,10 +255,36 @@ class Cup(MitsubaProblem):
             "handle_corner_bottom": ("sphere", T().translate([1.5, 0, 0.55]).scale(r)),
         }  # fmt: skip
 
+    @staticmethod
+    def glaze_texture(width: int = 128, height: int = 32) -> np.ndarray:
+        """The body's texture: a blue band fading around the circumference, as RGB.
+
+        Columns run around the body (``u``, the handle at ``u = 0``), rows along its
+        height; the band covers the middle rows, strongest at ``u = 0.5``.
+
+        Parameters
+        ----------
+        width, height : int
+            Texels around and along the body.
+
+        Returns
+        -------
+        numpy.ndarray of shape (height, width, 3), float32
+        """
+        u = (np.arange(width) + 0.5) / width
+        strength = (0.5 - 0.5 * np.cos(2 * np.pi * u)) ** 2  # 0 at the handle, 1 opposite
+        rows = np.arange(height)
+        band = ((rows >= 0.3 * height) & (rows < 0.7 * height)).astype(np.float64)
+        mix = band[:, None, None] * strength[None, :, None]
+        base, blue = np.array([0.75, 0.72, 0.65]), np.array([0.1, 0.22, 0.7])
+        return (base + mix * (blue - base)).astype(np.float32)
+
     def scene_dict(self, mi: Any) -> dict:
         """Floor, body, bottom, handle, lights and camera."""
         T = mi.ScalarTransform4f
         glaze = _diffuse((0.75, 0.72, 0.65))
+        decal = {"type": "diffuse", "reflectance": {
+            "type": "bitmap", "bitmap": mi.Bitmap(self.glaze_texture()), "raw": True}}  # fmt: skip
         self._handle_base = self._handle(mi)
         scene = {
             "type": "scene",
@@ -272,7 +299,7 @@ class Cup(MitsubaProblem):
                           "type": "bitmap", "bitmap": mi.Bitmap(grid_texture(16)),
                           "raw": True}}},
             "body": {"type": "cylinder", "to_world": T().scale([1.0, 1.0, 2.0]),
-                     "flip_normals": False, "bsdf": {"type": "twosided", "bsdf": glaze}},
+                     "bsdf": {"type": "twosided", "bsdf": decal}},
             "bottom": {"type": "disk", "to_world": T().translate([0, 0, 0.02]),
                        "bsdf": glaze},
         }  # fmt: skip
@@ -281,9 +308,10 @@ class Cup(MitsubaProblem):
         return scene
 
     def set_parameters(self, params: Any, theta: Any) -> None:
-        """Turn the handle's pieces by ``phi`` about the z axis."""
+        """Turn the body and the handle's pieces by ``phi`` about the z axis."""
         mi = self._mi
         turn = mi.Transform4f().rotate([0, 0, 1], theta[0] * (180.0 / math.pi))
+        params["body.to_world"] = turn @ mi.Transform4f(mi.ScalarTransform4f().scale([1, 1, 2]))
         for name, (_, base) in self._handle_base.items():
             params[f"{name}.to_world"] = turn @ mi.Transform4f(base)
 
