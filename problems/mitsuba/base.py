@@ -125,7 +125,8 @@ class MitsubaProblem(Problem):
     variant : str
         The Mitsuba variant in use.
     differentiable : bool
-        True with an AD variant.
+        True with an AD variant (set per instance; the class says False because the
+        registry listing cannot know the variant without probing).
     not_differentiable_reason : str
         Why no AD variant is used (empty when one is).
     target : torch.Tensor of shape (H, W, 3)

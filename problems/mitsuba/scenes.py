@@ -68,6 +68,7 @@ class Shadows(MitsubaProblem):
     """
 
     id = "mi-shadows"
+    default_dim: ClassVar[int] = 2
     tags: ClassVar[tuple[str, ...]] = ("plateau", "image", "mitsuba")
     caster: ClassVar[tuple[float, float, float]] = (13.57, 8.05, -2.0)
     radius: ClassVar[float] = 0.5
@@ -146,6 +147,7 @@ class Occlusion(MitsubaProblem):
     """
 
     id = "mi-occlusion"
+    default_dim: ClassVar[int] = 1
     tags: ClassVar[tuple[str, ...]] = ("plateau", "image", "mitsuba")
     offset: ClassVar[tuple[float, float]] = (0.15, 0.1)
     radius: ClassVar[float] = 0.6
@@ -219,6 +221,7 @@ class Cup(MitsubaProblem):
     """
 
     id = "mi-cup"
+    default_dim: ClassVar[int] = 1
     tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba")
     handle_radius: ClassVar[float] = 0.12
 
@@ -337,6 +340,7 @@ class CornellGI(MitsubaProblem):
     """
 
     id = "mi-gi"
+    default_dim: ClassVar[int] = 3
     tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba", "global-illumination")
     green: ClassVar[tuple[float, float, float]] = (0.12, 0.45, 0.09)
     blue: ClassVar[tuple[float, float, float]] = (0.08, 0.15, 0.6)
@@ -444,6 +448,7 @@ class Caustic(MitsubaProblem):
     """
 
     id = "mi-caustic"
+    default_dim: ClassVar[int] = 2
     tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba", "caustic")
     light_height: ClassVar[float] = 2.6
     light_radius: ClassVar[float] = 0.3
