@@ -302,7 +302,8 @@ def choose_variant(variant: str | None = None) -> tuple[str, str]:
             )
         probe = probe_variant(requested)
         if probe.ok:
-            return requested, "" if has_ad(requested) else f"variant {requested!r} was forced"
+            forced = f"The variant {requested!r} was forced (variant= or {ENV_VARIANT})."
+            return requested, "" if has_ad(requested) else forced
         reasons.append(f"{requested}: {probe.message}.{_advice(requested)}")
     for candidate in PREFERRED_VARIANTS:
         if candidate == requested or candidate not in available:
