@@ -70,7 +70,7 @@ SCENES: dict[str, SceneSetup] = {
     "mi-shadows": SceneSetup(_prdpt(0.5, 2e-2, 400), {"lr": 2e-2, "max_iter": 400}, (400, 400)),
     "mi-occlusion": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
     "mi-cup": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
-    "mi-gi": SceneSetup(_prdpt(0.3, 2e-2, 300), {"lr": 2e-2, "max_iter": 300}, (150, 100)),
+    "mi-gi": SceneSetup(_prdpt(0.3, 2e-2, 400), {"lr": 2e-2, "max_iter": 300}, (250, 100)),
     "mi-caustic": SceneSetup(_prdpt(0.5, 2e-2, 300), {"lr": 2e-2, "max_iter": 300}, (150, 100)),
 }
 
@@ -232,6 +232,8 @@ def run_mitsuba(
             for seed in range(seeds if method == "prdpt" else 1):
                 row, curve = run_one(problem, method, options, seed)
                 rows.append(row)
+                # written after every run, so an interrupted benchmark keeps its rows
+                pd.DataFrame(rows).to_csv(out / "mitsuba_runs.csv", index=False)
                 if scene == "mi-shadows":
                     curves.setdefault(method, []).append(curve)
                 extra = ""
