@@ -83,8 +83,8 @@ def to_srgb(linear: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> to_srgb(np.array([0.0, 0.0031308, 1.0, 4.0])).round(4).tolist()
-    [0.0, 0.0404, 1.0, 1.0]
+    >>> [round(float(v), 4) for v in to_srgb(np.array([0.0, 0.0031308, 0.5, 4.0]))]
+    [0.0, 0.0404, 0.7354, 1.0]
     """
     x = np.clip(np.asarray(linear, dtype=np.float32), 0.0, 1.0)
     return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(
