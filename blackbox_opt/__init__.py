@@ -26,6 +26,7 @@ from .exceptions import (
     UnknownNameError,
     UnsupportedProblemError,
 )
+from .meta import MetaInitializer, MetaSGD, ProblemFamily
 from .optimizers.autodiff import Autodiff
 from .optimizers.base import BaseOptimizer
 from .optimizers.cmaes import CMAES
@@ -55,12 +56,15 @@ __all__ = [
     "History",
     "InsufficientMemoryError",
     "InvalidParameterError",
+    "MetaInitializer",
+    "MetaSGD",
     "MissingDependencyError",
     "Nevergrad",
     "NotDifferentiableError",
     "NotFittedError",
     "OptimizeResult",
     "Problem",
+    "ProblemFamily",
     "RandomSearch",
     "Status",
     "UnknownNameError",

@@ -286,8 +286,9 @@ def minimize(
     method : str, type or BaseOptimizer, default="zerograds"
         A registered method name (see :func:`list_methods`), an optimiser class, or
         an instance.
-    x0 : array-like of shape (D,), optional
-        The start point (default: the problem's).
+    x0 : array-like of shape (D,) or MetaInitializer, optional
+        The start point (default: the problem's); a fitted
+        :class:`~blackbox_opt.MetaInitializer` gives its meta-learned start.
     budget : int, optional
         Evaluations of the problem the run may use.
     callback : callable, optional

@@ -276,8 +276,10 @@ class BaseOptimizer(BaseEstimator):
         ----------
         problem : Problem, optional
             The problem; gives the start, the bounds, the device and the dtype.
-        x0 : array-like of shape (D,), optional
-            The start point (default: ``problem.x0``; required without a problem).
+        x0 : array-like of shape (D,) or fitted initialiser, optional
+            The start point (default: ``problem.x0``; required without a problem). An
+            object with an ``as_x0(problem)`` method, such as a fitted
+            :class:`~blackbox_opt.MetaInitializer`, gives its start for the problem.
         bounds : array-like of shape (2, D), optional
             Bounds, when no problem gives them.
         budget : int, optional
@@ -294,6 +296,8 @@ class BaseOptimizer(BaseEstimator):
                 f"problem must be a blackbox_opt.Problem; got {type(problem).__name__}. "
                 "Use blackbox_opt.minimize for ids and plain callables."
             )
+        if x0 is not None and callable(getattr(x0, "as_x0", None)):
+            x0 = x0.as_x0(problem)  # a fitted initialiser (MetaInitializer) gives its start
         if problem is None:
             if x0 is None:
                 raise InvalidParameterError("start() needs a problem or an x0.")
@@ -485,8 +489,8 @@ class BaseOptimizer(BaseEstimator):
         ----------
         problem : Problem
             The problem (see :func:`blackbox_opt.minimize` for ids and callables).
-        x0 : array-like of shape (D,), optional
-            The start point (default: ``problem.x0``).
+        x0 : array-like of shape (D,) or fitted initialiser, optional
+            The start point (default: ``problem.x0``); see :meth:`start`.
         budget : int, optional
             Overrides the ``budget`` parameter for this run.
         callback : callable, optional

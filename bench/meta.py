@@ -1,0 +1,392 @@
+"""``python -m bench meta``: meta-learned initialisation against training from scratch.
+
+For each family (``texture-family``, ``brdf-family``) this meta-trains a
+:class:`~blackbox_opt.MetaInitializer` on the training members and measures, on the
+held-out test members:
+
+- the acceptance factor: the Adam steps from a standard random start needed to reach
+  the loss that the meta-learned model reaches after ``k = 10`` Meta-SGD steps, divided
+  by ``k``, for each learning rate of a small grid (the best of the grid is the
+  honest comparison);
+- the four regimes of Metappearance's quality-speed figure: *general* (one model
+  fitted to all training members, no adaptation), *overfit* (Adam from a random start,
+  long), *fine-tuned* (the general model plus Adam steps) and *meta-learned* (the meta
+  start plus Meta-SGD steps), as loss against steps and against wall time. A step's
+  wall time is measured on one member without monitoring, median of repeated steps;
+- with ``--blackbox``, the black-box inner loop: FOMAML whose inner gradient is a
+  PRDPT estimate, against PRDPT from a random start.
+
+Everything is written under ``--out`` (default ``results/meta``): ``curves.csv``
+(family, regime, member, step, time, loss), ``factor.csv``, ``regimes.csv``,
+``meta_training.csv``, ``blackbox.csv``, ``summary.md`` and ``regimes.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from typing import Any
+
+import torch
+
+__all__ = ["SCALES", "adam_curves", "run_meta", "step_time"]
+
+#: Settings per scale and family: the family's size, the meta-learner's parameters,
+#: Adam's steps and learning-rate grid, and the general model's training steps.
+SCALES: dict[str, dict[str, dict[str, Any]]] = {
+    "smoke": {
+        "texture-family": dict(family=dict(n_train=10, n_test=2, res=16), epochs=2,
+                               adam_steps=60, adam_lrs=(1e-2,), general_steps=30),
+        "brdf-family": dict(family=dict(n_train=10, n_test=2, n_samples=1024), epochs=2,
+                            adam_steps=60, adam_lrs=(1e-2,), general_steps=30),
+    },
+    "quick": {
+        "texture-family": dict(family=dict(n_train=200, n_test=10), epochs=40,
+                               adam_steps=3000, adam_lrs=(1e-3, 3e-3, 1e-2, 3e-2),
+                               general_steps=2000),
+        "brdf-family": dict(family=dict(n_train=200, n_test=10), epochs=150,
+                            adam_steps=5000, adam_lrs=(1e-3, 3e-3, 1e-2, 3e-2),
+                            general_steps=3000),
+    },
+}  # fmt: skip
+
+#: The meta-learner's parameters (besides ``epochs``) in every scale.
+META_PARAMS = dict(algorithm="fomaml", inner_steps=10, meta_batch=5, outer_lr=1e-3,
+                   inner_lr_init=1e-2)  # fmt: skip
+
+
+def _checkpoints(steps: int) -> list[int]:
+    """Every step up to 200, every 5th to 1000, every 20th beyond."""
+    marks = set(range(min(steps, 200) + 1))
+    marks |= set(range(200, min(steps, 1000) + 1, 5)) | set(range(1000, steps + 1, 20))
+    marks.add(steps)
+    return sorted(marks)
+
+
+def adam_curves(
+    family, x0: torch.Tensor, lr: float, steps: int, *, seed: int, split: str = "test"
+) -> tuple[list[int], torch.Tensor]:
+    """Adam from ``x0`` (one row per member of ``split``), monitored at checkpoints.
+
+    The members are stacked into one ``(T, D)`` tensor and one Adam: Adam acts element by
+    element and the members' losses are summed, so this is T independent runs in one
+    vectorised pass. Each step sees a training draw (a minibatch for BRDFs); the
+    recorded loss is the member's deterministic loss.
+
+    Returns
+    -------
+    steps : list of int
+    losses : torch.Tensor of shape (len(steps), T)
+    """
+    index = torch.arange(family.size(split))
+    generator = torch.Generator().manual_seed(seed)
+    marks = _checkpoints(steps)
+    wanted = set(marks)
+    x = x0.detach().clone().requires_grad_(True)
+    adam = torch.optim.Adam([x], lr=lr)
+    rows = []
+    for step in range(steps + 1):
+        if step in wanted:
+            with torch.no_grad():
+                rows.append(family.losses(x.detach(), index, split=split))
+        if step == steps:
+            break
+        adam.zero_grad(set_to_none=True)
+        family.losses(x, index, split=split, generator=generator).sum().backward()
+        adam.step()
+    return marks, torch.stack(rows)
+
+
+def fit_general(family, steps: int, lr: float, *, seed: int, batch: int = 5) -> torch.Tensor:
+    """One model for all training members: Adam on the mean loss of random members."""
+    generator = torch.Generator().manual_seed(seed)
+    x = family.init_weights(generator).requires_grad_(True)
+    adam = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        index = torch.randint(0, family.n_train, (batch,), generator=generator)
+        adam.zero_grad(set_to_none=True)
+        family.losses(x[None].expand(batch, -1), index, generator=generator).mean().backward()
+        adam.step()
+    return x.detach()
+
+
+def step_time(problem, step: str, rates: torch.Tensor | None = None, *, repeat: int = 60) -> float:
+    """Median wall seconds of one training step on one member, without monitoring.
+
+    Parameters
+    ----------
+    problem : Problem
+        A family member.
+    step : {"adam", "meta-sgd"}
+    rates : torch.Tensor, optional
+        The Meta-SGD rates.
+    """
+    generator = torch.Generator().manual_seed(0)
+    x = problem.x0.clone().requires_grad_(True)
+    adam = torch.optim.Adam([x], lr=1e-3)
+    train = getattr(problem, "training_loss", None)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        loss = train(x[None], generator) if train is not None else problem.evaluate(x[None])
+        (grad,) = torch.autograd.grad(loss.sum(), x)
+        if step == "adam":
+            x.grad = grad
+            adam.step()
+        else:
+            with torch.no_grad():
+                x.sub_(rates * grad)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times[repeat // 4 :])
+
+
+def _crossing(marks: list[int], curve: torch.Tensor, target: float) -> int | None:
+    below = (curve <= target).nonzero()
+    return marks[int(below[0])] if below.numel() else None
+
+
+def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
+    import problems
+    from blackbox_opt import MetaInitializer
+
+    k = META_PARAMS["inner_steps"]
+    family = problems.make_family(name, **settings["family"], seed=seed)
+    meta = MetaInitializer(**META_PARAMS, epochs=settings["epochs"], random_state=seed,
+                           verbose=False)  # fmt: skip
+    meta.fit(family)
+    log(f"{name}: meta-training {meta.fit_time_:.1f} s, {meta.n_outer_steps_} outer steps, "
+        f"final meta-loss {meta.history_['loss'][-1]:.4g}")  # fmt: skip
+    torch.save(meta.state_dict(), os.path.join(out, f"{name}.pt"))
+    hist = meta.history_
+    training = [
+        dict(family=name, epoch=int(e), time=t, loss=v)
+        for e, t, v in zip(hist["nit"], hist["time"], hist["loss"])
+    ]
+
+    n_test = family.size("test")
+    meta_curve = meta.adaptation_losses(family, "test", k, random_state=seed)  # (k+1, T)
+    target = meta_curve[-1]
+    g = torch.Generator().manual_seed(seed + 1)
+    starts = torch.stack([family.init_weights(g) for _ in range(n_test)])
+    factor_rows, best = [], None
+    for lr in settings["adam_lrs"]:
+        marks, curve = adam_curves(family, starts, lr, settings["adam_steps"], seed=seed)
+        needed = [_crossing(marks, curve[:, t], float(target[t])) for t in range(n_test)]
+        for t in range(n_test):
+            factor_rows.append(dict(
+                family=name, adam_lr=lr, member=t, meta_loss=float(target[t]),
+                adam_steps=needed[t], adam_budget=settings["adam_steps"],
+                factor=None if needed[t] is None else needed[t] / k,
+                adam_final=float(curve[-1, t])))  # fmt: skip
+        final = float(curve[-1].mean())
+        if best is None or final < best[1]:
+            best = (lr, final, marks, curve)
+    lr_best, _, marks, overfit = best
+
+    general = fit_general(family, settings["general_steps"], lr_best, seed=seed)
+    member = family.member(0, "test")
+    t_adam = step_time(member, "adam")
+    t_meta = step_time(member, "meta-sgd", meta.lr_)
+    fine_marks, fine = adam_curves(family, general[None].repeat(n_test, 1), lr_best, 10 * k,
+                                   seed=seed)  # fmt: skip
+    curves = []
+
+    def add(regime: str, steps: list[int], losses: torch.Tensor, per_step: float) -> None:
+        for i, s in enumerate(steps):
+            for t in range(n_test):
+                curves.append(dict(family=name, regime=regime, member=t, step=s,
+                                   time=s * per_step, loss=float(losses[i, t])))  # fmt: skip
+
+    add("general", [0], fine[:1], 0.0)
+    add("overfit", marks, overfit, t_adam)
+    add("fine-tuned", fine_marks, fine, t_adam)
+    add("meta-learned", list(range(k + 1)), meta_curve, t_meta)
+
+    def at(regime: str, step: int) -> float:
+        values = [r["loss"] for r in curves if r["regime"] == regime and r["step"] == step]
+        return statistics.mean(values)
+
+    last = settings["adam_steps"]
+    regimes = [
+        dict(family=name, regime="general", steps=0, time_s=0.0, loss=at("general", 0)),
+        dict(family=name, regime="overfit", steps=last, time_s=last * t_adam,
+             loss=at("overfit", last)),
+        dict(family=name, regime="fine-tuned", steps=k, time_s=k * t_adam,
+             loss=at("fine-tuned", k)),
+        dict(family=name, regime="meta-learned", steps=k, time_s=k * t_meta,
+             loss=at("meta-learned", k)),
+    ]  # fmt: skip
+    return dict(
+        training=training,
+        factor=factor_rows,
+        curves=curves,
+        regimes=regimes,
+        lr_best=lr_best,
+        fit_time=meta.fit_time_,
+        outer_steps=meta.n_outer_steps_,
+    )
+
+
+def _blackbox_run(scale: str, seed: int, log) -> list[dict]:
+    """FOMAML with PRDPT's inner gradient estimate against PRDPT from a random start."""
+    import problems
+    from blackbox_opt import MetaInitializer, minimize
+
+    smoke = scale == "smoke"
+    family = problems.make_family("brdf-family", n_train=10 if smoke else 50,
+                                  n_test=2 if smoke else 5, n_samples=1024, seed=seed)  # fmt: skip
+    options = dict(sigma=0.02, n_samples=8)
+    k = META_PARAMS["inner_steps"]
+    meta = MetaInitializer(**{**META_PARAMS, "inner_lr_init": 1e-4}, epochs=1 if smoke else 8,
+                           inner_method="prdpt", inner_options=options, random_state=seed,
+                           verbose=False)  # fmt: skip
+    meta.fit(family)
+    log(f"black-box FOMAML (prdpt inner): {meta.fit_time_:.1f} s, {meta.nfev_} evaluations")
+    exact = MetaInitializer(**META_PARAMS, epochs=1 if smoke else 8, random_state=seed,
+                            verbose=False).fit(family)  # fmt: skip
+    g = torch.Generator().manual_seed(seed + 1)
+    rows = []
+    long = 50 if smoke else 1000
+    for t in range(family.size("test")):
+        problem = family.member(t, "test")
+        adapted = meta.adapt(problem, k)
+        start = family.init_weights(g)
+        res = minimize(problem, "prdpt", x0=start, max_iter=long, lr=1e-3,
+                       random_state=seed, verbose=False, **options)  # fmt: skip
+        curve = res.history["loss"]
+        meta_loss = float(adapted.history["loss"][-1])
+        below = [i for i, v in enumerate(curve) if v <= meta_loss]
+        rows.append(dict(
+            member=t, meta_prdpt_start=float(adapted.history["loss"][0]),
+            meta_prdpt_k=meta_loss, prdpt_random_k=float(curve[k]),
+            prdpt_random_final=float(curve[-1]), prdpt_random_iterations=long,
+            prdpt_iterations_to_match=below[0] if below else None,
+            exact_meta_k=float(exact.adapt(problem, k).history["loss"][-1]),
+            fit_time_s=meta.fit_time_))  # fmt: skip
+    return rows
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _figure(curves: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frame = pd.DataFrame(curves)
+    mean = frame.groupby(["family", "regime", "step"], as_index=False)[["time", "loss"]].mean()
+    families = sorted(mean["family"].unique())
+    fig, axes = plt.subplots(len(families), 2, figsize=(10, 3.6 * len(families)), squeeze=False)
+    colours = {"general": "C0", "overfit": "C1", "fine-tuned": "C2", "meta-learned": "C3"}
+    for row, name in enumerate(families):
+        for col, x in enumerate(("step", "time")):
+            ax = axes[row, col]
+            for regime, colour in colours.items():
+                part = mean[(mean["family"] == name) & (mean["regime"] == regime)]
+                if regime == "general":
+                    ax.axhline(float(part["loss"].iloc[0]), color=colour, ls="--", label=regime)
+                    continue
+                part = part[part[x] > 0] if x == "time" else part.assign(step=part["step"] + 1)
+                ax.plot(part[x], part["loss"], color=colour, label=regime)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("steps + 1" if x == "step" else "wall time per member (s)")
+            ax.set_ylabel("test loss (mean over members)")
+            ax.set_title(f"{name}: loss against {'steps' if x == 'step' else 'wall time'}")
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_meta(
+    out: str = "results/meta",
+    *,
+    scale: str = "quick",
+    families: list[str] | None = None,
+    blackbox: bool = True,
+    seed: int = 0,
+    threads: int | None = 1,
+) -> dict:
+    """Run the meta-learning benchmark and write its tables and figure to ``out``.
+
+    Parameters
+    ----------
+    out : str, default="results/meta"
+    scale : {"smoke", "quick"}, default="quick"
+        ``smoke`` checks that everything runs in seconds; ``quick`` is the acceptance
+        scale (a few minutes of meta-training per family on a 2-core CPU).
+    families : list of str, optional
+        Default: both families.
+    blackbox : bool, default=True
+        Also run the black-box inner loop experiment.
+    seed : int, default=0
+    threads : int, optional
+        torch intra-op threads (default 1: these kernels are small).
+
+    Returns
+    -------
+    dict
+        The rows written, by table.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {sorted(SCALES)}; got {scale!r}.")
+    if threads is not None:
+        torch.set_num_threads(threads)
+    os.makedirs(out, exist_ok=True)
+    families = families or sorted(SCALES[scale])
+    unknown = sorted(set(families) - set(SCALES[scale]))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; choose from {sorted(SCALES[scale])}.")
+    tables: dict[str, list] = {"training": [], "factor": [], "curves": [], "regimes": []}
+    lines = [f"# Meta-learned initialisation ({scale} scale, seed {seed})", ""]
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+        lines.append(f"- {text}")
+
+    for name in families:
+        result = _family_run(name, SCALES[scale][name], out, seed, log)
+        for key in tables:
+            tables[key].extend(result[key])
+        factors = result["factor"]
+        for lr in SCALES[scale][name]["adam_lrs"]:
+            rows = [r for r in factors if r["adam_lr"] == lr]
+            steps = [r["adam_steps"] for r in rows]
+            reached = [s for s in steps if s is not None]
+            budget = rows[0]["adam_budget"]
+            text = (f"{name}: Adam lr {lr:g} reaches the meta-learned k=10 loss in "
+                    f"{len(reached)}/{len(rows)} members within {budget} steps")  # fmt: skip
+            if reached:
+                text += f"; median steps {statistics.median(reached):g} (factor "
+                text += f"{statistics.median(reached) / 10:g}, min {min(reached) / 10:g})"
+            log(text)
+        for r in result["regimes"]:
+            log(f"{name}: {r['regime']:12s} steps {r['steps']:5d}  time {r['time_s']:.3g} s  "
+                f"loss {r['loss']:.4g}")  # fmt: skip
+    _write_csv(os.path.join(out, "meta_training.csv"), tables["training"])
+    _write_csv(os.path.join(out, "factor.csv"), tables["factor"])
+    _write_csv(os.path.join(out, "curves.csv"), tables["curves"])
+    _write_csv(os.path.join(out, "regimes.csv"), tables["regimes"])
+    _figure(tables["curves"], os.path.join(out, "regimes.png"))
+    if blackbox:
+        rows = _blackbox_run(scale, seed, log)
+        tables["blackbox"] = rows
+        _write_csv(os.path.join(out, "blackbox.csv"), rows)
+        for r in rows:
+            log(f"black-box member {r['member']}: meta+prdpt after 10 it "
+                f"{r['meta_prdpt_k']:.4g} (start {r['meta_prdpt_start']:.4g}); prdpt from "
+                f"random after 10 it {r['prdpt_random_k']:.4g}, after "
+                f"{r['prdpt_random_iterations']} it {r['prdpt_random_final']:.4g} "
+                f"(matches at {r['prdpt_iterations_to_match']}); exact meta "
+                f"{r['exact_meta_k']:.4g}")  # fmt: skip
+    with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    return tables
