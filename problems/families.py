@@ -396,8 +396,8 @@ def ggx_brdf(
     --------
     >>> n = torch.tensor([0.0, 0.0, 1.0])
     >>> f = ggx_brdf(n, n, torch.full((3,), 0.5), torch.tensor([0.5]), torch.tensor([0.04]))
-    >>> [round(v, 4) for v in f.tolist()]  # albedo / pi + D F / 4 at normal incidence
-    [1.1778, 1.1778, 1.1778]
+    >>> [round(v, 4) for v in f.tolist()]  # 0.5 / pi + F0 / (4 pi alpha^2), G = 1
+    [0.2101, 0.2101, 0.2101]
     """
     cos_i = wi[..., 2:3]
     cos_o = wo[..., 2:3]

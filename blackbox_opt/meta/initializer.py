@@ -159,6 +159,11 @@ class MetaInitializer(BaseEstimator):
         Passes over the training members.
     weight_decay : float, default=1e-6
         Adam's weight decay on the start.
+    min_rate : float or None, default=0.0
+        Keep every learned rate at or above this value after each outer step; None
+        leaves them free. A negative rate ascends the loss along its weight, which
+        compounds over the inner steps and, with noisy (minibatch or estimated)
+        gradients, makes the inner loop diverge.
     inner_method : str, optional
         A registered gradient-estimating method (``"prdpt"``, ``"zerograds"``,
         ``"spsa"``, ``"fd"``...) that estimates the inner gradient from loss values. By
@@ -199,8 +204,8 @@ class MetaInitializer(BaseEstimator):
 
     Examples
     --------
-    A family of shifted quadratics: the best start is the mean centre, and rates of
-    0.5 reach each centre in one step.
+    A family of shifted quadratics ``|x - c|^2``: a rate of 0.5 reaches any centre in
+    one step, and Meta-SGD learns it.
 
     >>> from blackbox_opt import FunctionProblem, ProblemFamily
     >>> class Bowls(ProblemFamily):
@@ -215,10 +220,10 @@ class MetaInitializer(BaseEstimator):
     >>> meta = MetaInitializer(inner_steps=1, outer_lr=0.05, inner_lr_init=0.1,
     ...                        epochs=200, random_state=0, verbose=False)
     >>> meta = meta.fit(Bowls(n_train=5, n_test=1))
-    >>> [round(v, 2) for v in meta.init_.tolist()], [round(v, 2) for v in meta.lr_.tolist()]
-    ([1.2, -1.0], [0.5, 0.5])
+    >>> [round(v, 2) for v in meta.lr_.tolist()]
+    [0.5, 0.5]
     >>> res = meta.adapt(Bowls(n_train=5, n_test=1).member(0, "test"))
-    >>> res.fun < 1e-3, res.nit
+    >>> res.fun < 1e-4, res.nit
     (True, 1)
     """
 
@@ -231,6 +236,7 @@ class MetaInitializer(BaseEstimator):
         "meta_sgd": ["boolean"],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "min_rate": [Real, None],
         "inner_method": [str, None],
         "inner_options": [dict, None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
@@ -249,6 +255,7 @@ class MetaInitializer(BaseEstimator):
         meta_sgd: bool = True,
         epochs: int = 100,
         weight_decay: float = 1e-6,
+        min_rate: float | None = 0.0,
         inner_method: str | None = None,
         inner_options: dict | None = None,
         max_time: float | None = None,
@@ -263,6 +270,7 @@ class MetaInitializer(BaseEstimator):
         self.meta_sgd = meta_sgd
         self.epochs = epochs
         self.weight_decay = weight_decay
+        self.min_rate = min_rate
         self.inner_method = inner_method
         self.inner_options = inner_options
         self.max_time = max_time
@@ -298,6 +306,11 @@ class MetaInitializer(BaseEstimator):
             raise InvalidParameterError(
                 "inner_options are given but inner_method is None; name the method they "
                 "are for (e.g. inner_method='prdpt')."
+            )
+        if self.min_rate is not None and self.min_rate > self.inner_lr_init:
+            raise InvalidParameterError(
+                f"min_rate ({self.min_rate}) must not exceed inner_lr_init "
+                f"({self.inner_lr_init}), the rates' start."
             )
         if self.algorithm == "maml" and self.inner_method is not None:
             raise InvalidParameterError(
@@ -411,6 +424,9 @@ class MetaInitializer(BaseEstimator):
                     losses.append(loss)
                     norms.append(float(torch.linalg.vector_norm(init.grad)))
                     adam.step()
+                    if self.meta_sgd and self.min_rate is not None:
+                        with torch.no_grad():
+                            rates.clamp_(min=self.min_rate)
                     n_steps += 1
                 history.append(nit=epoch + 1, nfev=self._nfev, time=time.perf_counter() - t0,
                                loss=sum(losses) / len(losses),
@@ -452,7 +468,7 @@ class MetaInitializer(BaseEstimator):
                 theta = theta - rates * grad
             query = family.losses(theta, index, generator=generator).mean()
             query.backward()
-            return float(query)
+            return float(query.detach())
         theta = init.detach()[None].repeat(T, 1)
         total = torch.zeros_like(theta)
         step = rates.detach()
