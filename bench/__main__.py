@@ -154,8 +154,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .meta import run_meta
 
         try:
-            run_meta(args.out, scale=args.scale, families=args.families,
-                     blackbox=not args.no_blackbox, seed=args.seed, threads=args.threads)  # fmt: skip
+            run_meta(
+                args.out, scale=args.scale, families=args.families,
+                blackbox=not args.no_blackbox, seed=args.seed, threads=args.threads,
+            )  # fmt: skip
         except (BlackboxOptError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
