@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import numbers
+import os
 from types import ModuleType
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from .exceptions import InvalidParameterError, MissingDependencyError
 
-__all__ = ["check_random_state", "require"]
+__all__ = ["available_memory", "check_random_state", "require"]
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -100,3 +101,31 @@ def check_random_state(
     generator = torch.Generator(device=device)
     generator.manual_seed(seed)
     return generator
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation, or None when unknown.
+
+    Read from ``/proc/meminfo`` (``MemAvailable``) on Linux, from ``sysconf`` elsewhere.
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> free = available_memory()
+    >>> free is None or free > 0
+    True
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -16,7 +15,7 @@ from ..exceptions import (
     InvalidParameterError,
     UnsupportedProblemError,
 )
-from ..utils import require
+from ..utils import available_memory, require
 from .base import BaseOptimizer, RunState
 
 __all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
@@ -42,21 +41,6 @@ def full_cma_bytes(dim: int) -> int:
         ``4 * 8 * dim^2`` bytes (float64).
     """
     return 4 * 8 * dim * dim
-
-
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation, or None when unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def _cma_bound(side: np.ndarray) -> float | list | None:

@@ -8,6 +8,8 @@ from typing import Any, ClassVar
 import torch
 from sklearn.utils._param_validation import Interval
 
+from ..exceptions import InsufficientMemoryError
+from ..utils import available_memory
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -34,6 +36,14 @@ class FiniteDifferences(GradientMethod):
     **kwargs
         The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
+    Raises
+    ------
+    InsufficientMemoryError
+        At the start, when the ``2 D x D`` points of one iteration (plus the offsets)
+        would take more than half of the available memory (e.g. D = 49,152, a 128 x 128
+        texture: 36 GiB): nothing is evaluated, and the message names methods whose
+        cost does not grow with D.
+
     Examples
     --------
     >>> from blackbox_opt import FunctionProblem
@@ -51,6 +61,16 @@ class FiniteDifferences(GradientMethod):
         self.h = h
 
     def _start(self, state: RunState) -> None:
+        # the 2D x D offsets and the 2D x D points asked from them
+        needed = 4 * state.dim * state.dim * torch.empty((), dtype=state.dtype).element_size()
+        free = available_memory() if state.device.type == "cpu" else None
+        if free is not None and needed > free // 2:
+            raise InsufficientMemoryError(
+                f"Finite differences in {state.dim} dimensions evaluate {2 * state.dim} "
+                f"points of {state.dim} values per iteration: about {needed / 2**20:,.0f} MiB, "
+                f"more than half of the {free / 2**20:,.0f} MiB available. Use a method whose "
+                "cost does not grow with D (spsa, prdpt, zerograds)."
+            )
         super()._start(state)
         eye = torch.eye(state.dim, dtype=state.dtype, device=state.device)
         self._offsets = torch.cat([eye, -eye]) * self.h

@@ -10,6 +10,7 @@ from blackbox_opt import (
     Autodiff,
     FiniteDifferences,
     FunctionProblem,
+    InsufficientMemoryError,
     NotDifferentiableError,
     RandomSearch,
     UnknownNameError,
@@ -66,6 +67,19 @@ def test_fd_gradient_matches_the_analytic_gradient():
 def test_fd_converges_on_rosenbrock():
     res = minimize("rosenbrock", method="fd", lr=2e-2, budget=20_000, verbose=False)
     assert res.fun < 1e-6
+
+
+def test_fd_refuses_a_dimension_whose_points_do_not_fit_in_memory(monkeypatch):
+    from blackbox_opt.optimizers import finite_differences
+
+    # 2D points of D values, plus the offsets: 4 D^2 float64, 32 MiB at D = 1024
+    monkeypatch.setattr(finite_differences, "available_memory", lambda: 40 * 2**20)
+    p = quadratic_problem(dim=1024)
+    with pytest.raises(InsufficientMemoryError, match=r"2048 points.*spsa, prdpt"):
+        minimize(p, "fd", budget=10_000, verbose=False)
+    assert p.n_evaluations == 0  # refused before evaluating anything
+    monkeypatch.setattr(finite_differences, "available_memory", lambda: 80 * 2**20)
+    assert minimize(p, "fd", max_iter=1, verbose=False).nfev == 2048
 
 
 def test_adam_converges_on_differentiable_rosenbrock():
