@@ -4,12 +4,15 @@ Examples
 --------
 .. code-block:: console
 
-    $ python -m bench demo --out results --seeds 3
-    $ python -m bench demo --quick
+    $ python -m bench demo --jobs 2            # quick experiments, figures, summary
+    $ python -m bench run plateaus --scale full --seeds 5 --jobs 4
+    $ python -m bench figures
+    $ python -m bench summary
     $ python -m bench speed
     $ python -m bench overhead
     $ python -m bench batching
     $ python -m bench meta
+    $ python -m bench mitsuba --quick
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+
+from .experiments import SCALES
 
 __all__ = ["build_parser", "main"]
 
@@ -35,27 +40,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
+    run = sub.add_parser(
+        "run",
+        help="run experiments: methods x problems x seeds, resumable",
+        description="Run the experiments of bench/experiments.py and write a tidy table.",
+    )
+    run.add_argument("experiments", nargs="*", help="experiment names (default: all)")
+    _run_options(run)
     demo = sub.add_parser(
         "demo",
-        help="gradient-free methods and Adam on the toy problems",
-        description=(
-            "Run every gradient-free method, plus Adam, on rosenbrock, spline1d and rect; "
-            "write a summary table and a convergence figure."
-        ),
+        help="the quick experiments, the figures and the summary (make demo)",
+        description="Run every experiment at the quick scale, draw the figures, print "
+        "the summary and where the files are.",
     )
-    demo.add_argument("--out", default="results", help="output folder (default: results)")
-    demo.add_argument("--seeds", type=int, default=3, help="seeds per run (default: 3)")
-    demo.add_argument("--quick", action="store_true", help="small budgets: a smoke test")
-    demo.add_argument(
-        "--methods", type=_csv_list, default=None, help="comma-separated methods (default: all)"
-    )
-    demo.add_argument("--problems", type=_csv_list, default=None, help="comma-separated problems")
-    demo.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default: 1, fastest for these tiny problems)",
-    )
+    demo.add_argument("experiments", nargs="*", help="experiment names (default: all)")
+    _run_options(demo)
+    figures = sub.add_parser("figures", help="draw the figures from the results")
+    figures.add_argument("--out", default="results", help="results folder (default: results)")
+    summary = sub.add_parser("summary", help="print and save the summary table")
+    summary.add_argument("--out", default="results", help="results folder (default: results)")
+    summary.add_argument("--scale", choices=SCALES, default="quick")
+    sub.add_parser("list", help="list the experiments")
     speed = sub.add_parser(
         "speed",
         help="time per iteration of prdpt and zerograds beside the papers' figures",
@@ -74,6 +79,19 @@ def build_parser() -> argparse.ArgumentParser:
     batching.add_argument("--batch", type=int, default=20, help="points per call (default 20)")
     batching.add_argument("--device", default="cpu", help="cpu or cuda")
     batching.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    mitsuba = sub.add_parser(
+        "mitsuba",
+        help="prdpt against Mitsuba's AD gradients on the mi-* scenes (PRDPT, Table 2)",
+    )
+    mitsuba.add_argument("--out", default="results", help="output folder (default: results)")
+    mitsuba.add_argument("--seeds", type=int, default=3, help="prdpt seeds (default: 3)")
+    mitsuba.add_argument(
+        "--quick", action="store_true", help="fewer iterations on all scenes but mi-shadows"
+    )
+    mitsuba.add_argument("--scenes", type=_csv_list, default=None, help="comma-separated ids")
+    mitsuba.add_argument(
+        "--methods", type=_csv_list, default=["prdpt", "adam"], help="prdpt and/or adam"
+    )
     meta = sub.add_parser(
         "meta",
         help="meta-learned initialisation against training from scratch, per family",
@@ -93,6 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--seed", type=int, default=0, help="seeds everything (default: 0)")
     meta.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     return parser
+
+
+def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--scale", choices=SCALES, default="quick", help="(default: quick)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--out", default="results", help="results folder (default: results)")
+    parser.add_argument(
+        "--methods", type=_csv_list, default=None, help="comma-separated methods (default: all)"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _run(args: argparse.Namespace) -> dict:
+    from .runner import run
+
+    return run(
+        args.experiments or None,
+        scale=args.scale,
+        seeds=args.seeds,
+        jobs=args.jobs,
+        out=args.out,
+        methods=args.methods,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
 
 
 def torch_threads(n: int) -> None:
@@ -118,24 +165,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     from blackbox_opt import BlackboxOptError
 
     args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from .demo import PROBLEMS, run_demo
-
-        if args.seeds < 1:
+    if args.command in ("run", "demo"):
+        if args.seeds is not None and args.seeds < 1:
             print("error: --seeds must be at least 1", file=sys.stderr)
             return 2
+        if args.jobs < 1:
+            print("error: --jobs must be at least 1", file=sys.stderr)
+            return 2
         try:
-            run_demo(
-                args.out,
-                args.seeds,
-                quick=args.quick,
-                methods=args.methods,
-                problems=args.problems or PROBLEMS,
-                threads=args.threads,
-            )
-        except (BlackboxOptError, ValueError) as exc:
+            result = _run(args)
+        except (BlackboxOptError, KeyError, ValueError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        print(f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already "
+              f"finished; tables: {result['history']}, {result['records']}")  # fmt: skip
+        if args.command == "demo":
+            from .figures import draw_all
+            from .summary import write_summary
+
+            written = draw_all(args.out, scales=[args.scale])
+            path, text = write_summary(args.out, args.scale)
+            print()
+            print(text)
+            print("Figures:")
+            for p in written:
+                print(f"  {p}")
+            print(f"Summary: {path}")
+            print(f"Tables: {result['history']}, {result['records']}")
+    elif args.command == "figures":
+        from .figures import draw_all
+
+        for p in draw_all(args.out):
+            print(p)
+    elif args.command == "summary":
+        from .summary import write_summary
+
+        try:
+            path, text = write_summary(args.out, args.scale)
+        except FileNotFoundError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(text)
+        print(f"Wrote {path}")
+    elif args.command == "list":
+        from .experiments import EXPERIMENTS
+
+        for e in EXPERIMENTS.values():
+            labels = ", ".join(s.label for s in e.problem_specs("full"))
+            print(f"{e.name:10s} {e.title}\n{'':10s} problems: {labels}\n"
+                  f"{'':10s} methods: {', '.join(e.methods)}")  # fmt: skip
     elif args.command == "speed":
         from .speed import run_speed
 
@@ -150,6 +228,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .overhead import run_overhead
 
         run_overhead(dim=args.dim, n_iter=args.iterations)
+    elif args.command == "mitsuba":
+        from .mitsuba import run_mitsuba
+
+        try:
+            run_mitsuba(
+                args.out, seeds=args.seeds, quick=args.quick, scenes=args.scenes,
+                methods=args.methods,
+            )  # fmt: skip
+        except (BlackboxOptError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     elif args.command == "meta":
         from .meta import run_meta
 

@@ -1,0 +1,416 @@
+"""The benchmark's experiments, as data.
+
+An :class:`Experiment` names its problems, its methods with their hyperparameters, the
+budget in evaluations per problem and the number of seeds, at two scales:
+
+``quick``
+    Small budgets: every experiment together finishes in about ten minutes on a
+    2-core CPU (``make demo``).
+``full``
+    The papers' budgets (METHODS.md), for a GPU or a long run.
+
+Hyperparameters are ``{method: {"default": {...}, problem_label: {...}}}``: a problem's
+entry replaces the method's default for that problem. The values come from the papers
+where they give them (see the comments) and from small grids on 3 seeds otherwise.
+
+Run them with ``python -m bench run [EXPERIMENT...] --scale quick``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "EXPERIMENTS",
+    "SCALES",
+    "Experiment",
+    "ProblemSpec",
+    "get_experiment",
+]
+
+#: The two scales of every experiment.
+SCALES: tuple[str, ...] = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class ProblemSpec:
+    """A registered problem with constructor overrides, under a label.
+
+    Parameters
+    ----------
+    id : str
+        The registered problem id.
+    options : mapping, optional
+        Keyword arguments for :func:`blackbox_opt.make_problem`.
+    label : str, optional
+        The name in tables and figures (default: the id, followed by the options,
+        e.g. ``"texture[res=16]"``).
+    requires : str, optional
+        An optional extra the problem needs (e.g. ``"mitsuba"``); runs are skipped with
+        the reason when it is missing.
+
+    Examples
+    --------
+    >>> ProblemSpec("texture", {"res": 16}).label
+    'texture[res=16]'
+    """
+
+    id: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+    label: str = ""
+    requires: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            opts = ",".join(f"{k}={v}" for k, v in self.options.items())
+            object.__setattr__(self, "label", f"{self.id}[{opts}]" if opts else self.id)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Problems x methods x seeds at a budget, at the ``quick`` and ``full`` scales.
+
+    Parameters
+    ----------
+    name : str
+        The experiment's id on the command line and in the results table.
+    title : str
+        One line for figures and the summary.
+    problems : tuple of ProblemSpec or str
+        The problems (a string is a registered id with its defaults).
+    methods : tuple of str
+        Registered method names.
+    budgets : mapping of str to mapping of str to int
+        ``{scale: {problem_label: evaluations}}``; the key ``"default"`` covers the
+        problems not named.
+    seeds : mapping of str to int
+        ``{scale: number of seeds}``; runs use ``random_state`` 0 .. n-1.
+    hyperparams : mapping, optional
+        ``{method: {"default": {...}, problem_label: {...}}}``.
+    max_iter : mapping of str to int, optional
+        ``{scale: iterations}``: also stop every run after this many iterations (the
+        scaling experiment times a fixed number of iterations).
+    full_only : tuple of str, optional
+        Problem labels run at the ``full`` scale only.
+    figures : tuple of str, optional
+        The figures of :mod:`bench.figures` drawn from this experiment.
+
+    Examples
+    --------
+    >>> e = get_experiment("plateaus")
+    >>> e.budget("quick", "rect") > 0, "prdpt" in e.methods
+    (True, True)
+    """
+
+    name: str
+    title: str
+    problems: tuple[ProblemSpec | str, ...]
+    methods: tuple[str, ...]
+    budgets: Mapping[str, Mapping[str, int]]
+    seeds: Mapping[str, int]
+    hyperparams: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    max_iter: Mapping[str, int] = field(default_factory=dict)
+    full_only: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ("convergence",)
+
+    def problem_specs(self, scale: str) -> list[ProblemSpec]:
+        """The problems run at ``scale``.
+
+        Parameters
+        ----------
+        scale : {"quick", "full"}
+
+        Returns
+        -------
+        list of ProblemSpec
+        """
+        _check_scale(scale)
+        specs = [p if isinstance(p, ProblemSpec) else ProblemSpec(p) for p in self.problems]
+        return [s for s in specs if scale == "full" or s.label not in self.full_only]
+
+    def budget(self, scale: str, label: str) -> int:
+        """Evaluations per run of problem ``label`` at ``scale``.
+
+        Parameters
+        ----------
+        scale : {"quick", "full"}
+        label : str
+
+        Returns
+        -------
+        int
+        """
+        _check_scale(scale)
+        table = self.budgets[scale]
+        return int(table.get(label, table["default"]))
+
+    def params(self, method: str, label: str) -> dict[str, Any]:
+        """The hyperparameters of ``method`` on problem ``label``.
+
+        Parameters
+        ----------
+        method, label : str
+
+        Returns
+        -------
+        dict
+        """
+        entry = self.hyperparams.get(method, {})
+        return dict(entry.get(label, entry.get("default", {})))
+
+
+def _check_scale(scale: str) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
+
+
+# -- shared hyperparameters ------------------------------------------------------------------
+# Chosen by small grids on 3 seeds at the quick budgets, unless a comment cites a paper.
+_ZEROGRADS_LOW_DIM = {
+    "sigma": 0.33,
+    "n_samples": 4,
+    "k_theta": 1,
+    "lr": 5e-3,
+    "log_targets": True,
+    "anneal_start": 0.3,
+    "sigma_min": 1e-3,
+}
+_NEVERGRAD = {"optimizer": "TwoPointsDE", "batch_size": 8}
+
+TOYS = Experiment(
+    name="toys",
+    title="Gradient-free methods and Adam on the toy problems",
+    problems=("rosenbrock", "spline1d", "rect"),
+    methods=("random", "spsa", "fd", "adam", "prdpt", "zerograds", "cmaes", "nevergrad"),
+    budgets={
+        "quick": {"default": 2000, "rosenbrock": 4000},
+        "full": {"default": 20_000, "rect": 4000},
+    },
+    seeds={"quick": 3, "full": 5},
+    hyperparams={
+        # Spall's gains stall on Rosenbrock; Adam on the estimate works (lr 1e-1 of
+        # {1e-2, 3e-2, 1e-1}). On rect c=0.2 reaches the target's basin (0.1 stays on
+        # the plateau, 0.3 overshoots).
+        "spsa": {
+            "default": {"update": "optimizer", "lr": 1e-1},
+            "rect": {"update": "optimizer", "lr": 1e-2, "c": 0.2},
+        },
+        # a wide difference step sees past rect's plateau (h=1e-3 sees zero)
+        "fd": {"default": {"lr": 1e-1}, "rect": {"lr": 3e-2, "h": 0.2}},
+        "adam": {"default": {"lr": 1e-1}, "rect": {"lr": 1e-3}},
+        "zerograds": {
+            "default": _ZEROGRADS_LOW_DIM,
+            "spline1d": {
+                **_ZEROGRADS_LOW_DIM,
+                "n_samples": 10,
+                "lr": 1e-2,
+                "lr_follows_sigma": True,
+            },
+            "rect": {"sigma": 0.1, "n_samples": 4, "lr": 2e-3, "lr_follows_sigma": True},
+        },
+        # PRDPT's rect setting (4 pairs, sigma 0.05, Adam 1e-3)
+        "prdpt": {
+            "default": {"sigma": 0.3, "n_samples": 2, "lr": 1e-2, "sigma_min": 1e-3},
+            "rect": {"sigma": 0.05, "n_samples": 4, "lr": 1e-3},
+        },
+        # NGOpt spends ~5.5 ms of its own per evaluation on the 2-D Rosenbrock
+        "nevergrad": {"default": _NEVERGRAD},
+    },
+)
+
+HIGH_DIM = Experiment(
+    name="highdim",
+    title="ZeroGrads' comparison: high-dimensional tasks without gradients",
+    problems=("caustic", "mlp-digits", "led-display", "texture"),
+    methods=("zerograds", "prdpt", "spsa", "cmaes", "random", "adam"),
+    budgets={
+        "quick": {"default": 4000, "mlp-digits": 800, "caustic": 3000},
+        # the paper's iterations times its samples per iteration (METHODS.md)
+        "full": {"default": 200_000, "mlp-digits": 100_000, "led-display": 10_000},
+    },
+    seeds={"quick": 2, "full": 3},
+    hyperparams={
+        # the ZeroGrads paper's settings per task (sigma, lr_phi / lr_theta, B, k_phi /
+        # k_theta), the encoding of the high-dimensional surrogate included
+        "zerograds": {
+            "caustic": {
+                "sigma": 0.0125,
+                "n_samples": 10,
+                "lr": 1e-4,
+                "lr_surrogate": 1e-4,
+                "k_phi": 3,
+                "k_theta": 1,
+            },
+            "mlp-digits": {
+                "sigma": 0.025,
+                "n_samples": 10,
+                "lr": 1.25e-5,
+                "lr_surrogate": 1e-4,
+                "k_phi": 10,
+                "k_theta": 4,
+                "n_freq": 3,
+            },
+            "led-display": {
+                "sigma": 0.33,
+                "n_samples": 1,
+                "lr": 1e-3,
+                "lr_surrogate": 1e-3,
+                "k_phi": 3,
+                "k_theta": 1,
+            },
+            "texture": {
+                "sigma": 0.025,
+                "n_samples": 20,
+                "lr": 1e-5,
+                "lr_surrogate": 1e-4,
+                "k_phi": 3,
+                "k_theta": 1,
+            },
+        },
+        "prdpt": {
+            "default": {"sigma": 0.025, "n_samples": 4, "lr": 1e-3},
+            "led-display": {"sigma": 0.3, "n_samples": 8, "lr": 5e-2},
+        },
+        "spsa": {
+            "default": {"update": "optimizer", "lr": 1e-3, "c": 0.025},
+            "led-display": {"update": "optimizer", "lr": 5e-2, "c": 0.3},
+        },
+        "random": {"default": {"sampling": "gaussian", "sigma": 0.01, "center": "best"}},
+        "adam": {"default": {"lr": 1e-2}, "mlp-digits": {"lr": 1e-3}},
+    },
+    figures=("convergence", "grad_variance", "strips"),
+)
+
+PLATEAUS = Experiment(
+    name="plateaus",
+    title="Plateaus: parameter error from a start where the loss is flat",
+    problems=(
+        "rect",
+        "occlusion",
+        "shadow",
+        "sort",
+        ProblemSpec("mi-shadows", requires="mitsuba"),
+        ProblemSpec("mi-occlusion", requires="mitsuba"),
+    ),
+    methods=("prdpt", "zerograds", "adam", "spsa", "cmaes", "nevergrad"),
+    budgets={
+        "quick": {"default": 1600, "sort": 8000, "mi-shadows": 800, "mi-occlusion": 400},
+        "full": {"default": 3200, "sort": 40_000},
+    },
+    seeds={"quick": 3, "full": 5},
+    hyperparams={
+        # PRDPT's settings: 4 pairs and sigma about a third of the distance to travel on
+        # the toys; sigma 0.5, 1 pair, Adam 2e-2, annealed, on the shadows scene
+        "prdpt": {
+            "rect": {"sigma": 0.05, "n_samples": 4, "lr": 1e-3},
+            "occlusion": {"sigma": 0.53, "n_samples": 4, "lr": 0.032},
+            "shadow": {"sigma": 0.9, "n_samples": 4, "lr": 0.05},
+            "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
+            "mi-shadows": {
+                "sigma": 0.5,
+                "n_samples": 1,
+                "lr": 2e-2,
+                "anneal_start": 0.5,
+                "sigma_min": 0.01,
+            },
+            "mi-occlusion": {
+                "sigma": 0.5,
+                "n_samples": 1,
+                "lr": 2e-2,
+                "anneal_start": 0.5,
+                "sigma_min": 0.01,
+            },
+        },
+        "zerograds": {
+            "default": {"sigma": 0.33, "n_samples": 4, "lr": 2e-2, "log_targets": True},
+            "rect": {"sigma": 0.1, "n_samples": 4, "lr": 2e-3, "lr_follows_sigma": True},
+            "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
+        },
+        "adam": {"default": {"lr": 1e-2}, "rect": {"lr": 1e-3}},
+        "spsa": {
+            "default": {"update": "optimizer", "lr": 2e-2, "c": 0.3},
+            "rect": {"update": "optimizer", "lr": 1e-2, "c": 0.2},
+            "sort": {"update": "optimizer", "lr": 3e-3, "c": 0.05},
+        },
+        "nevergrad": {"default": _NEVERGRAD},
+    },
+    full_only=(),
+    figures=("plateaus", "strips"),
+)
+
+SCALING = Experiment(
+    name="scaling",
+    title="Time per iteration against the dimension (texture, res 16 to 256)",
+    problems=tuple(ProblemSpec("texture", {"res": r}) for r in (16, 32, 64, 128, 256)),
+    methods=("zerograds", "prdpt", "spsa", "fd", "cmaes", "nevergrad", "adam"),
+    budgets={"quick": {"default": 10**9}, "full": {"default": 10**9}},
+    max_iter={"quick": 12, "full": 50},
+    seeds={"quick": 1, "full": 3},
+    hyperparams={
+        "zerograds": {"default": {"sigma": 0.025, "n_samples": 4, "k_theta": 1}},
+        "prdpt": {"default": {"sigma": 0.025, "n_samples": 4, "lr": 1e-3}},
+        "nevergrad": {"default": {"optimizer": "TwoPointsDE", "batch_size": 8}},
+        "adam": {"default": {"lr": 1e-2}},
+    },
+    full_only=("texture[res=256]",),
+    figures=("scaling",),
+)
+
+RASTRIGIN = Experiment(
+    name="rastrigin",
+    title="10-D Rastrigin: the baselines' home ground",
+    problems=("rastrigin",),
+    methods=("cmaes", "nevergrad", "spsa", "prdpt", "zerograds"),
+    budgets={"quick": {"default": 8000}, "full": {"default": 8000}},
+    seeds={"quick": 3, "full": 10},
+    hyperparams={
+        "spsa": {"default": {"update": "optimizer", "lr": 5e-2, "c": 0.5}},
+        "prdpt": {"default": {"sigma": 1.0, "n_samples": 8, "lr": 5e-2, "sigma_min": 1e-2}},
+        "zerograds": {
+            "default": {
+                "sigma": 1.0,
+                "n_samples": 8,
+                "lr": 2e-2,
+                "sigma_min": 1e-2,
+                "log_targets": True,
+            }
+        },
+        "cmaes": {"default": {"sigma0": 2.0}},
+        "nevergrad": {"default": _NEVERGRAD},
+    },
+)
+
+#: Every experiment, by name.
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN)
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    """Return the experiment called ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    Experiment
+
+    Raises
+    ------
+    KeyError
+        For an unknown name, listing the known ones.
+    """
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, EXPERIMENTS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise KeyError(
+            f"Unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}.{hint}"
+        ) from None

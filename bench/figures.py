@@ -1,0 +1,544 @@
+"""The benchmark's figures, drawn from the tables :mod:`bench.runner` writes.
+
+``python -m bench figures`` draws, for each scale that has results, PNG and PDF files
+under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
+
+``convergence``
+    Best loss against evaluations per method, median and interquartile band over
+    seeds, one panel per problem (ZeroGrads' comparison on ``caustic`` and
+    ``mlp-digits`` among them).
+``grad_variance``
+    The variance of the gradient magnitude over a sliding window of iterations, per
+    method, on a log scale (ZeroGrads' Fig. 8).
+``plateaus``
+    Parameter error against iteration for every method on the plateau problems,
+    with a table beside the PRDPT paper's Table 2.
+``scaling``
+    Time per iteration against the dimension per method, marking the runs that could
+    not happen (e.g. CMA-ES out of memory).
+``strips``
+    For problems that render: the start, each method's result (seed 0) and the target.
+``meta``
+    The MetaInitializer's quality-speed figure, from ``results/meta/regimes.csv``
+    (``python -m bench meta``) when it exists.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .experiments import EXPERIMENTS
+
+__all__ = [
+    "LOG_FLOOR",
+    "PAPER_TABLE2",
+    "draw_all",
+    "plot_convergence",
+    "plot_grad_variance",
+    "plot_meta",
+    "plot_plateaus",
+    "plot_scaling",
+    "plot_strips",
+]
+
+#: The lowest value drawn on a log axis.
+LOG_FLOOR = 1e-16
+
+#: Points per curve on the common evaluation grid.
+GRID_POINTS = 101
+
+#: PRDPT's Table 2 (image MSE, parameter MSE, seconds per iteration) for Mitsuba's AD
+#: and PRDPT, keyed by the task, with this benchmark's problems that stand for them.
+PAPER_TABLE2: dict[str, dict[str, Any]] = {
+    "SHADOWS": {"problems": ("shadow", "mi-shadows"), "adam": (1.64e-3, 5.06, 0.64),
+                "prdpt": (1.74e-5, 1.81e-3, 0.04)},
+    "OCCLUSION": {"problems": ("occlusion", "mi-occlusion"), "adam": (5.85e-2, 52.3, 0.37),
+                  "prdpt": (2.34e-4, 3.29e-3, 0.09)},
+    "SORT": {"problems": ("sort",), "adam": (1.18e-2, 6.64, 2.88),
+             "prdpt": (3.81e-3, 0.419, 2.23)},
+    "CUP": {"problems": ("mi-cup",), "adam": (5.49e-3, 7.5e-2, 1.12),
+            "prdpt": (4.92e-6, 4.18e-7, 0.10)},
+    "GI": {"problems": ("mi-gi",), "adam": (3.78e-2, 0.387, 0.44),
+           "prdpt": (5.07e-5, 8.71e-4, 0.15)},
+    "CAUSTIC": {"problems": ("mi-caustic",), "adam": (0.312, 8.50, 1.02),
+                "prdpt": (1.89e-5, 9.76e-5, 0.08)},
+}  # fmt: skip
+
+
+def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 1):
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:  # headless; leave a user's backend alone
+        matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    cols = max(1, math.ceil(n_panels / rows))
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes[:n_panels]
+
+
+def _palette(methods: Sequence[str]) -> dict[str, Any]:
+    import seaborn as sns
+
+    methods = sorted(set(methods))
+    return dict(zip(methods, sns.color_palette("tab10", max(len(methods), 1)), strict=False))
+
+
+def _legend(fig, palette: dict[str, Any], title: str = "method") -> None:
+    import matplotlib.lines
+
+    handles = [matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in palette.items()]
+    fig.legend(handles=handles, title=title, loc="outside right upper")
+
+
+def _save(fig, path: Path) -> list[Path]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    paths = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    fig.savefig(paths[0], dpi=120)
+    fig.savefig(paths[1])
+    return paths
+
+
+def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """The running minimum of ``y`` as a step function of ``x``, read at ``grid``."""
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], np.fmin.accumulate(y[order])
+    idx = np.searchsorted(x, grid, side="right") - 1
+    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+
+
+def _band(ax, x, values: np.ndarray, color, label: str, log: bool = True) -> None:
+    """Median line and interquartile band of ``values`` (runs x points)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: no value there
+        med = np.nanmedian(values, 0)
+        lo, hi = np.nanpercentile(values, 25, 0), np.nanpercentile(values, 75, 0)
+    if log:
+        med, lo, hi = (np.clip(v, LOG_FLOOR, None) for v in (med, lo, hi))
+    ax.plot(x, med, color=color, label=label, lw=1.6)
+    ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+def plot_convergence(history: Any, path: Path, title: str = "") -> list[Path]:
+    """Best loss against evaluations, median and quartiles over seeds, per problem.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        The runner's table for one experiment.
+    path : Path
+        Output path without suffix (PNG and PDF are written).
+    title : str, optional
+
+    Returns
+    -------
+    list of Path
+    """
+    problems = list(dict.fromkeys(history["problem"]))
+    palette = _palette(history["method"])
+    fig, axes = _figure(len(problems), rows=1 if len(problems) <= 4 else 2)
+    for ax, problem in zip(axes, problems, strict=True):
+        sub = history[history["problem"] == problem]
+        grid = np.linspace(0, sub["nfev"].max(), GRID_POINTS)
+        for method, runs in sub.groupby("method", sort=True):
+            curves = np.stack([
+                _on_grid(r["nfev"].to_numpy(float), r["best"].to_numpy(float), grid)
+                for _, r in runs.groupby("seed")
+            ])  # fmt: skip
+            _band(ax, grid, curves, palette[method], method)
+        ax.set_yscale("log")
+        ax.set_title(problem)
+        ax.set_xlabel("evaluations")
+        ax.set_ylabel("best loss")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, palette)
+    fig.suptitle(title or "Best loss against evaluations (median, band: quartiles)")
+    return _save(fig, path)
+
+
+def plot_grad_variance(history: Any, path: Path, window: int = 20) -> list[Path]:
+    """Variance of the gradient magnitude over a sliding window of iterations.
+
+    Parameters
+    ----------
+    history : pandas.DataFrame
+        The runner's table for one experiment (methods without a gradient estimate,
+        whose ``grad_norm`` is NaN, are left out).
+    path : Path
+        Output path without suffix.
+    window : int, default=20
+        Iterations per window.
+
+    Returns
+    -------
+    list of Path
+    """
+    data = history[history["grad_norm"].notna()]
+    problems = list(dict.fromkeys(data["problem"])) or ["(no gradients)"]
+    palette = _palette(data["method"]) if len(data) else {}
+    fig, axes = _figure(len(problems), rows=1 if len(problems) <= 4 else 2)
+    for ax, problem in zip(axes, problems, strict=True):
+        sub = data[data["problem"] == problem]
+        for method, runs in sub.groupby("method", sort=True):
+            n = int(runs.groupby("seed")["nit"].max().min()) + 1
+            x = np.arange(n)
+            rows = []
+            for _, r in runs.groupby("seed"):
+                g = r.sort_values("nit")["grad_norm"].to_numpy(float)[:n]
+                var = _rolling_var(g, window)
+                rows.append(np.pad(var, (0, n - len(var)), constant_values=np.nan))
+            _band(ax, x, np.stack(rows), palette[method], method)
+        ax.set_yscale("log")
+        ax.set_title(problem)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(f"variance of |gradient| ({window} iterations)")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, palette)
+    fig.suptitle("Variance of the gradient magnitude over the run (ZeroGrads Fig. 8)")
+    return _save(fig, path)
+
+
+def _rolling_var(g: np.ndarray, window: int) -> np.ndarray:
+    if len(g) < window:
+        return np.full(len(g), np.nan)
+    c1 = np.concatenate([[0.0], np.cumsum(g)])
+    c2 = np.concatenate([[0.0], np.cumsum(g * g)])
+    s1, s2 = c1[window:] - c1[:-window], c2[window:] - c2[:-window]
+    var = np.maximum(s2 / window - (s1 / window) ** 2, 0.0)
+    return np.concatenate([np.full(window - 1, np.nan), var])
+
+
+def plot_plateaus(history: Any, records: Any, path: Path) -> tuple[list[Path], str]:
+    """Parameter error against iteration per method, and the table beside PRDPT's.
+
+    Parameters
+    ----------
+    history, records : pandas.DataFrame
+        The runner's tables for the plateau experiment.
+    path : Path
+        Output path without suffix; the table goes to ``<path>.md`` as well.
+
+    Returns
+    -------
+    paths : list of Path
+    table : str
+        Markdown: median final image MSE and parameter MSE and seconds per iteration of
+        ``prdpt`` and ``adam`` per problem, beside the paper's values.
+    """
+    data = history[history["param_error"].notna()]
+    problems = list(dict.fromkeys(data["problem"]))
+    palette = _palette(data["method"])
+    fig, axes = _figure(max(len(problems), 1), rows=1 if len(problems) <= 4 else 2)
+    for ax, problem in zip(axes, problems, strict=False):
+        sub = data[data["problem"] == problem]
+        for method, runs in sub.groupby("method", sort=True):
+            n = int(runs["nit"].max()) + 1
+            x = np.arange(n)
+            rows = []
+            for _, r in runs.groupby("seed"):
+                r = r.sort_values("nit")
+                y = np.full(n, np.nan)
+                y[r["nit"].to_numpy(int)] = r["param_error"].to_numpy(float)
+                rows.append(y)
+            _band(ax, x, np.stack(rows), palette[method], method)
+        ax.set_yscale("log")
+        ax.set_title(problem)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("parameter MSE")
+        ax.grid(True, alpha=0.3)
+    _legend(fig, palette)
+    fig.suptitle("Plateaus: parameter error from a flat start (median, band: quartiles)")
+    paths = _save(fig, path)
+    table = plateau_table(records)
+    md = path.with_suffix(".md")
+    md.write_text(table, encoding="utf-8")
+    return [*paths, md], table
+
+
+def plateau_table(records: Any) -> str:
+    """Markdown table of ``prdpt`` and ``adam`` beside PRDPT's Table 2.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        The runner's records for the plateau experiment.
+
+    Returns
+    -------
+    str
+    """
+    done = records[records["status"] == "done"]
+    lines = [
+        "| task | problem | method | image MSE | parameter MSE | s/iter | "
+        "paper image MSE | paper parameter MSE | paper s/iter |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for task, paper in PAPER_TABLE2.items():
+        for problem in paper["problems"]:
+            for method in ("prdpt", "adam"):
+                sub = done[(done["problem"] == problem) & (done["method"] == method)]
+                skipped = records[(records["problem"] == problem)
+                                  & (records["method"] == method)
+                                  & (records["status"] != "done")]  # fmt: skip
+                if len(sub):
+                    per_iter = (sub["wall_time"] / sub["nit"].clip(lower=1)).median()
+                    ours = (f"{sub['fun'].median():.3g} | {sub['param_error'].median():.3g} | "
+                            f"{per_iter:.3g}")  # fmt: skip
+                elif len(skipped):
+                    ours = "not run | " + skipped["reason"].iloc[0][:60] + " | -"
+                else:
+                    continue
+                img, par, sec = paper[method]
+                lines.append(f"| {task} | {problem} | {method} | {ours} | {img:.3g} | "
+                             f"{par:.3g} | {sec} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def plot_scaling(history: Any, records: Any, path: Path) -> list[Path]:
+    """Time per iteration against the dimension, per method.
+
+    Parameters
+    ----------
+    history, records : pandas.DataFrame
+        The runner's tables for the scaling experiment.
+    path : Path
+        Output path without suffix.
+
+    Returns
+    -------
+    list of Path
+    """
+    palette = _palette(records["method"])
+    fig, axes = _figure(1, width=6.0, height=4.2)
+    ax = axes[0]
+    dims = _dims(records)
+    done = records[records["status"] == "done"]
+    for method, runs in done.groupby("method", sort=True):
+        per_iter = []
+        for _, r in runs.iterrows():
+            h = history[(history["problem"] == r["problem"]) & (history["method"] == method)
+                        & (history["seed"] == r["seed"])].sort_values("nit")  # fmt: skip
+            steps = np.diff(h["time"].to_numpy(float))
+            if len(steps):
+                per_iter.append((dims[r["problem"]], float(np.median(steps))))
+        if per_iter:
+            frame = sorted(per_iter)
+            xs = sorted({d for d, _ in frame})
+            ys = [np.median([t for d, t in frame if d == x]) for x in xs]
+            ax.plot(xs, ys, "o-", color=palette[method], label=method)
+    top = ax.get_ylim()[1] if len(done) else 1.0
+    for _, r in records[records["status"] != "done"].iterrows():
+        ax.plot(dims.get(r["problem"], np.nan), top, "x", color=palette[r["method"]], ms=10,
+                mew=2)  # fmt: skip
+        ax.annotate(
+            f"{r['method']}: not run",
+            (dims.get(r["problem"], np.nan), top),
+            fontsize=7,
+            rotation=20,
+            xytext=(3, -12),
+            textcoords="offset points",
+        )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("dimension D")
+    ax.set_ylabel("seconds per iteration (median)")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(fig, palette)
+    fig.suptitle("Time per iteration against D (texture, res 16 to 256; x: could not run)")
+    return _save(fig, path)
+
+
+def _dims(records: Any) -> dict[str, float]:
+    """Dimension per problem label (from finished runs, else by building the problem)."""
+    import blackbox_opt
+
+    dims: dict[str, float] = {}
+    if "dim" in records:
+        for label, dim in zip(records["problem"], records["dim"], strict=True):
+            if isinstance(dim, int | float) and not math.isnan(dim):
+                dims[label] = float(dim)
+    for _, r in records.drop_duplicates("problem").iterrows():
+        if r["problem"] not in dims:
+            try:
+                options = r["problem_options"] if isinstance(r["problem_options"], dict) else {}
+                dims[r["problem"]] = float(
+                    blackbox_opt.make_problem(r["problem_id"], **options).dim
+                )
+            except Exception:  # an unavailable problem: no point on the axis
+                dims[r["problem"]] = math.nan
+    return dims
+
+
+def plot_strips(records: Any, out: Path, path: Path) -> list[Path]:
+    """Start, each method's result (seed 0) and target images of the rendering problems.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        The runner's records for one experiment.
+    out : Path
+        The results folder (where the runs' ``.x.pt`` files are).
+    path : Path
+        Output path without suffix.
+
+    Returns
+    -------
+    list of Path
+    """
+    import torch
+
+    import blackbox_opt
+
+    from .runner import Task
+
+    done = records[(records["status"] == "done") & (records["seed"] == 0)]
+    rows = []
+    for label, runs in done.groupby("problem", sort=False):
+        first = runs.iloc[0]
+        options = first["problem_options"] if isinstance(first["problem_options"], dict) else {}
+        try:
+            problem = blackbox_opt.make_problem(first["problem_id"], **options)
+        except Exception:
+            continue
+        if problem.image_shape is None:
+            continue
+        images = [("start", problem.render(problem.x0), float(problem(problem.x0)))]
+        for _, r in runs.sort_values("method").iterrows():
+            fields = {k: r[k] for k in Task.__dataclass_fields__}
+            x_path = Task(**fields).stem(out).with_suffix(".x.pt")
+            if x_path.exists():
+                x = torch.load(x_path, weights_only=True).to(problem.dtype)
+                images.append((r["method"], problem.render(x), float(r["fun"])))
+        if problem.x_opt is not None:
+            images.append(("target", problem.render(problem.x_opt), 0.0))
+        rows.append((label, images))
+    if not rows:
+        return []
+    cols = max(len(images) for _, images in rows)
+    fig, axes = _figure(len(rows) * cols, width=1.9, height=2.1, rows=len(rows))
+    axes = np.asarray(axes).reshape(len(rows), cols)
+    for (label, images), row_axes in zip(rows, axes, strict=True):
+        for ax in row_axes:
+            ax.set_xticks([])
+            ax.set_yticks([])
+        for ax, (name, image, loss) in zip(row_axes, images, strict=False):
+            image = image.detach().cpu().clamp(0, 1).numpy()
+            if image.shape[-1] == 1:
+                ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(image)
+            ax.set_title(f"{label}\n{name} ({loss:.2g})", fontsize=7)
+        for ax in row_axes[len(images) :]:
+            ax.set_visible(False)
+    fig.suptitle("Start, each method's result (seed 0, loss in brackets) and target")
+    return _save(fig, path)
+
+
+def plot_meta(csv: Path, path: Path) -> list[Path]:
+    """The MetaInitializer's quality-speed figure: loss against steps and wall time.
+
+    Parameters
+    ----------
+    csv : Path
+        ``regimes.csv`` from ``python -m bench meta`` (columns ``family``, ``regime``,
+        ``member``, ``step``, ``time``, ``loss``).
+    path : Path
+        Output path without suffix.
+
+    Returns
+    -------
+    list of Path
+    """
+    import pandas as pd
+
+    data = pd.read_csv(csv)
+    families = list(dict.fromkeys(data["family"]))
+    palette = _palette(data["regime"])
+    fig, axes = _figure(2 * len(families), rows=len(families))
+    axes = np.asarray(axes).reshape(len(families), 2)
+    for (ax_steps, ax_time), family in zip(axes, families, strict=True):
+        sub = data[data["family"] == family]
+        for regime, runs in sub.groupby("regime"):
+            curve = runs.groupby("step").agg(loss=("loss", "median"), time=("time", "median"))
+            x_steps = curve.index.to_numpy(float)
+            x_steps[x_steps == 0] = 0.5  # the start on a log axis
+            for ax, x in ((ax_steps, x_steps), (ax_time, curve["time"].to_numpy(float))):
+                ax.plot(x, curve["loss"].clip(lower=LOG_FLOOR), "o-" if len(x) < 3 else "-",
+                        color=palette[regime], label=regime, ms=4)  # fmt: skip
+        for ax, xlabel in ((ax_steps, "steps"), (ax_time, "wall time (s)")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel("held-out loss (median)")
+            ax.set_title(family)
+            ax.grid(True, which="both", alpha=0.3)
+    _legend(fig, palette, "regime")
+    fig.suptitle("Quality against speed: general, overfit, fine-tuned, meta-learned")
+    return _save(fig, path)
+
+
+def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "full")) -> list:
+    """Draw every figure for which results exist.
+
+    Parameters
+    ----------
+    out : str or Path, default="results"
+    scales : sequence of str, default=("quick", "full")
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    from .runner import load_history, load_records
+
+    out = Path(out)
+    written: list[Path] = []
+    figures = out / "figures"
+    for scale in scales:
+        if not (out / scale / "runs").exists():
+            continue
+        history, records = load_history(out, scale), load_records(out, scale)
+        if records.empty:
+            continue
+        records = _with_options(records)
+        for name, experiment in EXPERIMENTS.items():
+            h = history[history["experiment"] == name]
+            r = records[records["experiment"] == name]
+            if r.empty:
+                continue
+            stem = figures / f"{scale}_{name}"
+            if "convergence" in experiment.figures and not h.empty:
+                written += plot_convergence(h, stem.with_name(stem.name + "_convergence"),
+                                            experiment.title)  # fmt: skip
+            if "grad_variance" in experiment.figures and not h.empty:
+                written += plot_grad_variance(h, stem.with_name(stem.name + "_grad_variance"))
+            if "plateaus" in experiment.figures and not h.empty:
+                written += plot_plateaus(h, r, stem.with_name(stem.name + "_plateaus"))[0]
+            if "scaling" in experiment.figures:
+                written += plot_scaling(h, r, stem.with_name(stem.name + "_scaling"))
+            if "strips" in experiment.figures:
+                written += plot_strips(r, out, stem.with_name(stem.name + "_strips"))
+    meta = out / "meta" / "regimes.csv"
+    if meta.exists():
+        written += plot_meta(meta, figures / "meta_regimes")
+    return written
+
+
+def _with_options(records: Any) -> Any:
+    """Records read back from JSON keep ``problem_options`` and ``params`` as dicts."""
+    records = records.copy()
+    for column in ("problem_options", "params"):
+        if column in records:
+            records[column] = [v if isinstance(v, dict) else {} for v in records[column]]
+    return records

@@ -1,0 +1,468 @@
+"""Run experiments: methods x problems x seeds, in parallel processes, resumable.
+
+Every run writes its history (one row per iteration) to its own Parquet file (CSV when
+pyarrow is missing) and then a small JSON record of how it ended; the record is the
+mark of a finished run, so a re-run skips it, and both are written to a temporary name
+and renamed into place, so an interrupted run leaves no partial file behind. Runs that
+cannot happen (a method that needs gradients on a problem without them, a missing
+optional dependency, too little memory) are recorded as skipped, with the reason.
+
+Layout under ``out`` (default ``results``)::
+
+    <scale>/runs/<experiment>/<problem>/<method>/seed<k>.parquet   history
+    <scale>/runs/<experiment>/<problem>/<method>/seed<k>.json      the record
+    <scale>/runs/<experiment>/<problem>/<method>/seed<k>.x.pt      final point (images)
+    <scale>/history.parquet                                        all histories
+    <scale>/runs.csv                                               all records
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .experiments import EXPERIMENTS, SCALES, Experiment, ProblemSpec, get_experiment
+
+__all__ = [
+    "TABLE_COLUMNS",
+    "Task",
+    "load_history",
+    "load_records",
+    "plan",
+    "run",
+    "run_task",
+]
+
+#: The columns of the tidy history table, one row per iteration per run.
+TABLE_COLUMNS: tuple[str, ...] = (
+    "experiment", "problem", "method", "seed", "nit", "nfev", "time", "loss", "best",
+    "param_error", "grad_norm", "sigma",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run: an experiment's method on one of its problems with one seed.
+
+    Parameters
+    ----------
+    experiment, problem, method : str
+        Names; ``problem`` is the problem's label.
+    seed : int
+        The run's ``random_state``.
+    scale : str
+        ``"quick"`` or ``"full"``.
+    problem_id : str
+        The registered id.
+    problem_options : dict
+        Overrides for :func:`blackbox_opt.make_problem`.
+    params : dict
+        The method's hyperparameters.
+    budget : int
+        Evaluations.
+    max_iter : int or None
+        Iterations, when the experiment caps them.
+    requires : str or None
+        An optional extra the problem needs.
+    """
+
+    experiment: str
+    problem: str
+    method: str
+    seed: int
+    scale: str
+    problem_id: str
+    problem_options: dict
+    params: dict
+    budget: int
+    max_iter: int | None = None
+    requires: str | None = None
+
+    def stem(self, out: Path) -> Path:
+        """The path of this run's files, without suffix."""
+        safe = self.problem.replace("/", "_")
+        return (
+            Path(out)
+            / self.scale
+            / "runs"
+            / self.experiment
+            / safe
+            / self.method
+            / (f"seed{self.seed}")
+        )
+
+
+def plan(
+    experiments: Iterable[str | Experiment] | None = None,
+    scale: str = "quick",
+    seeds: int | None = None,
+    methods: Sequence[str] | None = None,
+) -> list[Task]:
+    """List the runs of some experiments.
+
+    Parameters
+    ----------
+    experiments : iterable of str or Experiment, optional
+        Default: every experiment in :data:`bench.experiments.EXPERIMENTS`.
+    scale : {"quick", "full"}, default="quick"
+    seeds : int, optional
+        Seeds per run, replacing the experiments' own.
+    methods : sequence of str, optional
+        Keep only these methods.
+
+    Returns
+    -------
+    list of Task
+    """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"seeds must be >= 1; got {seeds}.")
+    chosen = [
+        e if isinstance(e, Experiment) else get_experiment(e)
+        for e in (experiments or list(EXPERIMENTS))
+    ]
+    tasks = []
+    for e in chosen:
+        n_seeds = seeds if seeds is not None else e.seeds[scale]
+        for spec in e.problem_specs(scale):
+            for method in e.methods:
+                if methods is not None and method not in methods:
+                    continue
+                for seed in range(n_seeds):
+                    tasks.append(_task(e, spec, method, seed, scale))
+    return tasks
+
+
+def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) -> Task:
+    return Task(
+        experiment=e.name,
+        problem=spec.label,
+        method=method,
+        seed=seed,
+        scale=scale,
+        problem_id=spec.id,
+        problem_options=dict(spec.options),
+        params=e.params(method, spec.label),
+        budget=e.budget(scale, spec.label),
+        max_iter=e.max_iter.get(scale),
+        requires=spec.requires,
+    )
+
+
+def _write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _history_suffix() -> str:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return ".csv"
+    return ".parquet"
+
+
+def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -> dict:
+    """Run one task and write its files; return its record.
+
+    Parameters
+    ----------
+    task : Task
+    out : str or Path, default="results"
+    threads : int or None, default=1
+        Torch intra-op threads in this process (None: leave as is).
+
+    Returns
+    -------
+    dict
+        The record: the task's fields plus ``status`` (``"done"``, ``"skipped"`` or
+        ``"failed"``), ``reason``, ``fun``, ``param_error``, ``nfev``, ``nit``,
+        ``wall_time`` and ``message``.
+    """
+    import torch
+
+    import blackbox_opt
+    from blackbox_opt import (
+        InsufficientMemoryError,
+        MissingDependencyError,
+        NotDifferentiableError,
+        UnsupportedProblemError,
+    )
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    stem = task.stem(Path(out))
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".started").touch()
+    record = _new_record(task)
+    options: dict[str, Any] = {"budget": task.budget}
+    if task.max_iter is not None:
+        options["max_iter"] = task.max_iter
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # library internals (pycma's injected solutions, nevergrad's bounds notes)
+            warnings.filterwarnings("ignore", module=r"(cma|nevergrad)(\.|$)")
+            problem = blackbox_opt.make_problem(task.problem_id, **task.problem_options)
+            result = blackbox_opt.minimize(
+                problem,
+                task.method,
+                random_state=task.seed,
+                verbose=False,
+                **options,
+                **task.params,
+            )
+    except (
+        NotDifferentiableError,
+        UnsupportedProblemError,
+        MissingDependencyError,
+        InsufficientMemoryError,
+        ImportError,
+    ) as exc:
+        record.update(status="skipped", reason=f"{type(exc).__name__}: {exc}")
+    except Exception as exc:  # a crash of one run must not end the benchmark
+        record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
+    else:
+        record["wall_time"] = time.perf_counter() - t0
+        err = problem.param_error(result.x)
+        record.update(
+            fun=float(result.fun),
+            param_error=math.nan if err is None else float(err),
+            nfev=int(result.nfev),
+            nit=int(result.nit),
+            message=str(result.message),
+            dim=int(problem.dim),
+        )
+        frame = result.history.to_pandas()
+        for key in ("experiment", "problem", "method", "seed"):
+            frame.insert(0, key, getattr(task, key))
+        frame = frame[list(TABLE_COLUMNS)]
+        suffix = _history_suffix()
+        path = stem.with_suffix(suffix)
+        if suffix == ".parquet":
+            _write_atomic(path, lambda p: frame.to_parquet(p, index=False))
+        else:
+            _write_atomic(path, lambda p: frame.to_csv(p, index=False))
+        record["history"] = path.name
+        if problem.image_shape is not None:
+            x_path = stem.with_suffix(".x.pt")
+            _write_atomic(x_path, lambda p: torch.save(result.x.detach().cpu(), p))
+    return _write_record(task, out, record)
+
+
+def _new_record(task: Task) -> dict[str, Any]:
+    return {**asdict(task), "status": "done", "reason": "", "fun": math.nan,
+            "param_error": math.nan, "nfev": 0, "nit": 0, "wall_time": 0.0,
+            "message": ""}  # fmt: skip
+
+
+def _write_record(
+    task: Task, out: str | Path, record: dict | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Write the run's record (the mark of a finished run) and drop its start mark."""
+    record = {**(record or _new_record(task)), **fields}
+    stem = task.stem(Path(out))
+    text = json.dumps(record, indent=1, default=str)
+    _write_atomic(stem.with_suffix(".json"), lambda p: p.write_text(text, encoding="utf-8"))
+    stem.with_suffix(".started").unlink(missing_ok=True)
+    return record
+
+
+def _is_done(task: Task, out: Path) -> bool:
+    return task.stem(out).with_suffix(".json").exists()
+
+
+def _worker(task: Task, out: str, threads: int | None) -> dict:
+    return run_task(task, out, threads)
+
+
+def run(
+    experiments: Iterable[str | Experiment] | None = None,
+    *,
+    scale: str = "quick",
+    seeds: int | None = None,
+    jobs: int = 1,
+    out: str | Path = "results",
+    methods: Sequence[str] | None = None,
+    threads: int | None = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the experiments' unfinished runs and gather every run's table.
+
+    Parameters
+    ----------
+    experiments : iterable of str or Experiment, optional
+        Default: all.
+    scale : {"quick", "full"}, default="quick"
+    seeds : int, optional
+        Seeds per run (default: each experiment's own at ``scale``).
+    jobs : int, default=1
+        Worker processes; 1 runs in this process.
+    out : str or Path, default="results"
+    methods : sequence of str, optional
+        Keep only these methods.
+    threads : int or None, default=1
+        Torch intra-op threads per run (None: leave torch's setting).
+    progress : bool, default=True
+        Show a progress bar.
+
+    Returns
+    -------
+    dict
+        ``ran`` (records of the runs made now), ``skipped_existing`` (how many were
+        already finished), ``history`` and ``records`` (paths of the gathered tables).
+    """
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}.")
+    out = Path(out)
+    tasks = plan(experiments, scale, seeds, methods)
+    todo = [t for t in tasks if not _is_done(t, out)]
+    ran: list[dict] = []
+    bar = _progress(len(todo), progress)
+    try:
+        if jobs == 1 or len(todo) <= 1:
+            for task in todo:
+                bar.set_postfix_str(f"{task.experiment}/{task.problem}/{task.method}/{task.seed}")
+                ran.append(run_task(task, out, threads))
+                bar.update()
+        else:
+            ran += _run_pool(todo, out, jobs, threads, bar)
+    finally:
+        bar.close()
+    paths = gather(out, scale)
+    return {"ran": ran, "skipped_existing": len(tasks) - len(todo), **paths}
+
+
+def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) -> list[dict]:
+    """Run tasks in worker processes; a task whose worker dies is recorded as failed.
+
+    A worker killed from outside (out of memory, a crash in native code) breaks the
+    whole pool; the tasks that had started then and not finished are recorded as
+    failed with that reason, and a fresh pool runs the rest.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ran: list[dict] = []
+    # spawn: a fresh interpreter per worker (forking a process that has started torch's
+    # thread pools can deadlock)
+    ctx = multiprocessing.get_context("spawn")
+    # the largest budgets first, so the pool does not end on one long run
+    pending = sorted(todo, key=lambda t: -t.budget)
+    while pending:
+        broken = False
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+            futures = {pool.submit(_worker, t, str(out), threads): t for t in pending}
+            for future in as_completed(futures):
+                try:
+                    ran.append(future.result())
+                    bar.update()
+                except BrokenProcessPool:
+                    broken = True
+        if not broken:
+            break
+        pending = [t for t in pending if not _is_done(t, out)]
+        for task in pending:
+            if task.stem(out).with_suffix(".started").exists():
+                reason = "its worker process died (out of memory, or a crash in native code)"
+                ran.append(_write_record(task, out, status="failed", reason=reason))
+                bar.update()
+        pending = [t for t in pending if not _is_done(t, out)]
+    return ran
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="runs", unit="run", disable=not enabled or total == 0)
+
+
+def load_records(out: str | Path = "results", scale: str = "quick"):
+    """Every run's record at ``scale``, as a DataFrame.
+
+    Parameters
+    ----------
+    out : str or Path, default="results"
+    scale : {"quick", "full"}, default="quick"
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run (finished, skipped or failed).
+    """
+    import pandas as pd
+
+    root = Path(out) / scale / "runs"
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(root.rglob("*.json"))]
+    return pd.DataFrame(records)
+
+
+def load_history(out: str | Path = "results", scale: str = "quick"):
+    """Every finished run's history at ``scale``, as one tidy DataFrame.
+
+    Parameters
+    ----------
+    out : str or Path, default="results"
+    scale : {"quick", "full"}, default="quick"
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns :data:`TABLE_COLUMNS`, one row per iteration per run.
+    """
+    import pandas as pd
+
+    root = Path(out) / scale / "runs"
+    frames = []
+    for record in sorted(root.rglob("*.json")):
+        for suffix in (".parquet", ".csv"):
+            path = record.with_suffix(suffix)
+            if path.exists():
+                read = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+                frames.append(read(path))
+                break
+    if not frames:
+        return pd.DataFrame(columns=list(TABLE_COLUMNS))
+    return pd.concat(frames, ignore_index=True)
+
+
+def gather(out: str | Path = "results", scale: str = "quick") -> dict[str, Path]:
+    """Write the tables of all runs at ``scale``: ``history`` and ``runs.csv``.
+
+    Parameters
+    ----------
+    out : str or Path, default="results"
+    scale : {"quick", "full"}, default="quick"
+
+    Returns
+    -------
+    dict of str to Path
+        ``history`` and ``records``.
+    """
+    base = Path(out) / scale
+    base.mkdir(parents=True, exist_ok=True)
+    history = load_history(out, scale)
+    suffix = _history_suffix()
+    h_path = base / f"history{suffix}"
+    if suffix == ".parquet":
+        _write_atomic(h_path, lambda p: history.to_parquet(p, index=False))
+    else:
+        _write_atomic(h_path, lambda p: history.to_csv(p, index=False))
+    r_path = base / "runs.csv"
+    records = load_records(out, scale)
+    _write_atomic(r_path, lambda p: records.to_csv(p, index=False))
+    return {"history": h_path, "records": r_path}

@@ -1,0 +1,175 @@
+"""The benchmark: experiments as data, the resumable runner, figures and summary."""
+
+import json
+
+import pandas as pd
+import pytest
+
+# bench/ runs from the repository root (pytest's pythonpath setting puts it on the path)
+from bench import figures, runner, summary
+from bench.__main__ import main as bench_main
+from bench.experiments import EXPERIMENTS, Experiment, ProblemSpec, get_experiment
+
+TINY = Experiment(
+    name="tiny",
+    title="two methods, one problem, two seeds",
+    problems=("rosenbrock",),
+    methods=("prdpt", "spsa"),
+    budgets={"quick": {"default": 40}, "full": {"default": 80}},
+    seeds={"quick": 2, "full": 1},
+    hyperparams={"prdpt": {"default": {"sigma": 0.2, "n_samples": 2}}},
+)
+
+
+def _files(root, pattern):
+    return sorted(p for p in root.rglob(pattern) if p.is_file())
+
+
+def test_runner_writes_the_tidy_table_and_resumes(tmp_path):
+    result = runner.run([TINY], out=tmp_path, progress=False)
+    assert len(result["ran"]) == 4 and result["skipped_existing"] == 0
+    assert {r["status"] for r in result["ran"]} == {"done"}
+
+    history = pd.read_parquet(result["history"])
+    assert list(history.columns) == list(runner.TABLE_COLUMNS)
+    runs = history.groupby(["experiment", "problem", "method", "seed"]).size()
+    assert len(runs) == 4
+    assert set(history["method"]) == {"prdpt", "spsa"} and set(history["seed"]) == {0, 1}
+    # prdpt: 2 pairs = 4 evaluations per iteration: 10 iterations fit in 40 evaluations
+    assert (history.groupby(["method", "seed"])["nfev"].max() <= 40).all()
+    prdpt = history[(history["method"] == "prdpt") & (history["seed"] == 0)]
+    assert prdpt["nit"].max() == 10
+    sigma = prdpt["sigma"].dropna()  # annealed from 0.2 over the run
+    assert sigma.iloc[0] == 0.2 and sigma.iloc[-1] < 0.01 and sigma.is_monotonic_decreasing
+    records = pd.read_csv(result["records"])
+    assert len(records) == 4 and (records["nfev"] <= 40).all()
+    assert (records["fun"] == history.groupby(["method", "seed"])["best"].min().min()).any()
+
+    mtimes = {p: p.stat().st_mtime_ns for p in _files(tmp_path, "seed*.json")}
+    again = runner.run([TINY], out=tmp_path, progress=False)
+    assert again["ran"] == [] and again["skipped_existing"] == 4
+    assert {p: p.stat().st_mtime_ns for p in _files(tmp_path, "seed*.json")} == mtimes
+
+    # the same seed gives the same run
+    seed0 = json.loads((tmp_path / "quick/runs/tiny/rosenbrock/spsa/seed0.json").read_text())
+    rerun = runner.run_task(runner.plan([TINY])[2], tmp_path / "again")
+    assert rerun["method"] == "spsa" and rerun["seed"] == 0 and rerun["fun"] == seed0["fun"]
+
+
+def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
+    def interrupted(self, path, **kwargs):
+        path.write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".started"]
+    assert leftovers == []
+    monkeypatch.undo()
+    result = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    assert len(result["ran"]) == 2  # nothing was marked finished
+    assert len(_files(tmp_path, "seed*.parquet")) == 2
+
+
+def test_runs_that_cannot_happen_are_recorded_with_the_reason(tmp_path):
+    e = Experiment(
+        name="skips", title="", problems=("occlusion",), methods=("adam", "spsa"),
+        budgets={"quick": {"default": 20}, "full": {"default": 20}}, seeds={"quick": 1},
+    )  # fmt: skip
+    result = runner.run([e], out=tmp_path, progress=False)
+    status = {r["method"]: (r["status"], r["reason"]) for r in result["ran"]}
+    assert status["spsa"] == ("done", "")
+    assert status["adam"][0] == "skipped" and "NotDifferentiableError" in status["adam"][1]
+    # a skipped run counts as finished: a re-run does not retry it
+    assert runner.run([e], out=tmp_path, progress=False)["ran"] == []
+    text = summary.summary_markdown(runner.load_records(tmp_path), "quick")
+    assert "adam on occlusion (skipped): NotDifferentiableError" in text
+
+
+def test_parallel_jobs_give_the_same_results_as_one_process(tmp_path):
+    one = runner.run([TINY], out=tmp_path / "one", progress=False)
+    two = runner.run([TINY], out=tmp_path / "two", progress=False, jobs=2)
+    key = ["method", "seed"]
+    a = pd.DataFrame(one["ran"]).sort_values(key)[["method", "seed", "fun", "nfev"]]
+    b = pd.DataFrame(two["ran"]).sort_values(key)[["method", "seed", "fun", "nfev"]]
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+
+
+def test_figures_and_summary_write_files(tmp_path, monkeypatch):
+    plateau = Experiment(
+        name="plateaus", title="tiny plateaus", problems=("shadow",), methods=("prdpt", "spsa"),
+        budgets={"quick": {"default": 48}}, seeds={"quick": 2},
+        hyperparams={"prdpt": {"default": {"sigma": 0.9, "n_samples": 2, "lr": 0.05}}},
+        figures=("convergence", "grad_variance", "plateaus", "strips"),
+    )  # fmt: skip
+    scaling = Experiment(
+        name="scaling", title="tiny scaling", methods=("prdpt",),
+        problems=tuple(ProblemSpec("texture", {"res": r}) for r in (4, 8)),
+        budgets={"quick": {"default": 10**9}}, max_iter={"quick": 3}, seeds={"quick": 1},
+        figures=("scaling",),
+    )  # fmt: skip
+    monkeypatch.setitem(EXPERIMENTS, "plateaus", plateau)
+    monkeypatch.setitem(EXPERIMENTS, "scaling", scaling)
+    runner.run([plateau, scaling], out=tmp_path, progress=False)
+    written = figures.draw_all(tmp_path, scales=["quick"])
+    names = {p.name for p in written}
+    for stem in ("convergence", "grad_variance", "plateaus", "strips"):
+        assert f"quick_plateaus_{stem}.png" in names and f"quick_plateaus_{stem}.pdf" in names
+    assert "quick_scaling_scaling.png" in names
+    for path in written:
+        assert path.stat().st_size > 0
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = (tmp_path / "figures" / "quick_plateaus_plateaus.md").read_text()
+    assert "| SHADOWS | shadow | prdpt |" in table
+
+    path, text = summary.write_summary(tmp_path, "quick")
+    assert path.read_text() == text
+    assert "| shadow | prdpt | 2 |" in text and "Ranking by mean rank" in text
+
+
+def test_summary_ranks_by_median_loss():
+    records = pd.DataFrame({
+        "experiment": "e", "problem": ["p"] * 4 + ["q"] * 2,
+        "method": ["a", "a", "b", "b", "a", "b"], "seed": [0, 1, 0, 1, 0, 0],
+        "status": "done", "fun": [1.0, 3.0, 0.5, 0.7, 0.1, 0.2], "param_error": 0.0,
+        "nfev": 10, "wall_time": 0.1,
+    })  # fmt: skip
+    table = summary.summarize(records)
+    ranks = {(r.problem, r.method): r.rank for r in table.itertuples()}
+    assert ranks == {("p", "b"): 1, ("p", "a"): 2, ("q", "a"): 1, ("q", "b"): 2}
+    assert table.loc[(table.problem == "p") & (table.method == "a"), "fun"].item() == 2.0
+
+
+def test_experiments_are_well_formed():
+    import blackbox_opt
+
+    names = {row["name"] for row in blackbox_opt.list_methods()}
+    for e in EXPERIMENTS.values():
+        assert set(e.methods) <= names, e.name
+        for scale in ("quick", "full"):
+            assert e.seeds[scale] >= 1
+            for spec in e.problem_specs(scale):
+                assert e.budget(scale, spec.label) > 0
+        # every hyperparameter is a parameter of its method
+        for method, table in e.hyperparams.items():
+            params = blackbox_opt.get_method(method).get_params()
+            for entry in table.values():
+                assert set(entry) <= set(params), (e.name, method, set(entry) - set(params))
+    assert get_experiment("plateaus").budget("quick", "sort") == 8000
+    with pytest.raises(KeyError, match="Did you mean 'toys'"):
+        get_experiment("toy")
+    with pytest.raises(ValueError, match="scale"):
+        runner.plan(["toys"], scale="huge")
+
+
+def test_command_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(EXPERIMENTS, "tiny", TINY)
+    assert bench_main(["run", "tiny", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "4 run(s) made, 0 already finished" in capsys.readouterr().out
+    assert bench_main(["summary", "--out", str(tmp_path)]) == 0
+    assert "| rosenbrock |" in capsys.readouterr().out
+    assert bench_main(["run", "nope", "--out", str(tmp_path)]) == 2
+    assert "Unknown experiment 'nope'" in capsys.readouterr().err
+    assert bench_main(["run", "tiny", "--seeds", "0", "--out", str(tmp_path)]) == 2
