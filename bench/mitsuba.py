@@ -71,7 +71,7 @@ SCENES: dict[str, SceneSetup] = {
     "mi-occlusion": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
     "mi-cup": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
     "mi-gi": SceneSetup(_prdpt(0.3, 2e-2, 400), {"lr": 2e-2, "max_iter": 300}, (250, 100)),
-    "mi-caustic": SceneSetup(_prdpt(0.5, 2e-2, 300), {"lr": 2e-2, "max_iter": 300}, (150, 100)),
+    "mi-caustic": SceneSetup(_prdpt(0.5, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (300, 100)),
 }
 
 
