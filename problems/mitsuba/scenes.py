@@ -451,7 +451,9 @@ class Caustic(MitsubaProblem):
     caustic it focuses onto the floor. The two parameters are the light's ``(x, z)``
     position at height 2.6. A path tracer of depth 6 renders it; the caustic is noisy
     at few samples per pixel, which the fixed seed turns into a fixed pattern (a
-    smaller light gives a sharper caustic but fireflies that swamp the MSE). From the
+    smaller light gives a sharper caustic but fireflies that swamp the MSE; below about
+    8 spp they swamp it even so: at 32 x 24 pixels and 4 spp the start scores better
+    than the target). From the
     start, where the caustic falls far from the target's, the loss is nearly flat and
     then falls to the target; from the other side of the ball it would first rise, as
     the caustic crosses the image under the ball.
