@@ -446,17 +446,16 @@ class Caustic(MitsubaProblem):
     """A spherical light shining through a glass ball onto the floor (PRDPT CAUSTIC).
 
     A glass sphere (index 1.5) of radius 0.5 floats at ``(0, 0.9, 0)`` above a diffuse
-    floor; a spherical area light of radius 0.6 hangs above the top
-    of the image, so the camera sees only its effect: the ball's shadow and the bright
-    caustic it focuses onto the floor. The two parameters are the light's ``(x, z)``
-    position at height 2.6. A path tracer of depth 6 renders it; the caustic is noisy
-    at few samples per pixel, which the fixed seed turns into a fixed pattern (a
-    smaller light gives a sharper caustic but fireflies that swamp the MSE; below about
-    8 spp they swamp it even so: at 32 x 24 pixels and 4 spp the start scores better
-    than the target). From the
-    start, where the caustic falls far from the target's, the loss is nearly flat and
-    then falls to the target; from the other side of the ball it would first rise, as
-    the caustic crosses the image under the ball.
+    floor; a spherical area light of radius 0.6 hangs above the top of the image, so
+    the camera sees only its effect: the ball's shadow and the bright caustic it
+    focuses onto the floor. The two parameters are the light's ``(x, z)`` position at
+    height 2.6. A path tracer of depth 6 renders it; the caustic is noisy at few
+    samples per pixel, which the fixed seed turns into a fixed pattern. (A smaller
+    light gives a sharper caustic but fireflies that swamp the MSE; below about 8 spp
+    they swamp it even so: at 32 x 24 pixels and 4 spp the start scores better than
+    the target.) From the start, where the caustic falls far from the target's, the
+    loss is nearly flat and then falls to the target; from the other side of the ball
+    it would first rise, as the caustic crosses the image under the ball.
 
     Parameters
     ----------
