@@ -23,14 +23,16 @@ lint: $(STAMP)
 test: lint llvm
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
-	$(BIN)/python -m bench demo
+# The quick experiments (about 10 minutes on 2 cores), the figures and the summary.
+demo: $(STAMP) llvm
+	$(BIN)/python -m bench demo --jobs 2
 
 docs: $(STAMP) llvm
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
-bench: $(STAMP)
-	$(BIN)/python -m bench demo
+# The papers' budgets: hours on a CPU; resumable (finished runs are skipped).
+bench: $(STAMP) llvm
+	$(BIN)/python -m bench demo --scale full --jobs 2
 
 # Mitsuba's llvm_ad_rgb variant needs an LLVM >= 16 library; with an older one (mesa's
 # libLLVM-15) Dr.Jit aborts on the first render, so the Mitsuba problems fall back to

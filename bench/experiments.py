@@ -94,6 +94,9 @@ class Experiment:
         scaling experiment times a fixed number of iterations).
     full_only : tuple of str, optional
         Problem labels run at the ``full`` scale only.
+    quick_exclude : tuple of (str, str), optional
+        ``(method, problem_label)`` pairs left out at the ``quick`` scale (runs that
+        would take minutes alone, e.g. finite differences at D = 12,288).
     figures : tuple of str, optional
         The figures of :mod:`bench.figures` drawn from this experiment.
 
@@ -113,6 +116,7 @@ class Experiment:
     hyperparams: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     max_iter: Mapping[str, int] = field(default_factory=dict)
     full_only: tuple[str, ...] = ()
+    quick_exclude: tuple[tuple[str, str], ...] = ()
     figures: tuple[str, ...] = ("convergence",)
 
     def problem_specs(self, scale: str) -> list[ProblemSpec]:
@@ -226,7 +230,7 @@ HIGH_DIM = Experiment(
     problems=("caustic", "mlp-digits", "led-display", "texture"),
     methods=("zerograds", "prdpt", "spsa", "cmaes", "random", "adam"),
     budgets={
-        "quick": {"default": 4000, "mlp-digits": 800, "caustic": 3000},
+        "quick": {"default": 4000, "mlp-digits": 800, "caustic": 3000, "texture": 1000},
         # the paper's iterations times its samples per iteration (METHODS.md)
         "full": {"default": 200_000, "mlp-digits": 100_000, "led-display": 10_000},
     },
@@ -296,7 +300,7 @@ PLATEAUS = Experiment(
     ),
     methods=("prdpt", "zerograds", "adam", "spsa", "cmaes", "nevergrad"),
     budgets={
-        "quick": {"default": 1600, "sort": 8000, "mi-shadows": 800, "mi-occlusion": 400},
+        "quick": {"default": 1600, "sort": 4000},
         "full": {"default": 3200, "sort": 40_000},
     },
     seeds={"quick": 3, "full": 5},
@@ -336,7 +340,9 @@ PLATEAUS = Experiment(
         },
         "nevergrad": {"default": _NEVERGRAD},
     },
-    full_only=(),
+    # the Mitsuba scenes take seconds per render and minutes per run on a CPU: at the
+    # quick scale ``python -m bench mitsuba`` compares prdpt and adam on them alone
+    full_only=("mi-shadows", "mi-occlusion"),
     figures=("plateaus", "strips"),
 )
 
@@ -346,7 +352,7 @@ SCALING = Experiment(
     problems=tuple(ProblemSpec("texture", {"res": r}) for r in (16, 32, 64, 128, 256)),
     methods=("zerograds", "prdpt", "spsa", "fd", "cmaes", "nevergrad", "adam"),
     budgets={"quick": {"default": 10**9}, "full": {"default": 10**9}},
-    max_iter={"quick": 12, "full": 50},
+    max_iter={"quick": 5, "full": 50},
     seeds={"quick": 1, "full": 3},
     hyperparams={
         "zerograds": {"default": {"sigma": 0.025, "n_samples": 4, "k_theta": 1}},
@@ -354,7 +360,9 @@ SCALING = Experiment(
         "nevergrad": {"default": {"optimizer": "TwoPointsDE", "batch_size": 8}},
         "adam": {"default": {"lr": 1e-2}},
     },
-    full_only=("texture[res=256]",),
+    full_only=("texture[res=128]", "texture[res=256]"),
+    # 2D = 24,576 points of 12,288 values per iteration: about 10 s each
+    quick_exclude=(("fd", "texture[res=64]"),),
     figures=("scaling",),
 )
 

@@ -136,6 +136,8 @@ def plan(
             for method in e.methods:
                 if methods is not None and method not in methods:
                     continue
+                if scale == "quick" and (method, spec.label) in e.quick_exclude:
+                    continue
                 for seed in range(n_seeds):
                     tasks.append(_task(e, spec, method, seed, scale))
     return tasks
