@@ -230,7 +230,7 @@ HIGH_DIM = Experiment(
     problems=("caustic", "mlp-digits", "led-display", "texture"),
     methods=("zerograds", "prdpt", "spsa", "cmaes", "random", "adam"),
     budgets={
-        "quick": {"default": 4000, "mlp-digits": 800, "caustic": 3000, "texture": 1000},
+        "quick": {"default": 4000, "mlp-digits": 400, "caustic": 3000, "texture": 1000},
         # the paper's iterations times its samples per iteration (METHODS.md)
         "full": {"default": 200_000, "mlp-digits": 100_000, "led-display": 10_000},
     },
@@ -300,7 +300,7 @@ PLATEAUS = Experiment(
     ),
     methods=("prdpt", "zerograds", "adam", "spsa", "cmaes", "nevergrad"),
     budgets={
-        "quick": {"default": 1600, "sort": 4000},
+        "quick": {"default": 1600, "rect": 4000, "shadow": 3200, "sort": 4000},
         "full": {"default": 3200, "sort": 40_000},
     },
     seeds={"quick": 3, "full": 5},
@@ -310,7 +310,7 @@ PLATEAUS = Experiment(
         "prdpt": {
             "rect": {"sigma": 0.05, "n_samples": 4, "lr": 1e-3},
             "occlusion": {"sigma": 0.53, "n_samples": 4, "lr": 0.032},
-            "shadow": {"sigma": 0.9, "n_samples": 4, "lr": 0.05},
+            "shadow": {"sigma": 0.69, "n_samples": 4, "lr": 0.041},
             "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
             "mi-shadows": {
                 "sigma": 0.5,
@@ -330,6 +330,7 @@ PLATEAUS = Experiment(
         "zerograds": {
             "default": {"sigma": 0.33, "n_samples": 4, "lr": 2e-2, "log_targets": True},
             "rect": {"sigma": 0.1, "n_samples": 4, "lr": 2e-3, "lr_follows_sigma": True},
+            "occlusion": {"sigma": 0.53, "n_samples": 4, "lr": 3e-2, "log_targets": True},
             "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
         },
         "adam": {"default": {"lr": 1e-2}, "rect": {"lr": 1e-3}},
@@ -374,7 +375,8 @@ RASTRIGIN = Experiment(
     budgets={"quick": {"default": 8000}, "full": {"default": 8000}},
     seeds={"quick": 3, "full": 10},
     hyperparams={
-        "spsa": {"default": {"update": "optimizer", "lr": 5e-2, "c": 0.5}},
+        # c about the ripples' period sees past them (c=0.5 stalls at 85, c=1.0 reaches 0)
+        "spsa": {"default": {"update": "optimizer", "lr": 0.1, "c": 1.0}},
         "prdpt": {"default": {"sigma": 1.0, "n_samples": 8, "lr": 5e-2, "sigma_min": 1e-2}},
         "zerograds": {
             "default": {

@@ -295,7 +295,7 @@ def plateau_table(records: Any) -> str:
                     ours = (f"{sub['fun'].median():.3g} | {sub['param_error'].median():.3g} | "
                             f"{per_iter:.3g}")  # fmt: skip
                 elif len(skipped):
-                    ours = "not run | " + skipped["reason"].iloc[0][:60] + " | -"
+                    ours = "not run | " + skipped["reason"].iloc[0].split(":")[0] + " | -"
                 else:
                     continue
                 img, par, sec = paper[method]
