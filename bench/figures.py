@@ -19,7 +19,7 @@ under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
 ``strips``
     For problems that render: the start, each method's result (seed 0) and the target.
 ``meta``
-    The MetaInitializer's quality-speed figure, from ``results/meta/regimes.csv``
+    The MetaInitializer's quality-speed figure, from ``results/meta/curves.csv``
     (``python -m bench meta``) when it exists.
 """
 
@@ -450,7 +450,7 @@ def plot_meta(csv: Path, path: Path) -> list[Path]:
     Parameters
     ----------
     csv : Path
-        ``regimes.csv`` from ``python -m bench meta`` (columns ``family``, ``regime``,
+        ``curves.csv`` from ``python -m bench meta`` (columns ``family``, ``regime``,
         ``member``, ``step``, ``time``, ``loss``).
     path : Path
         Output path without suffix.
@@ -529,7 +529,7 @@ def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "ful
                 written += plot_scaling(h, r, stem.with_name(stem.name + "_scaling"))
             if "strips" in experiment.figures:
                 written += plot_strips(r, out, stem.with_name(stem.name + "_strips"))
-    meta = out / "meta" / "regimes.csv"
+    meta = out / "meta" / "curves.csv"
     if meta.exists():
         written += plot_meta(meta, figures / "meta_regimes")
     return written

@@ -57,6 +57,9 @@ class Problem(torch.nn.Module):
         The number of parameters D.
     differentiable : bool
         Whether autograd through the loss gives a meaningful gradient.
+    not_differentiable_reason : str
+        Why a problem that could have gradients has none here (e.g. a renderer variant
+        without AD); gradient methods add it to their error. Empty by default.
     tags : tuple of str
         Labels shown by ``problems.list()``: ``plateau``, ``discrete``, ``high-dim``...
     cost : str
@@ -84,6 +87,7 @@ class Problem(torch.nn.Module):
 
     id: ClassVar[str | None] = None
     differentiable: ClassVar[bool] = False
+    not_differentiable_reason: str = ""
     tags: ClassVar[tuple[str, ...]] = ()
     cost: ClassVar[str] = "cheap"
     requires: ClassVar[tuple[str, ...]] = ()
