@@ -157,7 +157,11 @@ def test_experiments_are_well_formed():
             params = blackbox_opt.get_method(method).get_params()
             for entry in table.values():
                 assert set(entry) <= set(params), (e.name, method, set(entry) - set(params))
-    assert get_experiment("plateaus").budget("quick", "sort") == 8000
+    plateaus = get_experiment("plateaus")  # a problem's own budget, else the default
+    assert plateaus.budget("quick", "sort") == plateaus.budgets["quick"]["sort"]
+    assert plateaus.budget("quick", "occlusion") == plateaus.budgets["quick"]["default"]
+    assert "mi-shadows" in [s.label for s in plateaus.problem_specs("full")]
+    assert "mi-shadows" not in [s.label for s in plateaus.problem_specs("quick")]
     with pytest.raises(KeyError, match="Did you mean 'toys'"):
         get_experiment("toy")
     with pytest.raises(ValueError, match="scale"):
