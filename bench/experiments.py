@@ -189,7 +189,7 @@ TOYS = Experiment(
     problems=("rosenbrock", "spline1d", "rect"),
     methods=("random", "spsa", "fd", "adam", "prdpt", "zerograds", "cmaes", "nevergrad"),
     budgets={
-        "quick": {"default": 2000, "rosenbrock": 4000},
+        "quick": {"default": 20_000, "rect": 4000},
         "full": {"default": 20_000, "rect": 4000},
     },
     seeds={"quick": 3, "full": 5},
@@ -230,7 +230,7 @@ HIGH_DIM = Experiment(
     problems=("caustic", "mlp-digits", "led-display", "texture"),
     methods=("zerograds", "prdpt", "spsa", "cmaes", "random", "adam"),
     budgets={
-        "quick": {"default": 4000, "mlp-digits": 400, "caustic": 3000, "texture": 1000},
+        "quick": {"default": 6000, "mlp-digits": 400, "texture": 1000},
         # the paper's iterations times its samples per iteration (METHODS.md)
         "full": {"default": 200_000, "mlp-digits": 100_000, "led-display": 10_000},
     },

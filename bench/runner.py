@@ -2,7 +2,9 @@
 
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the
-mark of a finished run, so a re-run skips it, and both are written to a temporary name
+mark of a finished run, so a re-run skips it (unless the experiment's settings for that
+run, its budget or hyperparameters, have changed since: then it runs again), and both
+are written to a temporary name
 and renamed into place, so an interrupted run leaves no partial file behind. Runs that
 cannot happen (a method that needs gradients on a problem without them, a missing
 optional dependency, too little memory) are recorded as skipped, with the reason.
@@ -286,8 +288,21 @@ def _write_record(
     return record
 
 
+#: The fields of a task that decide its result: a record made with other values is stale.
+_SPEC_FIELDS = ("problem_id", "problem_options", "params", "budget", "max_iter")
+
+
 def _is_done(task: Task, out: Path) -> bool:
-    return task.stem(out).with_suffix(".json").exists()
+    """Whether the task has a record made with the same settings (else it runs again)."""
+    path = task.stem(out).with_suffix(".json")
+    if not path.exists():
+        return False
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    spec = json.loads(json.dumps({k: getattr(task, k) for k in _SPEC_FIELDS}, default=str))
+    return all(record.get(k) == v for k, v in spec.items())
 
 
 def _worker(task: Task, out: str, threads: int | None) -> dict:

@@ -1,5 +1,6 @@
 """The benchmark: experiments as data, the resumable runner, figures and summary."""
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -54,6 +55,11 @@ def test_runner_writes_the_tidy_table_and_resumes(tmp_path):
     seed0 = json.loads((tmp_path / "quick/runs/tiny/rosenbrock/spsa/seed0.json").read_text())
     rerun = runner.run_task(runner.plan([TINY])[2], tmp_path / "again")
     assert rerun["method"] == "spsa" and rerun["seed"] == 0 and rerun["fun"] == seed0["fun"]
+
+    # a changed budget makes the runs stale: they run again
+    longer = dataclasses.replace(TINY, budgets={"quick": {"default": 60}})
+    assert len(runner.run([longer], out=tmp_path, progress=False)["ran"]) == 4
+    assert (pd.read_csv(runner.gather(tmp_path)["records"])["budget"] == 60).all()
 
 
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
