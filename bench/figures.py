@@ -470,9 +470,13 @@ def plot_meta(csv: Path, path: Path) -> list[Path]:
         sub = data[data["family"] == family]
         for regime, runs in sub.groupby("regime"):
             curve = runs.groupby("step").agg(loss=("loss", "median"), time=("time", "median"))
-            x_steps = curve.index.to_numpy(float)
+            x_steps = curve.index.to_numpy(float).copy()
             x_steps[x_steps == 0] = 0.5  # the start on a log axis
-            for ax, x in ((ax_steps, x_steps), (ax_time, curve["time"].to_numpy(float))):
+            x_time = curve["time"].to_numpy(float).copy()
+            positive = sub["time"][sub["time"] > 0]
+            # no time spent (the general model): drawn at half the shortest time measured
+            x_time[x_time <= 0] = 0.5 * positive.min() if len(positive) else 1e-6
+            for ax, x in ((ax_steps, x_steps), (ax_time, x_time)):
                 ax.plot(x, curve["loss"].clip(lower=LOG_FLOOR), "o-" if len(x) < 3 else "-",
                         color=palette[regime], label=regime, ms=4)  # fmt: skip
         for ax, xlabel in ((ax_steps, "steps"), (ax_time, "wall time (s)")):

@@ -183,3 +183,19 @@ def test_command_line(tmp_path, capsys, monkeypatch):
     assert bench_main(["run", "nope", "--out", str(tmp_path)]) == 2
     assert "Unknown experiment 'nope'" in capsys.readouterr().err
     assert bench_main(["run", "tiny", "--seeds", "0", "--out", str(tmp_path)]) == 2
+
+
+def test_meta_figure_from_the_curves_table(tmp_path):
+    rows = [
+        {"family": "f", "regime": regime, "member": m, "step": s, "time": 0.01 * s, "loss": loss}
+        for regime, losses in (("overfit", [1.0, 0.5, 0.1]), ("meta-learned", [0.3, 0.05, 0.01]))
+        for m in range(2)
+        for s, loss in zip((0, 5, 10), losses, strict=True)
+    ]
+    rows.append({"family": "f", "regime": "general", "member": 0, "step": 0, "time": 0.0,
+                 "loss": 0.4})  # fmt: skip
+    csv = tmp_path / "curves.csv"
+    pd.DataFrame(rows).to_csv(csv, index=False)
+    written = figures.plot_meta(csv, tmp_path / "meta")
+    assert [p.suffix for p in written] == [".png", ".pdf"]
+    assert all(p.stat().st_size > 0 for p in written)
