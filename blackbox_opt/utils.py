@@ -5,14 +5,22 @@ from __future__ import annotations
 import importlib
 import numbers
 import os
+from collections.abc import Iterable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import torch
 
-from .exceptions import InvalidParameterError, MissingDependencyError
+from .exceptions import InvalidParameterError, MissingDependencyError, NotFittedError
 
-__all__ = ["available_memory", "check_random_state", "require"]
+__all__ = [
+    "available_memory",
+    "check_param_constraints",
+    "check_random_state",
+    "missing_attribute",
+    "require",
+]
 
 
 def require(module: str, extra: str) -> ModuleType:
@@ -129,3 +137,61 @@ def available_memory() -> int | None:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return None
+
+
+def check_param_constraints(estimator: Any) -> None:
+    """Validate an estimator's parameters against its ``_parameter_constraints`` table.
+
+    scikit-learn's messages ("The 'sigma' parameter of PRDPT must be a float in
+    (0, inf). Got -1 instead.") are raised as this package's
+    :class:`~blackbox_opt.InvalidParameterError`.
+
+    Parameters
+    ----------
+    estimator : sklearn.base.BaseEstimator
+        With a ``_parameter_constraints`` mapping.
+
+    Raises
+    ------
+    InvalidParameterError
+    """
+    from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    try:
+        validate_parameter_constraints(
+            estimator._parameter_constraints,
+            estimator.get_params(deep=False),
+            caller_name=type(estimator).__name__,
+        )
+    except _SkParamError as exc:
+        raise InvalidParameterError(str(exc)) from None
+
+
+def missing_attribute(obj: Any, name: str, fitted: Iterable[str], fit_call: str) -> Exception:
+    """The error for reading attribute ``name`` that ``obj`` does not have.
+
+    Parameters
+    ----------
+    obj : object
+    name : str
+    fitted : iterable of str
+        The attributes that fitting sets.
+    fit_call : str
+        How to fit, for the message (e.g. ``"fit(problem)"``).
+
+    Returns
+    -------
+    NotFittedError or AttributeError
+        :class:`~blackbox_opt.NotFittedError` for a fitted attribute read too early.
+
+    Examples
+    --------
+    >>> missing_attribute(object(), "x_", ["x_"], "fit(problem)")
+    NotFittedError('This object is not fitted yet: call fit(problem) before reading x_.')
+    """
+    if name in fitted:
+        return NotFittedError(
+            f"This {type(obj).__name__} is not fitted yet: call {fit_call} before reading {name}."
+        )
+    return AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")

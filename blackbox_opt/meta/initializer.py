@@ -29,8 +29,7 @@ from typing import Any, ClassVar
 
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import (
     EvaluationError,
@@ -42,7 +41,7 @@ from ..optimizers.base import _RANDOM_STATE
 from ..optimizers.gradient import GradientMethod
 from ..problem import Problem
 from ..result import History, OptimizeResult, Status
-from ..utils import check_random_state
+from ..utils import check_param_constraints, check_random_state, missing_attribute
 from .family import ProblemFamily
 
 __all__ = ["ALGORITHMS", "DEFAULT_INNER_METHOD", "MetaInitializer", "MetaSGD"]
@@ -278,23 +277,11 @@ class MetaInitializer(BaseEstimator):
         self.random_state = random_state
 
     def __getattr__(self, name: str) -> Any:
-        if name in FITTED_ATTRIBUTES:
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(family) before "
-                f"reading {name}."
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise missing_attribute(self, name, FITTED_ATTRIBUTES, "fit(family)")
 
     # -- validation -------------------------------------------------------------------------
     def _validate_params(self) -> None:
-        try:
-            validate_parameter_constraints(
-                self._parameter_constraints,
-                self.get_params(deep=False),
-                caller_name=type(self).__name__,
-            )
-        except _SkParamError as exc:
-            raise InvalidParameterError(str(exc)) from None
+        check_param_constraints(self)
         reserved = sorted(set(self.inner_options or {}) & set(_RESERVED_INNER))
         if reserved:
             raise InvalidParameterError(

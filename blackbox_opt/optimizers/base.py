@@ -23,8 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
-from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import (
     BlackboxOptError,
@@ -34,7 +33,7 @@ from ..exceptions import (
 )
 from ..problem import Problem, _as_bounds, _as_vector
 from ..result import History, OptimizeResult, Status
-from ..utils import check_random_state
+from ..utils import check_param_constraints, check_random_state, missing_attribute
 
 __all__ = ["DEFAULT_BUDGET", "BaseOptimizer", "RunState"]
 
@@ -217,22 +216,10 @@ class BaseOptimizer(BaseEstimator):
         init.__signature__ = inspect.Signature([self_param, *own, *inherited])
 
     def __getattr__(self, name: str) -> Any:
-        if name in FITTED_ATTRIBUTES:
-            raise NotFittedError(
-                f"This {type(self).__name__} is not fitted yet: call fit(problem) before "
-                f"reading {name}."
-            )
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise missing_attribute(self, name, FITTED_ATTRIBUTES, "fit(problem)")
 
     def _validate_params(self) -> None:
-        try:
-            validate_parameter_constraints(
-                self._parameter_constraints,
-                self.get_params(deep=False),
-                caller_name=type(self).__name__,
-            )
-        except _SkParamError as exc:
-            raise InvalidParameterError(str(exc)) from None
+        check_param_constraints(self)
         self._check_params_consistency()
 
     def _check_params_consistency(self) -> None:
