@@ -162,3 +162,22 @@ def test_led_spsa_makes_progress():
     res = blackbox_opt.minimize(p, method="spsa", budget=2000, random_state=0, verbose=False)
     # observed: 0.0541 -> 0.0361 (0.67 of the start)
     assert res.fun < 0.8 * start
+
+
+@pytest.mark.parametrize("primitive", ["square", "disc"])
+def test_sort_windowed_painter_equals_a_full_image_test(primitive):
+    p = Sort(n=20, res=40, primitive=primitive)
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(50, p.dim, generator=g) * 1.2 - 0.1  # some primitives leave the image
+    centres = X.reshape(50, p.n, 1, 1, 2)
+    gy, gx = torch.meshgrid(p.grid, p.grid, indexing="ij")
+    dx, dy = gx - centres[..., 0], gy - centres[..., 1]  # (B, n, H, W)
+    if primitive == "square":
+        covered = (dx.abs() < p.half_size) & (dy.abs() < p.half_size)
+    else:
+        covered = dx.square() + dy.square() < p.half_size**2
+    expected = torch.zeros(50, 40, 40, dtype=torch.long)
+    for i in range(p.n):  # painter's order: later primitives cover earlier ones
+        expected[covered[:, i]] = i + 1
+    assert torch.equal(p._index(X).long(), expected)
+    assert (expected > 0).float().mean() > 0.1
