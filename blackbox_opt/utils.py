@@ -16,6 +16,7 @@ from .exceptions import InvalidParameterError, MissingDependencyError, NotFitted
 
 __all__ = [
     "available_memory",
+    "check_int",
     "check_param_constraints",
     "check_random_state",
     "missing_attribute",
@@ -195,3 +196,43 @@ def missing_attribute(obj: Any, name: str, fitted: Iterable[str], fit_call: str)
             f"This {type(obj).__name__} is not fitted yet: call {fit_call} before reading {name}."
         )
     return AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
+
+
+def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
+    """Check that a constructor argument is an integer in ``[low, high]``.
+
+    Parameters
+    ----------
+    value : object
+        The argument (``bool`` is refused).
+    name : str
+        Its name, for the message.
+    low : int
+        The smallest value allowed.
+    high : int, optional
+        The largest value allowed (no limit by default).
+
+    Returns
+    -------
+    int
+        ``value``.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` naming the argument, the range and what came.
+
+    Examples
+    --------
+    >>> check_int(64, "res", 2)
+    64
+    >>> check_int(1, "res", 2)
+    Traceback (most recent call last):
+    ...
+    blackbox_opt.exceptions.InvalidParameterError: res must be an int >= 2; got 1.
+    """
+    ok = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not ok or value < low or (high is not None and value > high):
+        expected = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise InvalidParameterError(f"{name} must be an int {expected}; got {value!r}.")
+    return int(value)

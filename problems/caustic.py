@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import torch
 
 from blackbox_opt import Problem
+from blackbox_opt.utils import check_int
 
 __all__ = ["Caustic", "bspline_basis"]
 
@@ -146,8 +147,7 @@ class Caustic(Problem):
         chunk_bytes: int | None = None,
     ):
         for name, value, low in (("grid", grid, 4), ("photons", photons, 2), ("res", res, 2)):
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+            check_int(value, name, low)
         if not (ior > 0 and distance > 0 and size > 0 and amplitude >= 0 and bound > 0):
             raise ValueError("ior, distance, size and bound must be positive, amplitude >= 0.")
         truth, start = _ground_truth(grid, amplitude, smoothing, seed)

@@ -39,6 +39,7 @@ from blackbox_opt.api import _unknown_option
 from blackbox_opt.exceptions import UnknownNameError
 from blackbox_opt.registry import Registry, Table
 from blackbox_opt.surrogate import positional_encoding
+from blackbox_opt.utils import check_int
 
 __all__ = [
     "FAMILIES",
@@ -257,8 +258,7 @@ class TextureFamily(ProblemFamily):
         super().__init__(n_train=n_train, n_test=n_test, seed=seed)
         for name, value, low in (("res", res, 2), ("n_freq", n_freq, 0), ("width", width, 1),
                                  ("depth", depth, 1)):  # fmt: skip
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+            check_int(value, name, low)
         self.res, self.n_freq, self.width, self.depth = res, n_freq, width, depth
         self.dtype = dtype
         centres = (torch.arange(res, dtype=torch.float64) + 0.5) / res
@@ -472,8 +472,7 @@ class BRDFFamily(ProblemFamily):
     ):
         super().__init__(n_train=n_train, n_test=n_test, seed=seed)
         for name, value in (("n_samples", n_samples), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int; got {value!r}.")
+            check_int(value, name, 1)
         self.n_samples, self.batch_size, self.dtype = n_samples, batch_size, dtype
         self.mlp = BatchedMLP((6, 21, 21, 3))
         g = torch.Generator().manual_seed(seed)

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from blackbox_opt import Problem
+from blackbox_opt.utils import check_int
 
 __all__ = ["Rect", "rect_image"]
 
@@ -98,8 +99,7 @@ class Rect(Problem):
         device: Any = None,
         chunk_bytes: int | None = None,
     ):
-        if not isinstance(res, int) or res < 2:
-            raise ValueError(f"res must be an int >= 2; got {res!r}.")
+        check_int(res, "res", 2)
         super().__init__(
             x0,
             (0.0, 1.0),

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 
 from blackbox_opt import Problem
+from blackbox_opt.utils import check_int
 
 __all__ = ["Occlusion", "Shadow", "pinhole_rays"]
 
@@ -145,8 +146,7 @@ class Occlusion(_Scene):
         device: Any = None,
         chunk_bytes: int | None = None,
     ):
-        if not isinstance(res, int) or res < 2:
-            raise ValueError(f"res must be an int >= 2; got {res!r}.")
+        check_int(res, "res", 2)
         super().__init__([x0], (1.5, 8.0), x_opt=[target], f_opt=0.0, dtype=dtype,
                          device=device, chunk_bytes=chunk_bytes)  # fmt: skip
         kw = {"dtype": self.dtype, "device": self.device}
@@ -253,8 +253,7 @@ class Shadow(_Scene):
         device: Any = None,
         chunk_bytes: int | None = None,
     ):
-        if not isinstance(res, int) or res < 2:
-            raise ValueError(f"res must be an int >= 2; got {res!r}.")
+        check_int(res, "res", 2)
         super().__init__(x0, [[-6.0, -3.0], [1.0, 3.0]], x_opt=target, f_opt=0.0,
                          dtype=dtype, device=device, chunk_bytes=chunk_bytes)  # fmt: skip
         kw = {"dtype": self.dtype, "device": self.device}

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 
 from blackbox_opt import Problem
+from blackbox_opt.utils import check_int
 
 __all__ = ["Sort", "hue_to_rgb", "serpentine_grid"]
 
@@ -133,10 +134,8 @@ class Sort(Problem):
         device: Any = None,
         chunk_bytes: int | None = None,
     ):
-        if not isinstance(n, int) or not 2 <= n <= 255:
-            raise ValueError(f"n must be an int in [2, 255]; got {n!r}.")
-        if not isinstance(res, int) or res < 4:
-            raise ValueError(f"res must be an int >= 4; got {res!r}.")
+        check_int(n, "n", 2, 255)
+        check_int(res, "res", 4)
         if primitive not in ("square", "disc"):
             raise ValueError(f"primitive must be 'square' or 'disc'; got {primitive!r}.")
         if start not in ("scatter", "permutation"):

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from blackbox_opt import Problem
+from blackbox_opt.utils import check_int
 
 __all__ = ["MEAN_EPS", "Texture", "normalise", "scale_free_l2", "texture_target"]
 
@@ -186,8 +187,7 @@ class Texture(Problem):
         device: Any = None,
         chunk_bytes: int | None = None,
     ):
-        if not isinstance(res, int) or isinstance(res, bool) or res < 2:
-            raise ValueError(f"res must be an int >= 2; got {res!r}.")
+        check_int(res, "res", 2)
         target = texture_target(res, seed).reshape(-1)
         super().__init__(
             torch.full_like(target, 0.5, dtype=dtype) if x0 is None else x0,

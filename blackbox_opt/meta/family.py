@@ -14,6 +14,7 @@ import torch
 
 from ..exceptions import InvalidParameterError
 from ..problem import Problem
+from ..utils import check_int
 
 __all__ = ["SPLITS", "ProblemFamily"]
 
@@ -84,10 +85,7 @@ class ProblemFamily(torch.nn.Module):
     def __init__(self, *, n_train: int, n_test: int, seed: int = 0):
         super().__init__()
         for name, value, low in (("n_train", n_train, 1), ("n_test", n_test, 0)):
-            if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-                raise InvalidParameterError(
-                    f"{name} must be an int >= {low}; got {value!r} instead."
-                )
+            check_int(value, name, low)
         if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
             raise InvalidParameterError(f"seed must be a non-negative int; got {seed!r}.")
         self.n_train = int(n_train)
