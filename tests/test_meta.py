@@ -16,7 +16,7 @@ from blackbox_opt import (
     UnknownNameError,
     minimize,
 )
-from blackbox_opt.exceptions import NotDifferentiableError
+from blackbox_opt.exceptions import EvaluationError, NotDifferentiableError
 from problems.families import BRDFFamily, TextureFamily
 
 #: The curvature of the quadratic family: L_t(x) = 1/2 sum_i a_i (x_i - c_ti)^2.
@@ -326,3 +326,13 @@ def test_meta_sgd_records_and_rejects_bad_rates():
     assert len(record) == 1 and torch.equal(record[0], torch.tensor([1.0, -1.0]))
     with pytest.raises(InvalidParameterError, match="rates must be a tensor"):
         MetaSGD([x], rates=0.1)
+
+
+@pytest.mark.parametrize("algorithm", ["maml", "fomaml"])
+def test_diverging_meta_training_raises_with_advice(algorithm):
+    # steps of rate 1000 on bowls of curvature 2 multiply the offset by -1999 each: after
+    # 100 of them it overflows float64
+    meta = MetaInitializer(algorithm=algorithm, inner_steps=100, inner_lr_init=1000.0,
+                           meta_sgd=False, epochs=3, random_state=0, verbose=False)  # fmt: skip
+    with pytest.raises(EvaluationError, match="diverged at epoch 1.*Lower outer_lr"):
+        meta.fit(Bowls())

@@ -403,22 +403,26 @@ class MetaInitializer(BaseEstimator):
                         loss = self._outer_estimated(
                             family, members, inner, init, rates, index, generator
                         )
-                    if not (bool(torch.isfinite(init.grad).all()) and math.isfinite(loss)):
-                        raise EvaluationError(
-                            f"Meta-training diverged at epoch {epoch + 1}: non-finite loss "
-                            "or meta-gradient. Lower outer_lr or inner_lr_init."
-                        )
                     losses.append(loss)
-                    norms.append(float(torch.linalg.vector_norm(init.grad)))
+                    norms.append(torch.linalg.vector_norm(init.grad).double())
                     adam.step()
                     if self.meta_sgd and self.min_rate is not None:
                         with torch.no_grad():
                             rates.clamp_(min=self.min_rate)
                     n_steps += 1
+                # one device sync per epoch: the means, the last loss, and the divergence check
+                epoch_losses = torch.stack(losses)
+                mean_loss, mean_norm, last = torch.stack(
+                    [epoch_losses.mean(), torch.stack(norms).mean(), epoch_losses[-1]]
+                ).tolist()
+                if not (math.isfinite(mean_loss) and math.isfinite(mean_norm)):
+                    raise EvaluationError(
+                        f"Meta-training diverged at epoch {epoch + 1}: non-finite loss "
+                        "or meta-gradient. Lower outer_lr or inner_lr_init."
+                    )
                 history.append(nit=epoch + 1, nfev=self._nfev, time=time.perf_counter() - t0,
-                               loss=sum(losses) / len(losses),
-                               grad_norm=sum(norms) / len(norms))  # fmt: skip
-                bar.set_postfix(loss=f"{losses[-1]:.4g}", refresh=False)
+                               loss=mean_loss, grad_norm=mean_norm)  # fmt: skip
+                bar.set_postfix(loss=f"{last:.4g}", refresh=False)
                 if self.max_time is not None and time.perf_counter() - t0 >= self.max_time:
                     break
         bar.close()
@@ -443,8 +447,10 @@ class MetaInitializer(BaseEstimator):
         rates: torch.Tensor,
         index: torch.Tensor,
         generator: torch.Generator,
-    ) -> float:
-        """One meta-batch with exact inner gradients; sets ``init.grad`` (and rates')."""
+    ) -> torch.Tensor:
+        """One meta-batch with exact inner gradients; sets ``init.grad`` (and rates').
+
+        Returns the mean query loss as a 0-d tensor (no device sync)."""
         T, k = index.numel(), self.inner_steps
         self._nfev += T * (k + 1)
         if self.algorithm == "maml":
@@ -455,7 +461,7 @@ class MetaInitializer(BaseEstimator):
                 theta = theta - rates * grad
             query = family.losses(theta, index, generator=generator).mean()
             query.backward()
-            return float(query.detach())
+            return query.detach().double()
         theta = init.detach()[None].repeat(T, 1)
         total = torch.zeros_like(theta)
         step = rates.detach()
@@ -468,7 +474,7 @@ class MetaInitializer(BaseEstimator):
         query = family.losses(x, index, generator=generator)
         (q,) = torch.autograd.grad(query.sum(), x)
         self._first_order(init, rates, theta.detach(), total, q)
-        return float(query.detach().mean())
+        return query.detach().mean().double()
 
     def _outer_estimated(
         self,
@@ -479,7 +485,7 @@ class MetaInitializer(BaseEstimator):
         rates: torch.Tensor,
         index: torch.Tensor,
         generator: torch.Generator,
-    ) -> float:
+    ) -> torch.Tensor:
         """One meta-batch with estimated inner gradients, member by member."""
         k = self.inner_steps
         thetas, totals, queries, losses = [], [], [], []
@@ -509,7 +515,7 @@ class MetaInitializer(BaseEstimator):
                 losses.append(problem.evaluate(thetas[-1][None])[0])
         q = torch.stack(queries)
         self._first_order(init, rates, torch.stack(thetas), torch.stack(totals).detach(), q)
-        return float(torch.stack(losses).mean())
+        return torch.stack(losses).mean().double()
 
     def _first_order(
         self,
