@@ -284,10 +284,11 @@ class Problem(torch.nn.Module):
             When :attr:`differentiable` is False.
         """
         if not self.differentiable:
+            reason = f" {self.not_differentiable_reason}" if self.not_differentiable_reason else ""
             raise NotDifferentiableError(
                 f"Problem {self.name!r} is not differentiable (differentiable=False): its "
-                "gradient is unavailable or meaningless. Use a gradient-free method such as "
-                "'zerograds', 'prdpt', 'spsa' or 'cmaes'."
+                f"gradient is unavailable or meaningless.{reason} Use a gradient-free method "
+                "such as 'zerograds', 'prdpt', 'spsa' or 'cmaes'."
             )
         with torch.enable_grad():
             X = X.detach().requires_grad_(True)

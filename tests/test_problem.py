@@ -131,3 +131,16 @@ def test_function_problem_reports_wrong_outputs():
 def test_render_is_not_available_by_default():
     with pytest.raises(NotImplementedError, match="does not render"):
         Sphere(x0=[0.0]).render(torch.zeros(1, 1))
+
+
+def test_gradient_errors_carry_the_problem_s_reason():
+    from blackbox_opt import NotDifferentiableError, minimize
+
+    p = FunctionProblem(lambda X: (X * X).sum(1), [1.0, 2.0], vectorized=True,
+                        differentiable=False)  # fmt: skip
+    p.not_differentiable_reason = "The renderer here has no AD."
+    x = torch.ones(1, 2, dtype=p.dtype)
+    with pytest.raises(NotDifferentiableError, match="meaningless. The renderer here has no"):
+        p.value_and_grad(x)
+    with pytest.raises(NotDifferentiableError, match="not differentiable. The renderer here"):
+        minimize(p, "adam", max_iter=1, verbose=False)

@@ -51,7 +51,7 @@ class Autodiff(GradientMethod):
     def _start(self, state: RunState) -> None:
         problem = state.problem
         if problem is not None and not problem.differentiable:
-            reason = getattr(problem, "not_differentiable_reason", "")
+            reason = problem.not_differentiable_reason
             raise NotDifferentiableError(
                 f"The 'adam' method needs gradients, but problem {problem.name!r} is not "
                 f"differentiable.{' ' + reason if reason else ''} Use a gradient-free "
