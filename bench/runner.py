@@ -179,6 +179,16 @@ def _history_suffix() -> str:
     return ".parquet"
 
 
+def _write_table(frame, stem: Path) -> Path:
+    """Write ``frame`` atomically as ``stem`` + ``.parquet`` (``.csv`` without pyarrow)."""
+    path = stem.with_name(stem.name + _history_suffix())
+    if path.suffix == ".parquet":
+        _write_atomic(path, lambda p: frame.to_parquet(p, index=False))
+    else:
+        _write_atomic(path, lambda p: frame.to_csv(p, index=False))
+    return path
+
+
 def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -> dict:
     """Run one task and write its files; return its record.
 
@@ -257,13 +267,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
         for key in ("experiment", "problem", "method", "seed"):
             frame.insert(0, key, getattr(task, key))
         frame = frame[list(TABLE_COLUMNS)]
-        suffix = _history_suffix()
-        path = stem.with_suffix(suffix)
-        if suffix == ".parquet":
-            _write_atomic(path, lambda p: frame.to_parquet(p, index=False))
-        else:
-            _write_atomic(path, lambda p: frame.to_csv(p, index=False))
-        record["history"] = path.name
+        record["history"] = _write_table(frame, stem).name
         if problem.image_shape is not None:
             x_path = stem.with_suffix(".x.pt")
             _write_atomic(x_path, lambda p: torch.save(result.x.detach().cpu(), p))
@@ -475,13 +479,7 @@ def gather(out: str | Path = "results", scale: str = "quick") -> dict[str, Path]
     """
     base = Path(out) / scale
     base.mkdir(parents=True, exist_ok=True)
-    history = load_history(out, scale)
-    suffix = _history_suffix()
-    h_path = base / f"history{suffix}"
-    if suffix == ".parquet":
-        _write_atomic(h_path, lambda p: history.to_parquet(p, index=False))
-    else:
-        _write_atomic(h_path, lambda p: history.to_csv(p, index=False))
+    h_path = _write_table(load_history(out, scale), base / "history")
     r_path = base / "runs.csv"
     records = load_records(out, scale)
     _write_atomic(r_path, lambda p: records.to_csv(p, index=False))
