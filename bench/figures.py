@@ -34,11 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from .experiments import EXPERIMENTS
+from .experiments import EXPERIMENTS, PRDPT_TABLE2
 
 __all__ = [
     "LOG_FLOOR",
-    "PAPER_TABLE2",
     "draw_all",
     "plot_convergence",
     "plot_grad_variance",
@@ -54,22 +53,6 @@ LOG_FLOOR = 1e-16
 #: Points per curve on the common evaluation grid.
 GRID_POINTS = 101
 
-#: PRDPT's Table 2 (image MSE, parameter MSE, seconds per iteration) for Mitsuba's AD
-#: and PRDPT, keyed by the task, with this benchmark's problems that stand for them.
-PAPER_TABLE2: dict[str, dict[str, Any]] = {
-    "SHADOWS": {"problems": ("shadow", "mi-shadows"), "adam": (1.64e-3, 5.06, 0.64),
-                "prdpt": (1.74e-5, 1.81e-3, 0.04)},
-    "OCCLUSION": {"problems": ("occlusion", "mi-occlusion"), "adam": (5.85e-2, 52.3, 0.37),
-                  "prdpt": (2.34e-4, 3.29e-3, 0.09)},
-    "SORT": {"problems": ("sort",), "adam": (1.18e-2, 6.64, 2.88),
-             "prdpt": (3.81e-3, 0.419, 2.23)},
-    "CUP": {"problems": ("mi-cup",), "adam": (5.49e-3, 7.5e-2, 1.12),
-            "prdpt": (4.92e-6, 4.18e-7, 0.10)},
-    "GI": {"problems": ("mi-gi",), "adam": (3.78e-2, 0.387, 0.44),
-           "prdpt": (5.07e-5, 8.71e-4, 0.15)},
-    "CAUSTIC": {"problems": ("mi-caustic",), "adam": (0.312, 8.50, 1.02),
-                "prdpt": (1.89e-5, 9.76e-5, 0.08)},
-}  # fmt: skip
 
 
 def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 1):
@@ -283,7 +266,7 @@ def plateau_table(records: Any) -> str:
         "paper image MSE | paper parameter MSE | paper s/iter |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for task, paper in PAPER_TABLE2.items():
+    for task, paper in PRDPT_TABLE2.items():
         for problem in paper["problems"]:
             for method in ("prdpt", "adam"):
                 sub = done[(done["problem"] == problem) & (done["method"] == method)]

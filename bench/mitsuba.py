@@ -25,16 +25,17 @@ from typing import Any
 
 import numpy as np
 
+from .experiments import PRDPT_TABLE2
+
 __all__ = ["PAPER", "SCENES", "SceneSetup", "run_mitsuba", "run_one"]
 
-#: The paper's Table 2: image MSE, parameter MSE and seconds per iteration, for
-#: Mitsuba's AD and for PRDPT.
+#: The paper's Table 2 for the ``mi-`` scenes: image MSE, parameter MSE and seconds per
+#: iteration, for Mitsuba's AD and for PRDPT (from :data:`bench.experiments.PRDPT_TABLE2`).
 PAPER: dict[str, dict[str, tuple[float, float, float]]] = {
-    "mi-cup": {"adam": (5.49e-3, 7.5e-2, 1.12), "prdpt": (4.92e-6, 4.18e-7, 0.10)},
-    "mi-shadows": {"adam": (1.64e-3, 5.06, 0.64), "prdpt": (1.74e-5, 1.81e-3, 0.04)},
-    "mi-occlusion": {"adam": (5.85e-2, 52.3, 0.37), "prdpt": (2.34e-4, 3.29e-3, 0.09)},
-    "mi-gi": {"adam": (3.78e-2, 0.387, 0.44), "prdpt": (5.07e-5, 8.71e-4, 0.15)},
-    "mi-caustic": {"adam": (0.312, 8.50, 1.02), "prdpt": (1.89e-5, 9.76e-5, 0.08)},
+    problem: {"adam": row["adam"], "prdpt": row["prdpt"]}
+    for row in PRDPT_TABLE2.values()
+    for problem in row["problems"]
+    if problem.startswith("mi-")
 }
 
 
