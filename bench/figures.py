@@ -54,7 +54,6 @@ LOG_FLOOR = 1e-16
 GRID_POINTS = 101
 
 
-
 def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 1):
     import matplotlib
 
