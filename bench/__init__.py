@@ -1,7 +1,22 @@
 """The blackbox-opt benchmark (run from the repository root as ``python -m bench``).
 
-For now it holds a small demo (:mod:`bench.demo`): the gradient-free methods and the
-Adam baseline on the toy problems. It grows into the full benchmark.
+:mod:`bench.experiments` holds the experiments as data; the
+``python -m bench`` subcommands run them: :mod:`bench.runner` (``run``, ``demo``: methods
+x problems x seeds, resumable), :mod:`bench.mitsuba` (PRDPT against Mitsuba's
+gradients) and :mod:`bench.meta` (meta-learned initialisation). :mod:`bench.figures`
+and :mod:`bench.summary` turn the runner's tables into figures and a summary;
+:mod:`bench.speed`, :mod:`bench.overhead` and :mod:`bench.batching` time the methods,
+the baselines' wrappers and batched evaluation.
 """
 
-__all__ = ["demo"]
+__all__ = [
+    "batching",
+    "experiments",
+    "figures",
+    "meta",
+    "mitsuba",
+    "overhead",
+    "runner",
+    "speed",
+    "summary",
+]

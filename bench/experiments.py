@@ -7,7 +7,8 @@ budget in evaluations per problem and the number of seeds, at two scales:
     Small budgets: every experiment together finishes in about ten minutes on a
     2-core CPU (``make demo``).
 ``full``
-    The papers' budgets (METHODS.md), for a GPU or a long run.
+    The papers' budgets (a task's iterations in its paper times the evaluations of
+    one of them), for a GPU or a long run.
 
 Hyperparameters are ``{method: {"default": {...}, problem_label: {...}}}``: a problem's
 entry replaces the method's default for that problem. The values come from the papers
@@ -232,7 +233,7 @@ HIGH_DIM = Experiment(
     methods=("zerograds", "prdpt", "spsa", "cmaes", "random", "adam"),
     budgets={
         "quick": {"default": 6000, "mlp-digits": 400, "texture": 1000},
-        # the paper's iterations times its samples per iteration (METHODS.md)
+        # the ZeroGrads paper's iterations on each task times its samples per iteration
         "full": {"default": 200_000, "mlp-digits": 100_000, "led-display": 10_000},
     },
     seeds={"quick": 2, "full": 3},
