@@ -21,15 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "EXPERIMENTS",
     "PRDPT_TABLE2",
     "SCALES",
     "Experiment",
+    "PaperResult",
     "ProblemSpec",
     "get_experiment",
+    "prdpt_paper",
 ]
 
 #: The two scales of every experiment.
@@ -399,23 +401,70 @@ RASTRIGIN = Experiment(
     },
 )
 
-#: PRDPT's Table 2 (image MSE, parameter MSE, seconds per iteration) for Mitsuba's AD
-#: (``adam``) and PRDPT, keyed by the paper's task, with this benchmark's problems that
-#: stand for it (the ``mi-`` scenes and their pure-torch miniatures).
+
+class PaperResult(NamedTuple):
+    """One method's result on one task in a paper's table."""
+
+    #: Image MSE at the final iterate.
+    image_mse: float
+    #: Parameter MSE to the target at the final iterate.
+    param_mse: float
+    #: Seconds per iteration.
+    s_per_iter: float
+
+
+_R = PaperResult
+
+#: PRDPT's Table 2 for Mitsuba's AD (``adam``) and PRDPT, keyed by the paper's task, with
+#: this benchmark's problems that stand for it (the ``mi-`` scenes and their pure-torch
+#: miniatures). Read a value with :func:`prdpt_paper`.
 PRDPT_TABLE2: dict[str, dict[str, Any]] = {
-    "SHADOWS": {"problems": ("shadow", "mi-shadows"), "adam": (1.64e-3, 5.06, 0.64),
-                "prdpt": (1.74e-5, 1.81e-3, 0.04)},
-    "OCCLUSION": {"problems": ("occlusion", "mi-occlusion"), "adam": (5.85e-2, 52.3, 0.37),
-                  "prdpt": (2.34e-4, 3.29e-3, 0.09)},
-    "SORT": {"problems": ("sort",), "adam": (1.18e-2, 6.64, 2.88),
-             "prdpt": (3.81e-3, 0.419, 2.23)},
-    "CUP": {"problems": ("mi-cup",), "adam": (5.49e-3, 7.5e-2, 1.12),
-            "prdpt": (4.92e-6, 4.18e-7, 0.10)},
-    "GI": {"problems": ("mi-gi",), "adam": (3.78e-2, 0.387, 0.44),
-           "prdpt": (5.07e-5, 8.71e-4, 0.15)},
-    "CAUSTIC": {"problems": ("mi-caustic",), "adam": (0.312, 8.50, 1.02),
-                "prdpt": (1.89e-5, 9.76e-5, 0.08)},
+    "SHADOWS":   {"problems": ("shadow", "mi-shadows"),
+                  "adam": _R(1.64e-3, 5.06, 0.64), "prdpt": _R(1.74e-5, 1.81e-3, 0.04)},
+    "OCCLUSION": {"problems": ("occlusion", "mi-occlusion"),
+                  "adam": _R(5.85e-2, 52.3, 0.37), "prdpt": _R(2.34e-4, 3.29e-3, 0.09)},
+    "SORT":      {"problems": ("sort",),
+                  "adam": _R(1.18e-2, 6.64, 2.88), "prdpt": _R(3.81e-3, 0.419, 2.23)},
+    "CUP":       {"problems": ("mi-cup",),
+                  "adam": _R(5.49e-3, 7.5e-2, 1.12), "prdpt": _R(4.92e-6, 4.18e-7, 0.10)},
+    "GI":        {"problems": ("mi-gi",),
+                  "adam": _R(3.78e-2, 0.387, 0.44), "prdpt": _R(5.07e-5, 8.71e-4, 0.15)},
+    "CAUSTIC":   {"problems": ("mi-caustic",),
+                  "adam": _R(0.312, 8.50, 1.02), "prdpt": _R(1.89e-5, 9.76e-5, 0.08)},
 }  # fmt: skip
+
+
+def prdpt_paper(problem: str, method: str) -> PaperResult:
+    """PRDPT's Table 2 result of ``method`` on the task that ``problem`` stands for.
+
+    Parameters
+    ----------
+    problem : str
+        A problem of :data:`PRDPT_TABLE2` (e.g. ``"mi-shadows"`` or ``"shadow"``).
+    method : {"prdpt", "adam"}
+        ``adam`` is the paper's Mitsuba AD baseline.
+
+    Returns
+    -------
+    PaperResult
+
+    Raises
+    ------
+    KeyError
+        For a problem that stands for no task of the table, or another method.
+
+    Examples
+    --------
+    >>> prdpt_paper("mi-shadows", "prdpt").param_mse
+    0.00181
+    """
+    for row in PRDPT_TABLE2.values():
+        if problem in row["problems"]:
+            if method not in ("prdpt", "adam"):
+                raise KeyError(f"PRDPT's Table 2 has prdpt and adam; got {method!r}.")
+            return row[method]
+    raise KeyError(f"No task of PRDPT's Table 2 stands for problem {problem!r}.")
+
 
 #: Every experiment, by name.
 EXPERIMENTS: dict[str, Experiment] = {

@@ -25,18 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .experiments import PRDPT_TABLE2
+from .experiments import prdpt_paper
 
-__all__ = ["PAPER", "SCENES", "SceneSetup", "run_mitsuba", "run_one"]
-
-#: The paper's Table 2 for the ``mi-`` scenes: image MSE, parameter MSE and seconds per
-#: iteration, for Mitsuba's AD and for PRDPT (from :data:`bench.experiments.PRDPT_TABLE2`).
-PAPER: dict[str, dict[str, tuple[float, float, float]]] = {
-    problem: {"adam": row["adam"], "prdpt": row["prdpt"]}
-    for row in PRDPT_TABLE2.values()
-    for problem in row["problems"]
-    if problem.startswith("mi-")
-}
+__all__ = ["SCENES", "SceneSetup", "run_mitsuba", "run_one"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +135,7 @@ def _table(runs: Any) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (scene, method), group in runs.groupby(["scene", "method"], sort=False):
-        paper = PAPER[scene][method]
+        paper = prdpt_paper(scene, method)
         per_seed = ", ".join(f"{v:.3g}" for v in group["param_mse"])
         lines.append(
             f"| {scene} | {method} | {len(group)} | {int(group['iterations'].iloc[0])} | "
@@ -166,7 +157,8 @@ def _plot(curves: dict[str, list[np.ndarray]], path: Path) -> None:
         for i, curve in enumerate(runs):
             ax.semilogy(np.arange(1, len(curve) + 1), curve, color=colour, alpha=0.8,
                         label=label if i == 0 else None)  # fmt: skip
-    ax.axhline(1.81e-3, color="k", ls="--", lw=1, label="paper PRDPT (1.81e-3)")
+    paper = prdpt_paper("mi-shadows", "prdpt").param_mse
+    ax.axhline(paper, color="k", ls="--", lw=1, label=f"paper PRDPT ({paper:.3g})")
     ax.set_xlabel("iteration")
     ax.set_ylabel("parameter MSE")
     ax.set_title("mi-shadows: PRDPT against Mitsuba's AD gradients")
