@@ -110,8 +110,9 @@ class BatchedMLP:
         for fan_out, fan_in in self.shapes:
             bound = 1.0 / math.sqrt(fan_in)
             for n in (fan_out * fan_in, fan_out):
-                u = torch.rand(n, generator=generator, dtype=torch.float64,
-                               device=generator.device)  # fmt: skip
+                u = torch.rand(
+                    n, generator=generator, dtype=torch.float64, device=generator.device
+                )
                 parts.append((2.0 * u - 1.0) * bound)
         return torch.cat(parts).to(dtype)
 
@@ -256,8 +257,12 @@ class TextureFamily(ProblemFamily):
         device: Any = None,
     ):
         super().__init__(n_train=n_train, n_test=n_test, seed=seed)
-        for name, value, low in (("res", res, 2), ("n_freq", n_freq, 0), ("width", width, 1),
-                                 ("depth", depth, 1)):  # fmt: skip
+        for name, value, low in (
+            ("res", res, 2),
+            ("n_freq", n_freq, 0),
+            ("width", width, 1),
+            ("depth", depth, 1),
+        ):
             check_int(value, name, low)
         self.res, self.n_freq, self.width, self.depth = res, n_freq, width, depth
         self.dtype = dtype

@@ -102,7 +102,7 @@ class Rastrigin(_Function):
     ----------
     dim : int, default=10
     x0 : array-like, optional
-        Default ``(3, ..., 3)``, among the local minima.
+        Default ``(3, ..., 3)``, next to one of the local minima.
     bounds : array-like, optional
         Default ``[-5.12, 5.12]^dim``.
     dtype, device :

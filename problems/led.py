@@ -89,8 +89,10 @@ def text_bitmap(text: str, rows: int = 12, cols: int = 28) -> torch.Tensor:
         raise ValueError(
             f"{text!r} needs a grid of at least 7 x {max(width, 1)} LEDs; got {rows} x {cols}."
         )
-    bits = torch.tensor([[[(r >> (4 - b)) & 1 for b in range(5)] for r in FONT_5X7[ch]]
-                         for ch in text], dtype=torch.bool)  # fmt: skip
+    bits = torch.tensor(
+        [[[(r >> (4 - b)) & 1 for b in range(5)] for r in FONT_5X7[ch]] for ch in text],
+        dtype=torch.bool,
+    )
     grid = torch.zeros(rows, cols, dtype=torch.bool)
     top, left = (rows - 7) // 2, (cols - width) // 2
     for i, glyph in enumerate(bits):

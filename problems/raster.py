@@ -14,7 +14,7 @@ __all__ = ["Rect", "rect_image"]
 
 
 def _pow10(t: torch.Tensor) -> torch.Tensor:
-    """``|t|**10`` by repeated squaring (3 multiplies, no pow kernel).
+    """``|t|**10`` by repeated squaring (4 multiplies, no pow kernel).
 
     ``|t|`` is floored at 1e-3 so that the result never falls into the subnormal
     range, where CPUs are tens of times slower; the floor changes ``1 - 2 t^10`` by
@@ -112,8 +112,9 @@ class Rect(Problem):
         self.res = res
         self.half_size = float(half_size)
         self.image_shape = (res, res, 1)
-        self.register_buffer("grid", torch.linspace(0.0, 1.0, res, dtype=self.dtype,
-                                                    device=self.device))  # fmt: skip
+        self.register_buffer(
+            "grid", torch.linspace(0.0, 1.0, res, dtype=self.dtype, device=self.device)
+        )
         self.register_buffer("target", self._image(self.x_opt[None])[0])
         energy = torch.zeros(res + 1, res + 1, dtype=torch.float64, device=self.device)
         energy[1:, 1:] = self.target.double().square().cumsum(0).cumsum(1)

@@ -147,8 +147,15 @@ class Occlusion(_Scene):
         chunk_bytes: int | None = None,
     ):
         check_int(res, "res", 2)
-        super().__init__([x0], (1.5, 8.0), x_opt=[target], f_opt=0.0, dtype=dtype,
-                         device=device, chunk_bytes=chunk_bytes)  # fmt: skip
+        super().__init__(
+            [x0],
+            (1.5, 8.0),
+            x_opt=[target],
+            f_opt=0.0,
+            dtype=dtype,
+            device=device,
+            chunk_bytes=chunk_bytes,
+        )
         kw = {"dtype": self.dtype, "device": self.device}
         dirs = pinhole_rays(res, self.fov_deg, **kw)
         self.register_buffer("dirs", dirs)
@@ -254,8 +261,15 @@ class Shadow(_Scene):
         chunk_bytes: int | None = None,
     ):
         check_int(res, "res", 2)
-        super().__init__(x0, [[-6.0, -3.0], [1.0, 3.0]], x_opt=target, f_opt=0.0,
-                         dtype=dtype, device=device, chunk_bytes=chunk_bytes)  # fmt: skip
+        super().__init__(
+            x0,
+            [[-6.0, -3.0], [1.0, 3.0]],
+            x_opt=target,
+            f_opt=0.0,
+            dtype=dtype,
+            device=device,
+            chunk_bytes=chunk_bytes,
+        )
         kw = {"dtype": self.dtype, "device": self.device}
         dirs = pinhole_rays(res, self.fov_deg, **kw)
         self.register_buffer("dirs", dirs)

@@ -163,7 +163,7 @@ class Sort(Problem):
         self.half_size = half
         self.window = 2 * half_px + 2  # candidate pixels per axis around a primitive
         self.image_shape = (res, res, 3)
-        # the (n, K, K) windows (int64 values and pixel indices, float distances for
+        # the (n, K, K) windows (uint8 values, int64 pixel indices, float distances for
         # discs), then the per-pixel table indices (int64) and errors
         K = self.window
         self.bytes_per_point = 26 * n * K * K + 20 * res * res

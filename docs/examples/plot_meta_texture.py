@@ -23,12 +23,15 @@ import problems
 from blackbox_opt import MetaInitializer, minimize
 
 family = problems.make_family("texture-family", n_train=100, n_test=4, seed=0)
-meta = MetaInitializer(inner_steps=10, epochs=10, outer_lr=1e-3, inner_lr_init=3e-2,
-                       random_state=0, verbose=False)  # fmt: skip
+meta = MetaInitializer(
+    inner_steps=10, epochs=10, outer_lr=1e-3, inner_lr_init=3e-2, random_state=0, verbose=False
+)
 meta.fit(family)
-print(f"{meta.n_outer_steps_} outer steps in {meta.fit_time_:.1f} s; mean loss after the "
-      f"inner steps: {meta.history_['loss'][0]:.4f} (epoch 1), "
-      f"{meta.history_['loss'][-1]:.4f} (epoch {len(meta.history_)})")  # fmt: skip
+print(
+    f"{meta.n_outer_steps_} outer steps in {meta.fit_time_:.1f} s; mean loss after the "
+    f"inner steps: {meta.history_['loss'][0]:.4f} (epoch 1), "
+    f"{meta.history_['loss'][-1]:.4f} (epoch {len(meta.history_)})"
+)
 
 # %%
 # Adapting to a held-out texture
@@ -40,8 +43,10 @@ member = family.member(0, "test")
 adapted = meta.adapt(member, steps=10)
 thetas = {0: meta.init_, 5: meta.adapt(member, steps=5).x_last, 10: adapted.x_last}
 adam = minimize(member, "adam", lr=1e-2, max_iter=10, random_state=0, verbose=False)
-print("meta-learned loss after 0, 5, 10 steps:",
-      [f"{adapted.history['loss'][i]:.4f}" for i in (0, 5, 10)])  # fmt: skip
+print(
+    "meta-learned loss after 0, 5, 10 steps:",
+    [f"{adapted.history['loss'][i]:.4f}" for i in (0, 5, 10)],
+)
 print(f"Adam from a random start after 10 steps: {adam.history['loss'][-1]:.4f}")
 
 fig, axes = plt.subplots(1, 5, figsize=(12, 2.8))

@@ -71,8 +71,9 @@ for method, runs in curves.items():
         on_grid.append(np.where(idx >= 0, best[np.clip(idx, 0, None)], np.nan))
     on_grid = np.array(on_grid)
     line = ax.plot(grid, np.nanmedian(on_grid, 0), label=method)[0]
-    ax.fill_between(grid, np.nanmin(on_grid, 0), np.nanmax(on_grid, 0), alpha=0.2,
-                    color=line.get_color(), lw=0)  # fmt: skip
+    ax.fill_between(
+        grid, np.nanmin(on_grid, 0), np.nanmax(on_grid, 0), alpha=0.2, color=line.get_color(), lw=0
+    )
 ax.set_yscale("symlog", linthresh=1e-2)
 ax.set_xlabel("evaluations")
 ax.set_ylabel("best loss")

@@ -186,7 +186,7 @@ class MitsubaProblem(Problem):
 
     # -- to implement -----------------------------------------------------------------
     def scene_dict(self, mi: Any) -> dict:
-        """The scene for ``mi.load_dict`` (without the sensor's film: see :meth:`sensor`)."""
+        """The scene for ``mi.load_dict``; its camera comes from :meth:`sensor`, with the film."""
         raise NotImplementedError(f"{type(self).__name__} must implement scene_dict(mi).")
 
     def set_parameters(self, params: Any, theta: Sequence[Any]) -> None:

@@ -86,9 +86,18 @@ class Shadows(MitsubaProblem):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ):
-        super().__init__(x0, [[-4.0, -4.0], [4.0, 4.0]], target, res=res, spp=spp,
-                         reference_spp=reference_spp, seed=seed, variant=variant,
-                         dtype=dtype, device=device)  # fmt: skip
+        super().__init__(
+            x0,
+            [[-4.0, -4.0], [4.0, 4.0]],
+            target,
+            res=res,
+            spp=spp,
+            reference_spp=reference_spp,
+            seed=seed,
+            variant=variant,
+            dtype=dtype,
+            device=device,
+        )
 
     def scene_dict(self, mi: Any) -> dict:
         """The wall, the lights, the camera and the caster (see the class docstring)."""
@@ -97,24 +106,33 @@ class Shadows(MitsubaProblem):
             "type": "scene",
             "integrator": self.integrator(),
             "sensor": self.sensor(mi, [17.66, 0, 0], [0, 0, 0], [0, 0, 1], 39.6),
-            "environment": {"type": "constant", "radiance": {"type": "rgb",
-                                                             "value": [0.6, 0.6, 0.99]}},
-            "light": {"type": "point", "position": [25.98, 13.78, 0.0],
-                      "intensity": {"type": "spectrum", "value": 1715.0}},
+            "environment": {
+                "type": "constant",
+                "radiance": {"type": "rgb", "value": [0.6, 0.6, 0.99]},
+            },
+            "light": {
+                "type": "point",
+                "position": [25.98, 13.78, 0.0],
+                "intensity": {"type": "spectrum", "value": 1715.0},
+            },
             "wall": {
                 "type": "rectangle",
                 "to_world": wall,
-                "bsdf": {"type": "diffuse", "reflectance": {
-                    "type": "bitmap", "bitmap": mi.Bitmap(grid_texture(50)),
-                    "raw": True}},
+                "bsdf": {
+                    "type": "diffuse",
+                    "reflectance": {
+                        "type": "bitmap",
+                        "bitmap": mi.Bitmap(grid_texture(50)),
+                        "raw": True,
+                    },
+                },
             },
             "caster": {
                 "type": "sphere",
-                "to_world": mi.ScalarTransform4f().translate(list(self.caster))
-                .scale(self.radius),
+                "to_world": mi.ScalarTransform4f().translate(list(self.caster)).scale(self.radius),
                 "bsdf": _diffuse((0.9, 0.35, 0.05)),
             },
-        }  # fmt: skip
+        }
 
     def set_parameters(self, params: Any, theta: Any) -> None:
         """Translate the caster by ``(0, y, z)``."""
@@ -165,9 +183,18 @@ class Occlusion(MitsubaProblem):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ):
-        super().__init__([x0], [[1.5], [8.0]], [target], res=res, spp=spp,
-                         reference_spp=reference_spp, seed=seed, variant=variant,
-                         dtype=dtype, device=device)  # fmt: skip
+        super().__init__(
+            [x0],
+            [[1.5], [8.0]],
+            [target],
+            res=res,
+            spp=spp,
+            reference_spp=reference_spp,
+            seed=seed,
+            variant=variant,
+            dtype=dtype,
+            device=device,
+        )
 
     def scene_dict(self, mi: Any) -> dict:
         """Two spheres, a constant environment and a point light."""
@@ -175,18 +202,26 @@ class Occlusion(MitsubaProblem):
             "type": "scene",
             "integrator": self.integrator(),
             "sensor": self.sensor(mi, [0, 0, 0], [0, 0, -1], [0, 1, 0], 40.0),
-            "environment": {"type": "constant", "radiance": {"type": "rgb",
-                                                             "value": [0.25, 0.3, 0.4]}},
-            "light": {"type": "point", "position": [2.0, 3.0, 1.0],
-                      "intensity": {"type": "spectrum", "value": 25.0}},
-            "occluder": {"type": "sphere",
-                         "to_world": mi.ScalarTransform4f().translate([0, 0, -4.0]),
-                         "bsdf": _diffuse((0.6, 0.6, 0.6))},
-            "mover": {"type": "sphere",
-                      "to_world": mi.ScalarTransform4f().translate([0.15, 0.1, -5.0])
-                      .scale(self.radius),
-                      "bsdf": _diffuse((0.9, 0.15, 0.1))},
-        }  # fmt: skip
+            "environment": {
+                "type": "constant",
+                "radiance": {"type": "rgb", "value": [0.25, 0.3, 0.4]},
+            },
+            "light": {
+                "type": "point",
+                "position": [2.0, 3.0, 1.0],
+                "intensity": {"type": "spectrum", "value": 25.0},
+            },
+            "occluder": {
+                "type": "sphere",
+                "to_world": mi.ScalarTransform4f().translate([0, 0, -4.0]),
+                "bsdf": _diffuse((0.6, 0.6, 0.6)),
+            },
+            "mover": {
+                "type": "sphere",
+                "to_world": mi.ScalarTransform4f().translate([0.15, 0.1, -5.0]).scale(self.radius),
+                "bsdf": _diffuse((0.9, 0.15, 0.1)),
+            },
+        }
 
     def set_parameters(self, params: Any, theta: Any) -> None:
         """Place the red sphere at distance ``d`` along the view axis."""
@@ -238,9 +273,18 @@ class Cup(MitsubaProblem):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ):
-        super().__init__([x0], [[0.0], [2 * math.pi]], [target], res=res, spp=spp,
-                         reference_spp=reference_spp, seed=seed, variant=variant,
-                         dtype=dtype, device=device)  # fmt: skip
+        super().__init__(
+            [x0],
+            [[0.0], [2 * math.pi]],
+            [target],
+            res=res,
+            spp=spp,
+            reference_spp=reference_spp,
+            seed=seed,
+            variant=variant,
+            dtype=dtype,
+            device=device,
+        )
 
     def _handle(self, mi: Any) -> dict[str, Any]:
         """The handle's pieces as base transforms (before the rotation about z)."""
@@ -248,15 +292,18 @@ class Cup(MitsubaProblem):
         T = mi.ScalarTransform4f
         along_x = T().rotate([0, 1, 0], 90)  # the unit cylinder's z axis turned to +x
         return {
-            "handle_top": ("cylinder", T().translate([0.95, 0, 1.6]) @ along_x
-                           @ T().scale([r, r, 0.55])),
-            "handle_bottom": ("cylinder", T().translate([0.95, 0, 0.55]) @ along_x
-                              @ T().scale([r, r, 0.55])),
-            "handle_bar": ("cylinder", T().translate([1.5, 0, 0.55])
-                           @ T().scale([r, r, 1.05])),
+            "handle_top": (
+                "cylinder",
+                T().translate([0.95, 0, 1.6]) @ along_x @ T().scale([r, r, 0.55]),
+            ),
+            "handle_bottom": (
+                "cylinder",
+                T().translate([0.95, 0, 0.55]) @ along_x @ T().scale([r, r, 0.55]),
+            ),
+            "handle_bar": ("cylinder", T().translate([1.5, 0, 0.55]) @ T().scale([r, r, 1.05])),
             "handle_corner_top": ("sphere", T().translate([1.5, 0, 1.6]).scale(r)),
             "handle_corner_bottom": ("sphere", T().translate([1.5, 0, 0.55]).scale(r)),
-        }  # fmt: skip
+        }
 
     @staticmethod
     def glaze_texture(width: int = 128, height: int = 32) -> np.ndarray:
@@ -286,26 +333,47 @@ class Cup(MitsubaProblem):
         """Floor, body, bottom, handle, lights and camera."""
         T = mi.ScalarTransform4f
         glaze = _diffuse((0.75, 0.72, 0.65))
-        decal = {"type": "diffuse", "reflectance": {
-            "type": "bitmap", "bitmap": mi.Bitmap(self.glaze_texture()), "raw": True}}  # fmt: skip
+        decal = {
+            "type": "diffuse",
+            "reflectance": {
+                "type": "bitmap",
+                "bitmap": mi.Bitmap(self.glaze_texture()),
+                "raw": True,
+            },
+        }
         self._handle_base = self._handle(mi)
         scene = {
             "type": "scene",
             "integrator": self.integrator(),
             "sensor": self.sensor(mi, [6.0, -1.5, 3.0], [0, 0, 0.8], [0, 0, 1], 42.0),
-            "environment": {"type": "constant", "radiance": {"type": "rgb",
-                                                             "value": [0.2, 0.22, 0.25]}},
-            "light": {"type": "point", "position": [3.0, -4.0, 7.0],
-                      "intensity": {"type": "spectrum", "value": 70.0}},
-            "floor": {"type": "rectangle", "to_world": T().scale([8.0, 8.0, 1.0]),
-                      "bsdf": {"type": "diffuse", "reflectance": {
-                          "type": "bitmap", "bitmap": mi.Bitmap(grid_texture(16)),
-                          "raw": True}}},
-            "body": {"type": "cylinder", "to_world": T().scale([1.0, 1.0, 2.0]),
-                     "bsdf": {"type": "twosided", "bsdf": decal}},
-            "bottom": {"type": "disk", "to_world": T().translate([0, 0, 0.02]),
-                       "bsdf": glaze},
-        }  # fmt: skip
+            "environment": {
+                "type": "constant",
+                "radiance": {"type": "rgb", "value": [0.2, 0.22, 0.25]},
+            },
+            "light": {
+                "type": "point",
+                "position": [3.0, -4.0, 7.0],
+                "intensity": {"type": "spectrum", "value": 70.0},
+            },
+            "floor": {
+                "type": "rectangle",
+                "to_world": T().scale([8.0, 8.0, 1.0]),
+                "bsdf": {
+                    "type": "diffuse",
+                    "reflectance": {
+                        "type": "bitmap",
+                        "bitmap": mi.Bitmap(grid_texture(16)),
+                        "raw": True,
+                    },
+                },
+            },
+            "body": {
+                "type": "cylinder",
+                "to_world": T().scale([1.0, 1.0, 2.0]),
+                "bsdf": {"type": "twosided", "bsdf": decal},
+            },
+            "bottom": {"type": "disk", "to_world": T().translate([0, 0, 0.02]), "bsdf": glaze},
+        }
         for name, (kind, base) in self._handle_base.items():
             scene[name] = {"type": kind, "to_world": base, "bsdf": _diffuse((0.8, 0.3, 0.15))}
         return scene
@@ -363,8 +431,18 @@ class CornellGI(MitsubaProblem):
         device: Any = None,
     ):
         bounds = [[-0.7, 0.0, -1.0], [0.7, 1.0, 1.0]]
-        super().__init__(x0, bounds, target, res=res, spp=spp, reference_spp=reference_spp,
-                         seed=seed, variant=variant, dtype=dtype, device=device)  # fmt: skip
+        super().__init__(
+            x0,
+            bounds,
+            target,
+            res=res,
+            spp=spp,
+            reference_spp=reference_spp,
+            seed=seed,
+            variant=variant,
+            dtype=dtype,
+            device=device,
+        )
 
     def integrator(self) -> dict:
         """A path tracer of depth 6 that hides the light seen directly by the camera.
@@ -399,29 +477,36 @@ class CornellGI(MitsubaProblem):
             "type": "scene",
             "integrator": self.integrator(),
             "sensor": self.sensor(mi, [0, 1.0, 3.7], [0, 1.0, 0], [0, 1, 0], 42.0),
-            "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90),
-                      "bsdf": white},
-            "ceiling": {"type": "rectangle",
-                        "to_world": T().translate([0, 2, 0]).rotate([1, 0, 0], 90),
-                        "bsdf": white},
-            "back": {"type": "rectangle", "to_world": T().translate([0, 1, -1]),
-                     "bsdf": white},
-            "left": {"type": "rectangle",
-                     "to_world": T().translate([-1, 1, 0]).rotate([0, 1, 0], 90),
-                     "bsdf": _diffuse((0.63, 0.065, 0.05))},
-            "right": {"type": "rectangle",
-                      "to_world": T().translate([1, 1, 0]).rotate([0, 1, 0], -90),
-                      "bsdf": _diffuse(self.green)},
-            "light": {"type": "rectangle",
-                      "to_world": T().translate([0, 1.98, 0]).rotate([1, 0, 0], 90)
-                      .scale(0.3),
-                      "emitter": {"type": "area", "radiance": {"type": "rgb",
-                                                               "value": [9.0, 7.5, 5.0]}},
-                      "bsdf": _diffuse((0.0, 0.0, 0.0))},
-        }  # fmt: skip
+            "floor": {"type": "rectangle", "to_world": T().rotate([1, 0, 0], -90), "bsdf": white},
+            "ceiling": {
+                "type": "rectangle",
+                "to_world": T().translate([0, 2, 0]).rotate([1, 0, 0], 90),
+                "bsdf": white,
+            },
+            "back": {"type": "rectangle", "to_world": T().translate([0, 1, -1]), "bsdf": white},
+            "left": {
+                "type": "rectangle",
+                "to_world": T().translate([-1, 1, 0]).rotate([0, 1, 0], 90),
+                "bsdf": _diffuse((0.63, 0.065, 0.05)),
+            },
+            "right": {
+                "type": "rectangle",
+                "to_world": T().translate([1, 1, 0]).rotate([0, 1, 0], -90),
+                "bsdf": _diffuse(self.green),
+            },
+            "light": {
+                "type": "rectangle",
+                "to_world": T().translate([0, 1.98, 0]).rotate([1, 0, 0], 90).scale(0.3),
+                "emitter": {"type": "area", "radiance": {"type": "rgb", "value": [9.0, 7.5, 5.0]}},
+                "bsdf": _diffuse((0.0, 0.0, 0.0)),
+            },
+        }
         for name, base in self._box_base.items():
-            scene[name] = {"type": "rectangle", "to_world": base,
-                           "bsdf": _diffuse(self.box_colour)}  # fmt: skip
+            scene[name] = {
+                "type": "rectangle",
+                "to_world": base,
+                "bsdf": _diffuse(self.box_colour),
+            }
         return scene
 
     def set_parameters(self, params: Any, theta: Any) -> None:
@@ -486,9 +571,18 @@ class Caustic(MitsubaProblem):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ):
-        super().__init__(x0, [[-1.5, -1.5], [1.5, 1.5]], target, res=res, spp=spp,
-                         reference_spp=reference_spp, seed=seed, variant=variant,
-                         dtype=dtype, device=device)  # fmt: skip
+        super().__init__(
+            x0,
+            [[-1.5, -1.5], [1.5, 1.5]],
+            target,
+            res=res,
+            spp=spp,
+            reference_spp=reference_spp,
+            seed=seed,
+            variant=variant,
+            dtype=dtype,
+            device=device,
+        )
 
     def scene_dict(self, mi: Any) -> dict:
         """Floor, glass ball, light and camera."""
@@ -497,21 +591,36 @@ class Caustic(MitsubaProblem):
             "type": "scene",
             "integrator": self.integrator(),
             "sensor": self.sensor(mi, [0, 1.8, 3.4], [0, 0.4, 0], [0, 1, 0], 45.0),
-            "environment": {"type": "constant", "radiance": {"type": "rgb",
-                                                             "value": [0.02, 0.02, 0.03]}},
-            "floor": {"type": "rectangle",
-                      "to_world": T().rotate([1, 0, 0], -90).scale([4.0, 4.0, 1.0]),
-                      "bsdf": {"type": "diffuse", "reflectance": {
-                          "type": "bitmap", "bitmap": mi.Bitmap(grid_texture(20)),
-                          "raw": True}}},
-            "ball": {"type": "sphere", "to_world": T().translate([0, 0.9, 0]).scale(0.5),
-                     "bsdf": {"type": "dielectric", "int_ior": 1.5, "ext_ior": 1.0}},
-            "light": {"type": "sphere",
-                      "to_world": T().translate([0, self.light_height, 0])
-                      .scale(self.light_radius),
-                      "emitter": {"type": "area", "radiance": {"type": "rgb",
-                                                               "value": [10.0, 9.5, 8.5]}}},
-        }  # fmt: skip
+            "environment": {
+                "type": "constant",
+                "radiance": {"type": "rgb", "value": [0.02, 0.02, 0.03]},
+            },
+            "floor": {
+                "type": "rectangle",
+                "to_world": T().rotate([1, 0, 0], -90).scale([4.0, 4.0, 1.0]),
+                "bsdf": {
+                    "type": "diffuse",
+                    "reflectance": {
+                        "type": "bitmap",
+                        "bitmap": mi.Bitmap(grid_texture(20)),
+                        "raw": True,
+                    },
+                },
+            },
+            "ball": {
+                "type": "sphere",
+                "to_world": T().translate([0, 0.9, 0]).scale(0.5),
+                "bsdf": {"type": "dielectric", "int_ior": 1.5, "ext_ior": 1.0},
+            },
+            "light": {
+                "type": "sphere",
+                "to_world": T().translate([0, self.light_height, 0]).scale(self.light_radius),
+                "emitter": {
+                    "type": "area",
+                    "radiance": {"type": "rgb", "value": [10.0, 9.5, 8.5]},
+                },
+            },
+        }
 
     def set_parameters(self, params: Any, theta: Any) -> None:
         """Place the light at ``(x, height, z)``."""

@@ -105,8 +105,11 @@ def test_index_and_shape_errors(textures):
 def test_every_method_runs_on_a_member(brdfs):
     member = brdfs.member(0, "test")
     start = float(member(member.x0))
-    for method, options in [("adam", {"lr": 1e-2}), ("prdpt", {"sigma": 0.01}),
-                            ("zerograds", {"sigma": 0.01, "n_freq": 0})]:  # fmt: skip
+    for method, options in [
+        ("adam", {"lr": 1e-2}),
+        ("prdpt", {"sigma": 0.01}),
+        ("zerograds", {"sigma": 0.01, "n_freq": 0}),
+    ]:
         res = minimize(member, method, max_iter=20, random_state=0, verbose=False, **options)
         assert res.fun < start
 
@@ -117,9 +120,13 @@ def test_batched_mlp_equals_torch_sequential():
     inputs = torch.randn(1, 7, 6, generator=torch.Generator().manual_seed(2))
     out = mlp(W, inputs)
     for t in range(2):
-        net = torch.nn.Sequential(torch.nn.Linear(6, 21), torch.nn.ReLU(),
-                                  torch.nn.Linear(21, 21), torch.nn.ReLU(),
-                                  torch.nn.Linear(21, 3))  # fmt: skip
+        net = torch.nn.Sequential(
+            torch.nn.Linear(6, 21),
+            torch.nn.ReLU(),
+            torch.nn.Linear(21, 21),
+            torch.nn.ReLU(),
+            torch.nn.Linear(21, 3),
+        )
         torch.nn.utils.vector_to_parameters(W[t], net.parameters())
         torch.testing.assert_close(out[t], net(inputs[0]))
     bound = 1 / math.sqrt(21)
@@ -168,7 +175,8 @@ def test_brdf_training_loss_draws_minibatches(brdfs):
     c = member.training_loss(x, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and not torch.equal(a, c)
     # a minibatch estimates the full loss
-    draws = torch.cat([member.training_loss(x, torch.Generator().manual_seed(s))
-                       for s in range(40)])  # fmt: skip
+    draws = torch.cat(
+        [member.training_loss(x, torch.Generator().manual_seed(s)) for s in range(40)]
+    )
     assert float(draws.mean()) == pytest.approx(float(member(x)), rel=0.2)
     assert brdfs.materials.shape == (9, 5)

@@ -19,9 +19,14 @@ def _finite_difference_is_zero(problem, x, h):
 
 # -- sort ----------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"n": 9, "res": 24}, {"n": 12, "res": 32, "primitive": "disc"},
-               {"n": 16, "res": 32, "start": "permutation"}],
-)  # fmt: skip
+    "kwargs",
+    [
+        {},
+        {"n": 9, "res": 24},
+        {"n": 12, "res": 32, "primitive": "disc"},
+        {"n": 16, "res": 32, "start": "permutation"},
+    ],
+)
 def test_sort_contract(kwargs):
     check_problem(Sort(**kwargs))
 

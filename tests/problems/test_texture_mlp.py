@@ -59,10 +59,11 @@ def test_texture_loss_is_the_zerograds_scale_free_l2(texture):
     assert float(texture(texture.x_opt)) == texture.f_opt == 0.0
     assert float(texture(0.4 * texture.x_opt)) < 1e-12
     assert torch.allclose(texture(0.3 * X), texture(X), rtol=1e-5)
-    # a black texture: the mean is floored at MEAN_EPS, X / eps = 0, the loss is mean(ref^2)
+    # a black texture: the mean is floored at MEAN_EPS, X / eps = 0, so the loss is the mean
+    # square of the target over its mean
     black = float(texture(torch.zeros(texture.dim)))
-    assert MEAN_EPS > 0 and math.isclose(black, float((ref / ref.mean()).square().mean()),
-                                         rel_tol=1e-5)  # fmt: skip
+    expected_black = float((ref / ref.mean()).square().mean())
+    assert MEAN_EPS > 0 and math.isclose(black, expected_black, rel_tol=1e-5)
 
 
 def test_texture_render_layout_and_clamping():
