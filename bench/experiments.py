@@ -1,11 +1,11 @@
-"""The benchmark's experiments, as data.
+"""The benchmark's experiments, as data: every setting of every benchmark, once.
 
 An :class:`Experiment` names its problems, its methods with their hyperparameters, the
 budget in evaluations per problem and the number of seeds, at two scales:
 
 ``quick``
-    Small budgets: every experiment together finishes in about ten minutes on a
-    2-core CPU (``make demo``).
+    Small budgets: every experiment of the runner together finishes in about ten
+    minutes on a 2-core CPU (``make demo``).
 ``full``
     The papers' budgets (a task's iterations in its paper times the evaluations of
     one of them), for a GPU or a long run.
@@ -14,7 +14,10 @@ Hyperparameters are ``{method: {"default": {...}, problem_label: {...}}}``: a pr
 entry replaces the method's default for that problem. The values come from the papers
 where they give them (see the comments) and from small grids on 3 seeds otherwise.
 
-Run them with ``python -m bench run [EXPERIMENT...] --scale quick``.
+Each experiment names the ``python -m bench`` subcommand that runs it (its
+``command``): the runner's experiments (``toys``, ``highdim``, ``plateaus``,
+``scaling``, ``rastrigin``) run with ``python -m bench run [EXPERIMENT...] --scale
+quick``; ``mitsuba`` with ``python -m bench mitsuba`` (:mod:`bench.mitsuba`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 __all__ = [
+    "COMMANDS",
     "EXPERIMENTS",
     "PRDPT_TABLE2",
     "SCALES",
@@ -34,8 +38,12 @@ __all__ = [
     "prdpt_paper",
 ]
 
-#: The two scales of every experiment.
+#: The scales of the runner's experiments (and the default of every experiment).
 SCALES: tuple[str, ...] = ("quick", "full")
+
+#: The ``python -m bench`` subcommands that run experiments: ``run`` is the runner
+#: (:mod:`bench.runner`, also behind ``demo``).
+COMMANDS: tuple[str, ...] = ("run", "mitsuba")
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class ProblemSpec:
 
 @dataclass(frozen=True)
 class Experiment:
-    """Problems x methods x seeds at a budget, at the ``quick`` and ``full`` scales.
+    """Problems x methods x seeds at a budget, at its scales (``quick`` and ``full``).
 
     Parameters
     ----------
@@ -93,9 +101,11 @@ class Experiment:
         ``{scale: number of seeds}``; runs use ``random_state`` 0 .. n-1.
     hyperparams : mapping, optional
         ``{method: {"default": {...}, problem_label: {...}}}``.
-    max_iter : mapping of str to int, optional
-        ``{scale: iterations}``: also stop every run after this many iterations (the
-        scaling experiment times a fixed number of iterations).
+    max_iter : mapping, optional
+        Also stop runs after this many iterations: ``{scale: iterations}`` for every
+        run (the scaling experiment times a fixed number of iterations), or ``{scale:
+        {method: {problem_label: iterations}}}`` per run, where the key ``"default"``
+        covers the problems not named. Read it with :meth:`iterations`.
     full_only : tuple of str, optional
         Problem labels run at the ``full`` scale only.
     quick_exclude : tuple of (str, str), optional
@@ -103,6 +113,14 @@ class Experiment:
         would take minutes alone, e.g. finite differences at D = 12,288).
     figures : tuple of str, optional
         The figures of :mod:`bench.figures` drawn from this experiment.
+    deterministic : tuple of str, optional
+        Methods whose runs do not depend on the seed here (e.g. ``adam`` on a render
+        with a fixed seed): they run once per problem, with seed 0.
+    scales : tuple of str, optional
+        The experiment's scales (default :data:`SCALES`).
+    command : str, optional
+        The ``python -m bench`` subcommand that runs it (one of :data:`COMMANDS`;
+        default ``"run"``, the runner).
 
     Examples
     --------
@@ -118,23 +136,31 @@ class Experiment:
     budgets: Mapping[str, Mapping[str, int]]
     seeds: Mapping[str, int]
     hyperparams: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
-    max_iter: Mapping[str, int] = field(default_factory=dict)
+    max_iter: Mapping[str, int | Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
     full_only: tuple[str, ...] = ()
     quick_exclude: tuple[tuple[str, str], ...] = ()
     figures: tuple[str, ...] = ("convergence",)
+    deterministic: tuple[str, ...] = ()
+    scales: tuple[str, ...] = SCALES
+    command: str = "run"
+
+    def __post_init__(self) -> None:
+        if self.command not in COMMANDS:
+            raise ValueError(f"command must be one of {COMMANDS}; got {self.command!r}.")
 
     def problem_specs(self, scale: str) -> list[ProblemSpec]:
         """The problems run at ``scale``.
 
         Parameters
         ----------
-        scale : {"quick", "full"}
+        scale : str
+            One of the experiment's :attr:`scales`.
 
         Returns
         -------
         list of ProblemSpec
         """
-        _check_scale(scale)
+        self._check_scale(scale)
         specs = [p if isinstance(p, ProblemSpec) else ProblemSpec(p) for p in self.problems]
         return [s for s in specs if scale == "full" or s.label not in self.full_only]
 
@@ -143,14 +169,15 @@ class Experiment:
 
         Parameters
         ----------
-        scale : {"quick", "full"}
+        scale : str
+            One of the experiment's :attr:`scales`.
         label : str
 
         Returns
         -------
         int
         """
-        _check_scale(scale)
+        self._check_scale(scale)
         table = self.budgets[scale]
         return int(table.get(label, table["default"]))
 
@@ -168,10 +195,59 @@ class Experiment:
         entry = self.hyperparams.get(method, {})
         return dict(entry.get(label, entry.get("default", {})))
 
+    def iterations(self, scale: str, method: str, label: str) -> int | None:
+        """The iterations that stop a run of ``method`` on ``label`` at ``scale``.
 
-def _check_scale(scale: str) -> None:
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
+        Parameters
+        ----------
+        scale : str
+            One of the experiment's :attr:`scales`.
+        method, label : str
+
+        Returns
+        -------
+        int or None
+            None when only the budget stops the run.
+
+        Examples
+        --------
+        >>> e = get_experiment("mitsuba")
+        >>> e.iterations("quick", "prdpt", "mi-gi"), e.iterations("full", "prdpt", "mi-gi")
+        (250, 400)
+        """
+        self._check_scale(scale)
+        cap = self.max_iter.get(scale)
+        if isinstance(cap, Mapping):
+            entry = cap.get(method, {})
+            cap = entry.get(label, entry.get("default"))
+        return None if cap is None else int(cap)
+
+    def run_seeds(self, scale: str, method: str, seeds: int | None = None) -> range:
+        """The seeds of ``method``'s runs at ``scale``.
+
+        Parameters
+        ----------
+        scale : str
+            One of the experiment's :attr:`scales`.
+        method : str
+        seeds : int, optional
+            Seeds per run, replacing the experiment's own.
+
+        Returns
+        -------
+        range
+            ``range(1)`` for a :attr:`deterministic` method, else ``range(seeds)``.
+        """
+        self._check_scale(scale)
+        if method in self.deterministic:
+            return range(1)
+        return range(seeds if seeds is not None else self.seeds[scale])
+
+    def _check_scale(self, scale: str) -> None:
+        if scale not in self.scales:
+            raise ValueError(
+                f"experiment {self.name!r} has the scales {self.scales}; got {scale!r}."
+            )
 
 
 # -- shared hyperparameters ------------------------------------------------------------------
@@ -296,6 +372,57 @@ HIGH_DIM = Experiment(
     figures=("convergence", "grad_variance", "strips"),
 )
 
+# -- the Mitsuba scenes -----------------------------------------------------------------------
+#: Each Mitsuba scene's settings, once: prdpt's sigma, the learning rate of prdpt and of
+#: adam on Mitsuba's gradients, and the iterations of (prdpt, adam) at the quick and full
+#: scales of the ``mitsuba`` experiment. ``plateaus`` (full scale) uses the same
+#: hyperparameters on its two Mitsuba scenes. mi-shadows follows the paper (sigma 0.5,
+#: Adam lr 2e-2, 400 iterations); the other scenes take sigma about half the
+#: start-target distance.
+_MI_SCENES: dict[str, tuple[float, float, tuple[int, int], tuple[int, int]]] = {
+    # scene          sigma  lr     quick (prdpt, adam)  full (prdpt, adam)
+    "mi-shadows":   (0.5,   2e-2,  (400, 400),          (400, 400)),
+    "mi-occlusion": (0.8,   3e-2,  (150, 100),          (300, 300)),
+    "mi-cup":       (0.8,   3e-2,  (150, 100),          (300, 300)),
+    "mi-gi":        (0.3,   2e-2,  (250, 100),          (400, 300)),
+    "mi-caustic":   (0.5,   3e-2,  (300, 100),          (300, 300)),
+}  # fmt: skip
+
+
+def _mi_prdpt(sigma: float, lr: float) -> dict[str, Any]:
+    # PRDPT's reference settings: one antithetic pair, sigma constant for the first half
+    # of the run and then annealed linearly to sigma / 50, Adam on the estimate
+    return {"sigma": sigma, "n_samples": 1, "lr": lr, "anneal_start": 0.5, "sigma_min": sigma / 50}
+
+
+_MI_PRDPT = {scene: _mi_prdpt(sigma, lr) for scene, (sigma, lr, _, _) in _MI_SCENES.items()}
+_MI_ADAM = {scene: {"lr": lr} for scene, (_, lr, _, _) in _MI_SCENES.items()}
+
+
+def _mi_iterations(column: int) -> dict[str, dict[str, int]]:
+    """``{method: {scene: iterations}}`` from column 2 (quick) or 3 (full) of the table."""
+    return {
+        method: {scene: row[column][i] for scene, row in _MI_SCENES.items()}
+        for i, method in enumerate(("prdpt", "adam"))
+    }
+
+
+MITSUBA = Experiment(
+    name="mitsuba",
+    title="PRDPT against Mitsuba's AD gradients on the mi- scenes (PRDPT's Table 2)",
+    problems=tuple(ProblemSpec(scene, requires="mitsuba") for scene in _MI_SCENES),
+    methods=("prdpt", "adam"),
+    # no budget in evaluations: the iterations stop the runs
+    budgets={"quick": {"default": 10**9}, "full": {"default": 10**9}},
+    max_iter={"quick": _mi_iterations(2), "full": _mi_iterations(3)},
+    seeds={"quick": 3, "full": 3},
+    hyperparams={"prdpt": _MI_PRDPT, "adam": _MI_ADAM},
+    # a fixed render seed and no random draws: adam runs once per scene
+    deterministic=("adam",),
+    command="mitsuba",
+    figures=(),
+)
+
 PLATEAUS = Experiment(
     name="plateaus",
     title="Plateaus: parameter error from a start where the loss is flat",
@@ -315,26 +442,14 @@ PLATEAUS = Experiment(
     seeds={"quick": 3, "full": 5},
     hyperparams={
         # PRDPT's settings: 4 pairs and sigma about a third of the distance to travel on
-        # the toys; sigma 0.5, 1 pair, Adam 2e-2, annealed, on the shadows scene
+        # the toys; the Mitsuba scenes' own settings (_MI_SCENES) on those
         "prdpt": {
             "rect": {"sigma": 0.05, "n_samples": 4, "lr": 1e-3},
             "occlusion": {"sigma": 0.53, "n_samples": 4, "lr": 0.032},
             "shadow": {"sigma": 0.69, "n_samples": 4, "lr": 0.041},
             "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
-            "mi-shadows": {
-                "sigma": 0.5,
-                "n_samples": 1,
-                "lr": 2e-2,
-                "anneal_start": 0.5,
-                "sigma_min": 0.01,
-            },
-            "mi-occlusion": {
-                "sigma": 0.5,
-                "n_samples": 1,
-                "lr": 2e-2,
-                "anneal_start": 0.5,
-                "sigma_min": 0.01,
-            },
+            "mi-shadows": _MI_PRDPT["mi-shadows"],
+            "mi-occlusion": _MI_PRDPT["mi-occlusion"],
         },
         "zerograds": {
             "default": {"sigma": 0.33, "n_samples": 4, "lr": 2e-2, "log_targets": True},
@@ -342,7 +457,12 @@ PLATEAUS = Experiment(
             "occlusion": {"sigma": 0.53, "n_samples": 4, "lr": 3e-2, "log_targets": True},
             "sort": {"sigma": 0.05, "n_samples": 4, "lr": 3e-3},
         },
-        "adam": {"default": {"lr": 1e-2}, "rect": {"lr": 1e-3}},
+        "adam": {
+            "default": {"lr": 1e-2},
+            "rect": {"lr": 1e-3},
+            "mi-shadows": _MI_ADAM["mi-shadows"],
+            "mi-occlusion": _MI_ADAM["mi-occlusion"],
+        },
         "spsa": {
             "default": {"update": "optimizer", "lr": 2e-2, "c": 0.3},
             "rect": {"update": "optimizer", "lr": 1e-2, "c": 0.2},
@@ -351,7 +471,7 @@ PLATEAUS = Experiment(
         "nevergrad": {"default": _NEVERGRAD},
     },
     # the Mitsuba scenes take seconds per render and minutes per run on a CPU: at the
-    # quick scale ``python -m bench mitsuba`` compares prdpt and adam on them alone
+    # quick scale the ``mitsuba`` experiment compares prdpt and adam on them alone
     full_only=("mi-shadows", "mi-occlusion"),
     figures=("plateaus", "strips"),
 )
@@ -468,7 +588,7 @@ def prdpt_paper(problem: str, method: str) -> PaperResult:
 
 #: Every experiment, by name.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN)
+    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN, MITSUBA)
 }
 
 

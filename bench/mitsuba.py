@@ -1,8 +1,10 @@
 """PRDPT against Mitsuba 3's own gradients on the paper's scenes (PRDPT, Table 2).
 
-``python -m bench mitsuba`` runs ``prdpt`` (black-box, two renders per iteration) and
-``adam`` on the gradients of Mitsuba's projective AD (``value_and_grad``: a forward
-render for the loss and an AD render for the gradient) on the ``mi-*`` problems, and
+``python -m bench mitsuba`` runs the ``mitsuba`` experiment of
+:mod:`bench.experiments` (its scenes, settings and iterations per scale are there):
+``prdpt`` (black-box, two renders per iteration) and ``adam`` on the gradients of
+Mitsuba's projective AD (``value_and_grad``: a forward render for the loss and an AD
+render for the gradient) on the ``mi-*`` problems, and
 writes, per scene and method: the image MSE at the final iterate, the parameter MSE
 to the target and the seconds per iteration, beside the paper's Table 2 (which used
 256 x 192 images at 32 spp on a GPU; these problems default to 128 x 96 at 16 spp on
@@ -19,52 +21,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .experiments import prdpt_paper
+from .experiments import get_experiment, prdpt_paper
 
-__all__ = ["SCENES", "SceneSetup", "run_mitsuba", "run_one"]
-
-
-@dataclass(frozen=True)
-class SceneSetup:
-    """The methods' settings on one scene.
-
-    Attributes
-    ----------
-    prdpt : dict
-        Options of ``prdpt`` (``max_iter`` included).
-    adam : dict
-        Options of ``adam`` (``max_iter`` included).
-    quick_iter : tuple of int
-        ``(prdpt, adam)`` iterations at the quick scale.
-    """
-
-    prdpt: dict[str, Any]
-    adam: dict[str, Any]
-    quick_iter: tuple[int, int] = field(default=(400, 400))
-
-
-def _prdpt(sigma: float, lr: float, n_iter: int) -> dict[str, Any]:
-    # the paper's reference settings: one antithetic pair, sigma constant for the first
-    # half of the run and then annealed linearly to sigma / 50, Adam on the estimate
-    return {"sigma": sigma, "n_samples": 1, "lr": lr, "max_iter": n_iter,
-            "anneal_start": n_iter // 2, "sigma_min": sigma / 50}  # fmt: skip
-
-
-#: Settings per scene. mi-shadows follows the paper exactly (sigma 0.5, Adam lr 2e-2,
-#: 400 iterations); the other scenes take sigma about half the start-target distance.
-SCENES: dict[str, SceneSetup] = {
-    "mi-shadows": SceneSetup(_prdpt(0.5, 2e-2, 400), {"lr": 2e-2, "max_iter": 400}, (400, 400)),
-    "mi-occlusion": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
-    "mi-cup": SceneSetup(_prdpt(0.8, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (150, 100)),
-    "mi-gi": SceneSetup(_prdpt(0.3, 2e-2, 400), {"lr": 2e-2, "max_iter": 300}, (250, 100)),
-    "mi-caustic": SceneSetup(_prdpt(0.5, 3e-2, 300), {"lr": 3e-2, "max_iter": 300}, (300, 100)),
-}
+__all__ = ["run_mitsuba", "run_one"]
 
 
 def run_one(
@@ -171,7 +135,7 @@ def _plot(curves: dict[str, list[np.ndarray]], path: Path) -> None:
 def run_mitsuba(
     out: str | Path = "results",
     *,
-    seeds: int = 3,
+    seeds: int | None = None,
     quick: bool = False,
     scenes: Sequence[str] | None = None,
     methods: Sequence[str] = ("prdpt", "adam"),
@@ -184,10 +148,12 @@ def run_mitsuba(
     ----------
     out : str or Path, default="results"
         Output folder.
-    seeds : int, default=3
-        Seeds of ``prdpt`` per scene (``adam`` is deterministic: one run).
+    seeds : int, optional
+        Seeds of ``prdpt`` per scene (default: the experiment's, 3); ``adam`` is
+        deterministic: one run.
     quick : bool, default=False
-        Use each scene's ``quick_iter`` iterations (mi-shadows keeps the paper's 400).
+        The experiment's ``quick`` scale (fewer iterations on every scene but
+        mi-shadows, which keeps the paper's 400) instead of its ``full`` one.
     scenes : sequence of str, optional
         Scene ids (default: all five).
     methods : sequence of str, default=("prdpt", "adam")
@@ -198,31 +164,46 @@ def run_mitsuba(
     -------
     pandas.DataFrame
         One row per run.
+
+    Raises
+    ------
+    ValueError
+        For a scene or method that the experiment does not have, or fewer than one seed.
     """
     import pandas as pd
 
     import problems
 
+    experiment = get_experiment("mitsuba")
+    scale = "quick" if quick else "full"
+    specs = {spec.label: spec for spec in experiment.problem_specs(scale)}
+    scenes = list(scenes or specs)
+    for kind, chosen, known in (
+        ("scenes", scenes, specs),
+        ("methods", methods, experiment.methods),
+    ):
+        unknown = [name for name in chosen if name not in known]
+        if unknown:
+            raise ValueError(f"unknown {kind} {unknown}; choose from {list(known)}.")
+    if seeds is not None and seeds < 1:
+        raise ValueError(f"seeds must be >= 1; got {seeds}.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[np.ndarray]] = {}
     overrides = {k: v for k, v in (("res", res), ("spp", spp)) if v is not None}
-    for scene in scenes or list(SCENES):
-        setup = SCENES[scene]
-        problem = problems.make(scene, **overrides)
+    for scene in scenes:
+        spec = specs[scene]
+        problem = problems.make(spec.id, **{**spec.options, **overrides})
         print(f"{scene}: variant {problem.variant}, {problem.width}x{problem.height}, "
               f"{problem.spp} spp", flush=True)  # fmt: skip
         for method in methods:
-            options = dict(setup.prdpt if method == "prdpt" else setup.adam)
-            if quick:
-                options["max_iter"] = setup.quick_iter[0 if method == "prdpt" else 1]
-                if method == "prdpt":
-                    options["anneal_start"] = options["max_iter"] // 2
+            options = experiment.params(method, scene)
+            options["max_iter"] = experiment.iterations(scale, method, scene)
             if method == "adam" and not problem.differentiable:
                 print(f"  adam skipped: {problem.not_differentiable_reason}", flush=True)
                 continue
-            for seed in range(seeds if method == "prdpt" else 1):
+            for seed in experiment.run_seeds(scale, method, seeds):
                 row, curve = run_one(problem, method, options, seed)
                 rows.append(row)
                 # written after every run, so an interrupted benchmark keeps its rows

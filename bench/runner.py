@@ -112,7 +112,8 @@ def plan(
     Parameters
     ----------
     experiments : iterable of str or Experiment, optional
-        Default: every experiment in :data:`bench.experiments.EXPERIMENTS`.
+        Default: every experiment in :data:`bench.experiments.EXPERIMENTS` that the
+        runner runs (its ``command`` is ``"run"``).
     scale : {"quick", "full"}, default="quick"
     seeds : int, optional
         Seeds per run, replacing the experiments' own.
@@ -122,25 +123,35 @@ def plan(
     Returns
     -------
     list of Task
+
+    Raises
+    ------
+    ValueError
+        For a bad scale or number of seeds, or an experiment that another subcommand
+        runs (e.g. ``mitsuba``).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     if seeds is not None and seeds < 1:
         raise ValueError(f"seeds must be >= 1; got {seeds}.")
-    chosen = [
-        e if isinstance(e, Experiment) else get_experiment(e)
-        for e in (experiments or list(EXPERIMENTS))
-    ]
+    if experiments:
+        chosen = [e if isinstance(e, Experiment) else get_experiment(e) for e in experiments]
+    else:
+        chosen = [e for e in EXPERIMENTS.values() if e.command == "run"]
+    for e in chosen:
+        if e.command != "run":
+            raise ValueError(
+                f"experiment {e.name!r} runs with 'python -m bench {e.command}', not the runner."
+            )
     tasks = []
     for e in chosen:
-        n_seeds = seeds if seeds is not None else e.seeds[scale]
         for spec in e.problem_specs(scale):
             for method in e.methods:
                 if methods is not None and method not in methods:
                     continue
                 if scale == "quick" and (method, spec.label) in e.quick_exclude:
                     continue
-                for seed in range(n_seeds):
+                for seed in e.run_seeds(scale, method, seeds):
                     tasks.append(_task(e, spec, method, seed, scale))
     return tasks
 
@@ -156,7 +167,7 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
         problem_options=dict(spec.options),
         params=e.params(method, spec.label),
         budget=e.budget(scale, spec.label),
-        max_iter=e.max_iter.get(scale),
+        max_iter=e.iterations(scale, method, spec.label),
         requires=spec.requires,
     )
 
