@@ -211,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .experiments import EXPERIMENTS
 
         for e in EXPERIMENTS.values():
-            labels = ", ".join(s.label for s in e.problem_specs("full"))
+            labels = ", ".join(s.label for s in e.problem_specs(e.scales[-1]))
             print(f"{e.name:10s} {e.title}\n{'':10s} problems: {labels}\n"
                   f"{'':10s} methods: {', '.join(e.methods)}")  # fmt: skip
     elif args.command == "speed":

@@ -17,7 +17,9 @@ where they give them (see the comments) and from small grids on 3 seeds otherwis
 Each experiment names the ``python -m bench`` subcommand that runs it (its
 ``command``): the runner's experiments (``toys``, ``highdim``, ``plateaus``,
 ``scaling``, ``rastrigin``) run with ``python -m bench run [EXPERIMENT...] --scale
-quick``; ``mitsuba`` with ``python -m bench mitsuba`` (:mod:`bench.mitsuba`).
+quick``; ``mitsuba`` with ``python -m bench mitsuba`` (:mod:`bench.mitsuba`) and
+``meta``, at its own ``smoke`` and ``quick`` scales, with ``python -m bench meta``
+(:mod:`bench.meta`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ SCALES: tuple[str, ...] = ("quick", "full")
 
 #: The ``python -m bench`` subcommands that run experiments: ``run`` is the runner
 #: (:mod:`bench.runner`, also behind ``demo``).
-COMMANDS: tuple[str, ...] = ("run", "mitsuba")
+COMMANDS: tuple[str, ...] = ("run", "mitsuba", "meta")
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,10 @@ class Experiment:
     deterministic : tuple of str, optional
         Methods whose runs do not depend on the seed here (e.g. ``adam`` on a render
         with a fixed seed): they run once per problem, with seed 0.
+    settings : mapping, optional
+        ``{scale: {problem_label: {...}}}``: what the experiment's own subcommand reads
+        besides the methods' hyperparameters, iterations and seeds (e.g. the sizes of
+        the meta experiment's families and its meta-learner's epochs).
     scales : tuple of str, optional
         The experiment's scales (default :data:`SCALES`).
     command : str, optional
@@ -141,6 +147,7 @@ class Experiment:
     quick_exclude: tuple[tuple[str, str], ...] = ()
     figures: tuple[str, ...] = ("convergence",)
     deterministic: tuple[str, ...] = ()
+    settings: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     scales: tuple[str, ...] = SCALES
     command: str = "run"
 
@@ -522,6 +529,91 @@ RASTRIGIN = Experiment(
 )
 
 
+# -- meta-learned initialisation --------------------------------------------------------------
+#: The meta-learner's parameters (besides ``epochs``) wherever the meta experiment does
+#: not say otherwise.
+_META_LEARNER = {
+    "algorithm": "fomaml",
+    "inner_steps": 10,
+    "meta_batch": 5,
+    "outer_lr": 1e-3,
+    "inner_lr_init": 1e-2,
+}
+_ADAM_LRS = (1e-3, 3e-3, 1e-2, 3e-2)
+
+META = Experiment(
+    name="meta",
+    title="Meta-learned initialisation against training from scratch, per family",
+    problems=("texture-family", "brdf-family"),
+    # adam: Adam from a random start and from the general model; prdpt: from a random
+    # start, against FOMAML whose inner gradient is a prdpt estimate (brdf-family)
+    methods=("adam", "prdpt"),
+    # no budget in evaluations: Adam's steps and prdpt's iterations stop the runs
+    budgets={"smoke": {"default": 10**9}, "quick": {"default": 10**9}},
+    max_iter={
+        "smoke": {"adam": {"default": 60}, "prdpt": {"brdf-family": 50}},
+        "quick": {
+            "adam": {"texture-family": 3000, "brdf-family": 5000},
+            "prdpt": {"brdf-family": 1000},
+        },
+    },
+    # one seed (``--seed``) seeds the families, the meta-learner and every run
+    seeds={"smoke": 1, "quick": 1},
+    # prdpt's estimate, in the black-box inner loop (without lr: the meta-learned rates
+    # step there) and from a random start
+    hyperparams={"prdpt": {"brdf-family": {"sigma": 0.02, "n_samples": 8, "lr": 1e-3}}},
+    # per family: its size (``family``), the meta-learner (``meta``), Adam's grid of
+    # learning rates and the general model's training steps; brdf-family's ``blackbox``:
+    # the family and the meta-learner of the black-box inner loop (a smaller first inner
+    # rate for the estimated gradient) and of the exact FOMAML it is compared with
+    settings={
+        "smoke": {
+            "texture-family": {
+                "family": {"n_train": 10, "n_test": 2, "res": 16},
+                "meta": {**_META_LEARNER, "epochs": 2},
+                "adam_lrs": (1e-2,),
+                "general_steps": 30,
+            },
+            "brdf-family": {
+                "family": {"n_train": 10, "n_test": 2, "n_samples": 1024},
+                "meta": {**_META_LEARNER, "epochs": 2},
+                "adam_lrs": (1e-2,),
+                "general_steps": 30,
+                "blackbox": {
+                    "family": {"n_train": 10, "n_test": 2, "n_samples": 1024},
+                    "meta": {**_META_LEARNER, "epochs": 1},
+                    "inner_lr_init": 1e-4,
+                },
+            },
+        },
+        "quick": {
+            "texture-family": {
+                "family": {"n_train": 200, "n_test": 10},
+                "meta": {**_META_LEARNER, "epochs": 40},
+                "adam_lrs": _ADAM_LRS,
+                "general_steps": 2000,
+            },
+            "brdf-family": {
+                "family": {"n_train": 200, "n_test": 10},
+                # a lower outer rate: the rates grew to the edge of stability and
+                # meta-training blew up at 1e-3
+                "meta": {**_META_LEARNER, "epochs": 150, "outer_lr": 5e-4},
+                "adam_lrs": _ADAM_LRS,
+                "general_steps": 3000,
+                "blackbox": {
+                    "family": {"n_train": 50, "n_test": 5, "n_samples": 1024},
+                    "meta": {**_META_LEARNER, "epochs": 8},
+                    "inner_lr_init": 1e-4,
+                },
+            },
+        },
+    },
+    scales=("smoke", "quick"),
+    command="meta",
+    figures=(),
+)
+
+
 class PaperResult(NamedTuple):
     """One method's result on one task in a paper's table."""
 
@@ -588,7 +680,7 @@ def prdpt_paper(problem: str, method: str) -> PaperResult:
 
 #: Every experiment, by name.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN, MITSUBA)
+    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN, MITSUBA, META)
 }
 
 

@@ -16,6 +16,9 @@ held-out test members:
 - with ``--blackbox``, the black-box inner loop: FOMAML whose inner gradient is a
   PRDPT estimate, against PRDPT from a random start.
 
+The settings (families, scales, the meta-learner, Adam's steps and learning rates) are
+those of the ``meta`` experiment of :mod:`bench.experiments`.
+
 Everything is written under ``--out`` (default ``results/meta``): ``curves.csv``
 (family, regime, member, step, time, loss), ``factor.csv``, ``regimes.csv``,
 ``meta_training.csv``, ``blackbox.csv``, ``summary.md`` and ``regimes.png``.
@@ -26,37 +29,12 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from typing import Any
 
 import torch
 
-__all__ = ["SCALES", "adam_curves", "run_meta", "step_time"]
+from .experiments import Experiment, get_experiment
 
-#: Settings per scale and family: the family's size, the meta-learner's epochs and
-#: parameters other than :data:`META_PARAMS` (BRDFs: a lower outer rate, as the rates
-#: grew to the edge of stability and meta-training blew up at 1e-3), Adam's steps and
-#: learning-rate grid, and the general model's training steps.
-SCALES: dict[str, dict[str, dict[str, Any]]] = {
-    "smoke": {
-        "texture-family": dict(family=dict(n_train=10, n_test=2, res=16), epochs=2,
-                               adam_steps=60, adam_lrs=(1e-2,), general_steps=30),
-        "brdf-family": dict(family=dict(n_train=10, n_test=2, n_samples=1024), epochs=2,
-                            adam_steps=60, adam_lrs=(1e-2,), general_steps=30),
-    },
-    "quick": {
-        "texture-family": dict(family=dict(n_train=200, n_test=10), epochs=40,
-                               adam_steps=3000, adam_lrs=(1e-3, 3e-3, 1e-2, 3e-2),
-                               general_steps=2000),
-        "brdf-family": dict(family=dict(n_train=200, n_test=10), epochs=150,
-                            meta=dict(outer_lr=5e-4),
-                            adam_steps=5000, adam_lrs=(1e-3, 3e-3, 1e-2, 3e-2),
-                            general_steps=3000),
-    },
-}  # fmt: skip
-
-#: The meta-learner's parameters (besides ``epochs``) in every scale.
-META_PARAMS = dict(algorithm="fomaml", inner_steps=10, meta_batch=5, outer_lr=1e-3,
-                   inner_lr_init=1e-2)  # fmt: skip
+__all__ = ["adam_curves", "run_meta", "step_time"]
 
 
 def _checkpoints(steps: int) -> list[int]:
@@ -149,18 +127,20 @@ def _crossing(marks: list[int], curve: torch.Tensor, target: float) -> int | Non
     return marks[int(below[0])] if below.numel() else None
 
 
-def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
+def _family_run(experiment: Experiment, scale: str, name: str, out: str, seed: int, log) -> dict:
     import problems
     from blackbox_opt import MetaInitializer
 
-    k = META_PARAMS["inner_steps"]
+    settings = experiment.settings[scale][name]
+    adam_steps = experiment.iterations(scale, "adam", name)
+    k = settings["meta"]["inner_steps"]
     family = problems.make_family(name, **settings["family"], seed=seed)
-    params = {**META_PARAMS, **settings.get("meta", {})}
-    meta = MetaInitializer(**params, epochs=settings["epochs"], random_state=seed,
-                           verbose=False)  # fmt: skip
+    meta = MetaInitializer(**settings["meta"], random_state=seed, verbose=False)
     meta.fit(family)
-    log(f"{name}: meta-training {meta.fit_time_:.1f} s, {meta.n_outer_steps_} outer steps, "
-        f"final meta-loss {meta.history_['loss'][-1]:.4g}")  # fmt: skip
+    log(
+        f"{name}: meta-training {meta.fit_time_:.1f} s, {meta.n_outer_steps_} outer steps, "
+        f"final meta-loss {meta.history_['loss'][-1]:.4g}"
+    )
     torch.save(meta.state_dict(), os.path.join(out, f"{name}.pt"))
     hist = meta.history_
     training = [
@@ -175,14 +155,21 @@ def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
     starts = torch.stack([family.init_weights(g) for _ in range(n_test)])
     factor_rows, best = [], None
     for lr in settings["adam_lrs"]:
-        marks, curve = adam_curves(family, starts, lr, settings["adam_steps"], seed=seed)
+        marks, curve = adam_curves(family, starts, lr, adam_steps, seed=seed)
         needed = [_crossing(marks, curve[:, t], float(target[t])) for t in range(n_test)]
         for t in range(n_test):
-            factor_rows.append(dict(
-                family=name, adam_lr=lr, member=t, meta_loss=float(target[t]),
-                adam_steps=needed[t], adam_budget=settings["adam_steps"],
-                factor=None if needed[t] is None else needed[t] / k,
-                adam_final=float(curve[-1, t])))  # fmt: skip
+            factor_rows.append(
+                dict(
+                    family=name,
+                    adam_lr=lr,
+                    member=t,
+                    meta_loss=float(target[t]),
+                    adam_steps=needed[t],
+                    adam_budget=adam_steps,
+                    factor=None if needed[t] is None else needed[t] / k,
+                    adam_final=float(curve[-1, t]),
+                )
+            )
         final = float(curve[-1].mean())
         if best is None or final < best[1]:
             best = (lr, final, marks, curve)
@@ -192,15 +179,24 @@ def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
     member = family.member(0, "test")
     t_adam = step_time(member, "adam")
     t_meta = step_time(member, "meta-sgd", meta.lr_)
-    fine_marks, fine = adam_curves(family, general[None].repeat(n_test, 1), lr_best, 10 * k,
-                                   seed=seed)  # fmt: skip
+    fine_marks, fine = adam_curves(
+        family, general[None].repeat(n_test, 1), lr_best, 10 * k, seed=seed
+    )
     curves = []
 
     def add(regime: str, steps: list[int], losses: torch.Tensor, per_step: float) -> None:
         for i, s in enumerate(steps):
             for t in range(n_test):
-                curves.append(dict(family=name, regime=regime, member=t, step=s,
-                                   time=s * per_step, loss=float(losses[i, t])))  # fmt: skip
+                curves.append(
+                    dict(
+                        family=name,
+                        regime=regime,
+                        member=t,
+                        step=s,
+                        time=s * per_step,
+                        loss=float(losses[i, t]),
+                    )
+                )
 
     add("general", [0], fine[:1], 0.0)
     add("overfit", marks, overfit, t_adam)
@@ -211,16 +207,27 @@ def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
         values = [r["loss"] for r in curves if r["regime"] == regime and r["step"] == step]
         return statistics.mean(values)
 
-    last = settings["adam_steps"]
+    last = adam_steps
     regimes = [
         dict(family=name, regime="general", steps=0, time_s=0.0, loss=at("general", 0)),
-        dict(family=name, regime="overfit", steps=last, time_s=last * t_adam,
-             loss=at("overfit", last)),
-        dict(family=name, regime="fine-tuned", steps=k, time_s=k * t_adam,
-             loss=at("fine-tuned", k)),
-        dict(family=name, regime="meta-learned", steps=k, time_s=k * t_meta,
-             loss=at("meta-learned", k)),
-    ]  # fmt: skip
+        dict(
+            family=name,
+            regime="overfit",
+            steps=last,
+            time_s=last * t_adam,
+            loss=at("overfit", last),
+        ),
+        dict(
+            family=name, regime="fine-tuned", steps=k, time_s=k * t_adam, loss=at("fine-tuned", k)
+        ),
+        dict(
+            family=name,
+            regime="meta-learned",
+            steps=k,
+            time_s=k * t_meta,
+            loss=at("meta-learned", k),
+        ),
+    ]
     return dict(
         training=training,
         factor=factor_rows,
@@ -232,42 +239,54 @@ def _family_run(name: str, settings: dict, out: str, seed: int, log) -> dict:
     )
 
 
-def _blackbox_run(scale: str, seed: int, log) -> list[dict]:
+def _blackbox_run(experiment: Experiment, scale: str, seed: int, log) -> list[dict]:
     """FOMAML with PRDPT's inner gradient estimate against PRDPT from a random start."""
     import problems
     from blackbox_opt import MetaInitializer, minimize
 
-    smoke = scale == "smoke"
-    family = problems.make_family("brdf-family", n_train=10 if smoke else 50,
-                                  n_test=2 if smoke else 5, n_samples=1024, seed=seed)  # fmt: skip
-    options = dict(sigma=0.02, n_samples=8)
-    k = META_PARAMS["inner_steps"]
-    meta = MetaInitializer(**{**META_PARAMS, "inner_lr_init": 1e-4}, epochs=1 if smoke else 8,
-                           inner_method="prdpt", inner_options=options, random_state=seed,
-                           verbose=False)  # fmt: skip
+    name = "brdf-family"
+    settings = experiment.settings[scale][name]["blackbox"]
+    family = problems.make_family(name, **settings["family"], seed=seed)
+    prdpt = experiment.params("prdpt", name)
+    # the inner loop steps with the meta-learned rates: prdpt's own lr is not used there
+    options = {key: value for key, value in prdpt.items() if key != "lr"}
+    k = settings["meta"]["inner_steps"]
+    meta = MetaInitializer(
+        **{**settings["meta"], "inner_lr_init": settings["inner_lr_init"]},
+        inner_method="prdpt",
+        inner_options=options,
+        random_state=seed,
+        verbose=False,
+    )
     meta.fit(family)
     log(f"black-box FOMAML (prdpt inner): {meta.fit_time_:.1f} s, {meta.nfev_} evaluations")
-    exact = MetaInitializer(**META_PARAMS, epochs=1 if smoke else 8, random_state=seed,
-                            verbose=False).fit(family)  # fmt: skip
+    exact = MetaInitializer(**settings["meta"], random_state=seed, verbose=False).fit(family)
     g = torch.Generator().manual_seed(seed + 1)
     rows = []
-    long = 50 if smoke else 1000
+    long = experiment.iterations(scale, "prdpt", name)
     for t in range(family.size("test")):
         problem = family.member(t, "test")
         adapted = meta.adapt(problem, k)
         start = family.init_weights(g)
-        res = minimize(problem, "prdpt", x0=start, max_iter=long, lr=1e-3,
-                       random_state=seed, verbose=False, **options)  # fmt: skip
+        res = minimize(
+            problem, "prdpt", x0=start, max_iter=long, random_state=seed, verbose=False, **prdpt
+        )
         curve = res.history["loss"]
         meta_loss = float(adapted.history["loss"][-1])
         below = [i for i, v in enumerate(curve) if v <= meta_loss]
-        rows.append(dict(
-            member=t, meta_prdpt_start=float(adapted.history["loss"][0]),
-            meta_prdpt_k=meta_loss, prdpt_random_k=float(curve[k]),
-            prdpt_random_final=float(curve[-1]), prdpt_random_iterations=long,
-            prdpt_iterations_to_match=below[0] if below else None,
-            exact_meta_k=float(exact.adapt(problem, k).history["loss"][-1]),
-            fit_time_s=meta.fit_time_))  # fmt: skip
+        rows.append(
+            dict(
+                member=t,
+                meta_prdpt_start=float(adapted.history["loss"][0]),
+                meta_prdpt_k=meta_loss,
+                prdpt_random_k=float(curve[k]),
+                prdpt_random_final=float(curve[-1]),
+                prdpt_random_iterations=long,
+                prdpt_iterations_to_match=below[0] if below else None,
+                exact_meta_k=float(exact.adapt(problem, k).history["loss"][-1]),
+                fit_time_s=meta.fit_time_,
+            )
+        )
     return rows
 
 
@@ -340,15 +359,17 @@ def run_meta(
     dict
         The rows written, by table.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {sorted(SCALES)}; got {scale!r}.")
+    experiment = get_experiment("meta")
+    if scale not in experiment.scales:
+        raise ValueError(f"scale must be one of {sorted(experiment.scales)}; got {scale!r}.")
+    known = sorted(spec.label for spec in experiment.problem_specs(scale))
+    families = families or known
+    unknown = sorted(set(families) - set(known))
+    if unknown:
+        raise ValueError(f"unknown families {unknown}; choose from {known}.")
     if threads is not None:
         torch.set_num_threads(threads)
     os.makedirs(out, exist_ok=True)
-    families = families or sorted(SCALES[scale])
-    unknown = sorted(set(families) - set(SCALES[scale]))
-    if unknown:
-        raise ValueError(f"unknown families {unknown}; choose from {sorted(SCALES[scale])}.")
     tables: dict[str, list] = {"training": [], "factor": [], "curves": [], "regimes": []}
     lines = [f"# Meta-learned initialisation ({scale} scale, seed {seed})", ""]
 
@@ -357,40 +378,48 @@ def run_meta(
         lines.append(f"- {text}")
 
     for name in families:
-        result = _family_run(name, SCALES[scale][name], out, seed, log)
+        result = _family_run(experiment, scale, name, out, seed, log)
         for key in tables:
             tables[key].extend(result[key])
         factors = result["factor"]
-        for lr in SCALES[scale][name]["adam_lrs"]:
+        settings = experiment.settings[scale][name]
+        k = settings["meta"]["inner_steps"]
+        for lr in settings["adam_lrs"]:
             rows = [r for r in factors if r["adam_lr"] == lr]
             steps = [r["adam_steps"] for r in rows]
             reached = [s for s in steps if s is not None]
             budget = rows[0]["adam_budget"]
-            text = (f"{name}: Adam lr {lr:g} reaches the meta-learned k=10 loss in "
-                    f"{len(reached)}/{len(rows)} members within {budget} steps")  # fmt: skip
+            text = (
+                f"{name}: Adam lr {lr:g} reaches the meta-learned k={k} loss in "
+                f"{len(reached)}/{len(rows)} members within {budget} steps"
+            )
             if reached:
                 text += f"; median steps {statistics.median(reached):g} (factor "
-                text += f"{statistics.median(reached) / 10:g}, min {min(reached) / 10:g})"
+                text += f"{statistics.median(reached) / k:g}, min {min(reached) / k:g})"
             log(text)
         for r in result["regimes"]:
-            log(f"{name}: {r['regime']:12s} steps {r['steps']:5d}  time {r['time_s']:.3g} s  "
-                f"loss {r['loss']:.4g}")  # fmt: skip
+            log(
+                f"{name}: {r['regime']:12s} steps {r['steps']:5d}  time {r['time_s']:.3g} s  "
+                f"loss {r['loss']:.4g}"
+            )
     _write_csv(os.path.join(out, "meta_training.csv"), tables["training"])
     _write_csv(os.path.join(out, "factor.csv"), tables["factor"])
     _write_csv(os.path.join(out, "curves.csv"), tables["curves"])
     _write_csv(os.path.join(out, "regimes.csv"), tables["regimes"])
     _figure(tables["curves"], os.path.join(out, "regimes.png"))
     if blackbox:
-        rows = _blackbox_run(scale, seed, log)
+        rows = _blackbox_run(experiment, scale, seed, log)
         tables["blackbox"] = rows
         _write_csv(os.path.join(out, "blackbox.csv"), rows)
         for r in rows:
-            log(f"black-box member {r['member']}: meta+prdpt after 10 it "
+            log(
+                f"black-box member {r['member']}: meta+prdpt after 10 it "
                 f"{r['meta_prdpt_k']:.4g} (start {r['meta_prdpt_start']:.4g}); prdpt from "
                 f"random after 10 it {r['prdpt_random_k']:.4g}, after "
                 f"{r['prdpt_random_iterations']} it {r['prdpt_random_final']:.4g} "
                 f"(matches at {r['prdpt_iterations_to_match']}); exact meta "
-                f"{r['exact_meta_k']:.4g}")  # fmt: skip
+                f"{r['exact_meta_k']:.4g}"
+            )
     with open(os.path.join(out, "summary.md"), "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return tables
