@@ -49,6 +49,7 @@ def run_one(
     Returns
     -------
     row : dict
+        ``scene``, the problem's ``problem_version``, ``method``, ``seed``;
         ``param_mse`` and ``image_mse`` at the final iterate, ``s_per_iter``,
         ``iterations``, ``nfev`` and, for ``adam``, ``grad_zero`` (the fraction of
         iterations with an exactly zero gradient) and ``grad_norm_median``.
@@ -76,6 +77,7 @@ def run_one(
         image_mse = float(problem(result.x_last))
     row = {
         "scene": problem.name,
+        "problem_version": int(getattr(problem, "version", 1)),
         "method": method,
         "seed": seed,
         "iterations": result.nit,

@@ -3,9 +3,9 @@
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the
 mark of a finished run, so a re-run skips it (unless the experiment's settings for that
-run, its budget or hyperparameters, have changed since: then it runs again), and both
-are written to a temporary name
-and renamed into place, so an interrupted run leaves no partial file behind. Runs that
+run, its budget or hyperparameters, or the problem's ``version`` have changed since:
+then it runs again), and both are written to a temporary name and renamed into place,
+so an interrupted run leaves no partial file behind. Runs that
 cannot happen (a method that needs gradients on a problem without them, a missing
 optional dependency, too little memory) are recorded as skipped, with the reason.
 
@@ -38,6 +38,7 @@ __all__ = [
     "load_history",
     "load_records",
     "plan",
+    "problem_version",
     "run",
     "run_task",
 ]
@@ -73,6 +74,9 @@ class Task:
         Iterations, when the experiment caps them.
     requires : str or None
         An optional extra the problem needs.
+    problem_version : int
+        The problem's ``version`` (see :func:`problem_version`) when the run was
+        planned: a record made at another version is stale.
     """
 
     experiment: str
@@ -86,6 +90,7 @@ class Task:
     budget: int
     max_iter: int | None = None
     requires: str | None = None
+    problem_version: int = 1
 
     def stem(self, out: Path) -> Path:
         """The path of this run's files, without suffix."""
@@ -156,6 +161,32 @@ def plan(
     return tasks
 
 
+def problem_version(problem_id: str) -> int:
+    """The version of the problem registered as ``problem_id``.
+
+    A problem class's ``version`` attribute is bumped when a change alters its losses;
+    a class without one is at version 1.
+
+    Parameters
+    ----------
+    problem_id : str
+
+    Returns
+    -------
+    int
+        1 also when the problem cannot be loaded (an unknown id, a missing optional
+        dependency): its runs then fail or are skipped, with the reason.
+    """
+    from blackbox_opt import BlackboxOptError
+    from blackbox_opt.registry import PROBLEMS
+
+    try:
+        factory = PROBLEMS.entry(problem_id).load()
+    except (BlackboxOptError, ImportError):
+        return 1
+    return int(getattr(factory, "version", 1))
+
+
 def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) -> Task:
     return Task(
         experiment=e.name,
@@ -169,6 +200,7 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
         budget=e.budget(scale, spec.label),
         max_iter=e.iterations(scale, method, spec.label),
         requires=spec.requires,
+        problem_version=problem_version(spec.id),
     )
 
 
@@ -304,7 +336,9 @@ def _write_record(
 
 
 #: The fields of a task that decide its result: a record made with other values is stale.
-_SPEC_FIELDS = ("problem_id", "problem_options", "params", "budget", "max_iter")
+_SPEC_FIELDS = ("problem_id", "problem_options", "params", "budget", "max_iter", "problem_version")
+#: The values of fields that records written before the field existed had.
+_SPEC_DEFAULTS = {"problem_version": 1}
 
 
 def _is_done(task: Task, out: Path) -> bool:
@@ -317,7 +351,7 @@ def _is_done(task: Task, out: Path) -> bool:
     except (OSError, ValueError):
         return False
     spec = json.loads(json.dumps({k: getattr(task, k) for k in _SPEC_FIELDS}, default=str))
-    return all(record.get(k) == v for k, v in spec.items())
+    return all(record.get(k, _SPEC_DEFAULTS.get(k)) == v for k, v in spec.items())
 
 
 def _worker(task: Task, out: str, threads: int | None) -> dict:

@@ -62,6 +62,33 @@ def test_runner_writes_the_tidy_table_and_resumes(tmp_path):
     assert (pd.read_csv(runner.gather(tmp_path)["records"])["budget"] == 60).all()
 
 
+def test_a_changed_problem_version_makes_its_records_stale(tmp_path, monkeypatch):
+    from blackbox_opt.registry import PROBLEMS
+
+    rosenbrock = PROBLEMS.entry("rosenbrock").load()
+    version = getattr(rosenbrock, "version", 1)
+    first = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    assert [r["problem_version"] for r in first["ran"]] == [version, version]
+    assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+
+    # a record written before records carried the version counts as version 1
+    if version == 1:
+        path = tmp_path / "quick/runs/tiny/rosenbrock/spsa/seed0.json"
+        record = json.loads(path.read_text())
+        del record["problem_version"]
+        path.write_text(json.dumps(record))
+        assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+
+    # a new version of the problem: its runs are stale and run again, once
+    monkeypatch.setattr(rosenbrock, "version", version + 1, raising=False)
+    assert runner.problem_version("rosenbrock") == version + 1
+    again = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    assert [r["problem_version"] for r in again["ran"]] == [version + 1, version + 1]
+    assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+    records = pd.read_csv(runner.gather(tmp_path)["records"])
+    assert (records["problem_version"] == version + 1).all()
+
+
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
     def interrupted(self, path, **kwargs):
         path.write_bytes(b"half a file")
