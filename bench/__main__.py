@@ -13,17 +13,24 @@ Examples
     $ python -m bench batching
     $ python -m bench meta
     $ python -m bench mitsuba --quick
+
+Every subcommand is one handler of :data:`HANDLERS`. A known error (an unknown
+experiment, method, scene or family, a bad argument, a missing optional dependency:
+:class:`bench.errors.BenchError`, ``ValueError`` or
+:class:`blackbox_opt.BlackboxOptError`) prints one line to stderr and exits with status
+2; any other exception propagates.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from .experiments import SCALES
+from .errors import BenchError
+from .experiments import SCALES, get_experiment
 
-__all__ = ["build_parser", "main"]
+__all__ = ["HANDLERS", "build_parser", "main"]
 
 
 def _csv_list(text: str) -> list[str]:
@@ -79,33 +86,47 @@ def build_parser() -> argparse.ArgumentParser:
     batching.add_argument("--batch", type=int, default=20, help="points per call (default 20)")
     batching.add_argument("--device", default="cpu", help="cpu or cuda")
     batching.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    mitsuba_experiment = get_experiment("mitsuba")
     mitsuba = sub.add_parser(
         "mitsuba",
         help="prdpt against Mitsuba's AD gradients on the mi-* scenes (PRDPT, Table 2)",
+        description="Run the mitsuba experiment of bench/experiments.py.",
     )
     mitsuba.add_argument("--out", default="results", help="output folder (default: results)")
-    mitsuba.add_argument("--seeds", type=int, default=3, help="prdpt seeds (default: 3)")
+    mitsuba.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"prdpt seeds (default: {mitsuba_experiment.seeds['full']})",
+    )
     mitsuba.add_argument(
         "--quick", action="store_true", help="fewer iterations on all scenes but mi-shadows"
     )
     mitsuba.add_argument("--scenes", type=_csv_list, default=None, help="comma-separated ids")
     mitsuba.add_argument(
-        "--methods", type=_csv_list, default=["prdpt", "adam"], help="prdpt and/or adam"
+        "--methods",
+        type=_csv_list,
+        default=list(mitsuba_experiment.methods),
+        help=" and/or ".join(mitsuba_experiment.methods),
     )
+    meta_scales = get_experiment("meta").scales
     meta = sub.add_parser(
         "meta",
         help="meta-learned initialisation against training from scratch, per family",
         description=(
             "Meta-train a MetaInitializer on texture-family and brdf-family and compare, on "
             "held-out members, with Adam from a random start (the steps factor) and the "
-            "general, overfit and fine-tuned regimes; write CSVs and a figure."
+            "general, overfit and fine-tuned regimes; write CSVs and a figure. The settings "
+            "are the meta experiment's in bench/experiments.py."
         ),
     )
     meta.add_argument("--out", default="results/meta", help="output folder")
     meta.add_argument(
-        "--scale", choices=("smoke", "quick"), default="quick",
+        "--scale",
+        choices=meta_scales,
+        default="quick",
         help="smoke: seconds; quick (default): minutes of meta-training per family",
-    )  # fmt: skip
+    )
     meta.add_argument("--families", type=_csv_list, default=None, help="comma-separated ids")
     meta.add_argument("--no-blackbox", action="store_true", help="skip the black-box inner loop")
     meta.add_argument("--seed", type=int, default=0, help="seeds everything (default: 0)")
@@ -127,10 +148,25 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _run(args: argparse.Namespace) -> dict:
+def torch_threads(n: int) -> None:
+    """Set torch's intra-op threads."""
+    import torch
+
+    torch.set_num_threads(n)
+
+
+# -- the handlers: one per subcommand --------------------------------------------------------
+
+
+def _run_experiments(args: argparse.Namespace) -> dict:
+    """The runner's part of ``run`` and ``demo``: run, then say what was made."""
     from .runner import run
 
-    return run(
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError("--seeds must be at least 1")
+    if args.jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    result = run(
         args.experiments or None,
         scale=args.scale,
         seeds=args.seeds,
@@ -140,13 +176,124 @@ def _run(args: argparse.Namespace) -> dict:
         threads=args.threads,
         progress=not args.no_progress,
     )
+    print(
+        f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already finished; "
+        f"tables: {result['history']}, {result['records']}"
+    )
+    return result
 
 
-def torch_threads(n: int) -> None:
-    """Set torch's intra-op threads."""
-    import torch
+def _cmd_run(args: argparse.Namespace) -> None:
+    _run_experiments(args)
 
-    torch.set_num_threads(n)
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from .figures import draw_all
+    from .summary import write_summary
+
+    result = _run_experiments(args)
+    written = draw_all(args.out, scales=[args.scale])
+    path, text = write_summary(args.out, args.scale)
+    print()
+    print(text)
+    print("Figures:")
+    for p in written:
+        print(f"  {p}")
+    print(f"Summary: {path}")
+    print(f"Tables: {result['history']}, {result['records']}")
+
+
+def _cmd_figures(args: argparse.Namespace) -> None:
+    from .figures import draw_all
+
+    for p in draw_all(args.out):
+        print(p)
+
+
+def _cmd_summary(args: argparse.Namespace) -> None:
+    from .summary import write_summary
+
+    path, text = write_summary(args.out, args.scale)
+    print(text)
+    print(f"Wrote {path}")
+
+
+def _cmd_list(args: argparse.Namespace) -> None:
+    from .experiments import EXPERIMENTS
+
+    for e in EXPERIMENTS.values():
+        labels = ", ".join(s.label for s in e.problem_specs(e.scales[-1]))
+        print(f"{e.name:10s} {e.title}")
+        print(f"{'':10s} problems: {labels}")
+        print(f"{'':10s} methods: {', '.join(e.methods)}")
+        print(f"{'':10s} runs with: python -m bench {e.command} (scales: {', '.join(e.scales)})")
+
+
+def _cmd_speed(args: argparse.Namespace) -> None:
+    from .speed import run_speed
+
+    run_speed(args.cases or None, threads=args.threads)
+
+
+def _cmd_overhead(args: argparse.Namespace) -> None:
+    from .overhead import run_overhead
+
+    run_overhead(dim=args.dim, n_iter=args.iterations)
+
+
+def _cmd_batching(args: argparse.Namespace) -> None:
+    from .batching import run_batching
+
+    if args.threads is not None:
+        torch_threads(args.threads)
+    run_batching(args.problems or None, batch=args.batch, device=args.device)
+
+
+def _cmd_mitsuba(args: argparse.Namespace) -> None:
+    from .mitsuba import run_mitsuba
+
+    run_mitsuba(
+        args.out, seeds=args.seeds, quick=args.quick, scenes=args.scenes, methods=args.methods
+    )
+
+
+def _cmd_meta(args: argparse.Namespace) -> None:
+    from .meta import run_meta
+
+    run_meta(
+        args.out,
+        scale=args.scale,
+        families=args.families,
+        blackbox=not args.no_blackbox,
+        seed=args.seed,
+        threads=args.threads,
+    )
+
+
+#: Subcommand -> handler. A handler reports a known error by raising it (see
+#: :func:`main`).
+HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
+    "run": _cmd_run,
+    "demo": _cmd_demo,
+    "figures": _cmd_figures,
+    "summary": _cmd_summary,
+    "list": _cmd_list,
+    "speed": _cmd_speed,
+    "overhead": _cmd_overhead,
+    "batching": _cmd_batching,
+    "mitsuba": _cmd_mitsuba,
+    "meta": _cmd_meta,
+}
+
+
+def _is_known_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a usage or library error to report in one line."""
+    if isinstance(exc, (BenchError, ValueError)):
+        return True
+    # blackbox_opt takes seconds to import: a library error can only have been raised
+    # once it was, so its exceptions module is looked up, not imported
+    exceptions = sys.modules.get("blackbox_opt.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.BlackboxOptError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,94 +309,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         The exit status: 0 on success, 2 on a usage error or a library error.
     """
-    from blackbox_opt import BlackboxOptError
-
     args = build_parser().parse_args(argv)
-    if args.command in ("run", "demo"):
-        if args.seeds is not None and args.seeds < 1:
-            print("error: --seeds must be at least 1", file=sys.stderr)
-            return 2
-        if args.jobs < 1:
-            print("error: --jobs must be at least 1", file=sys.stderr)
-            return 2
-        try:
-            result = _run(args)
-        except (BlackboxOptError, KeyError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already "
-              f"finished; tables: {result['history']}, {result['records']}")  # fmt: skip
-        if args.command == "demo":
-            from .figures import draw_all
-            from .summary import write_summary
-
-            written = draw_all(args.out, scales=[args.scale])
-            path, text = write_summary(args.out, args.scale)
-            print()
-            print(text)
-            print("Figures:")
-            for p in written:
-                print(f"  {p}")
-            print(f"Summary: {path}")
-            print(f"Tables: {result['history']}, {result['records']}")
-    elif args.command == "figures":
-        from .figures import draw_all
-
-        for p in draw_all(args.out):
-            print(p)
-    elif args.command == "summary":
-        from .summary import write_summary
-
-        try:
-            path, text = write_summary(args.out, args.scale)
-        except FileNotFoundError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(text)
-        print(f"Wrote {path}")
-    elif args.command == "list":
-        from .experiments import EXPERIMENTS
-
-        for e in EXPERIMENTS.values():
-            labels = ", ".join(s.label for s in e.problem_specs(e.scales[-1]))
-            print(f"{e.name:10s} {e.title}\n{'':10s} problems: {labels}\n"
-                  f"{'':10s} methods: {', '.join(e.methods)}")  # fmt: skip
-    elif args.command == "speed":
-        from .speed import run_speed
-
-        run_speed(args.cases or None, threads=args.threads)
-    elif args.command == "batching":
-        from .batching import run_batching
-
-        if args.threads is not None:
-            torch_threads(args.threads)
-        run_batching(args.problems or None, batch=args.batch, device=args.device)
-    elif args.command == "overhead":
-        from .overhead import run_overhead
-
-        run_overhead(dim=args.dim, n_iter=args.iterations)
-    elif args.command == "mitsuba":
-        from .mitsuba import run_mitsuba
-
-        try:
-            run_mitsuba(
-                args.out, seeds=args.seeds, quick=args.quick, scenes=args.scenes,
-                methods=args.methods,
-            )  # fmt: skip
-        except (BlackboxOptError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    elif args.command == "meta":
-        from .meta import run_meta
-
-        try:
-            run_meta(
-                args.out, scale=args.scale, families=args.families,
-                blackbox=not args.no_blackbox, seed=args.seed, threads=args.threads,
-            )  # fmt: skip
-        except (BlackboxOptError, ValueError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    try:
+        HANDLERS[args.command](args)
+    except Exception as exc:
+        if not _is_known_error(exc):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -47,9 +47,17 @@ def run_batching(
     -------
     list of dict
         ``problem``, ``dim``, ``ms_per_point``, ``batched_ms``, ``loop_ms``, ``speedup``.
+
+    Raises
+    ------
+    UnknownNameError
+        For a name that is not a registered problem, naming the closest ones.
     """
     import blackbox_opt
+    from blackbox_opt.registry import PROBLEMS
 
+    for name in names or ():
+        PROBLEMS.entry(name)  # raises for an unknown id
     rows = []
     table = blackbox_opt.list_problems()
     for row in table:
@@ -60,8 +68,9 @@ def run_batching(
             continue
         problem = blackbox_opt.make_problem(name).to(device)
         g = torch.Generator(device=problem.device).manual_seed(0)
-        noise = torch.randn(batch, problem.dim, generator=g, device=problem.device,
-                            dtype=problem.dtype)  # fmt: skip
+        noise = torch.randn(
+            batch, problem.dim, generator=g, device=problem.device, dtype=problem.dtype
+        )
         X = problem.x0 + 0.01 * noise
         if problem.bounds is not None:
             X = torch.maximum(torch.minimum(X, problem.bounds[1]), problem.bounds[0])
@@ -80,11 +89,21 @@ def run_batching(
                 torch.cuda.synchronize()
 
         t_batch, t_loop = _median_time(batched, repeats), _median_time(loop, repeats)
-        rows.append(dict(problem=name, dim=problem.dim, ms_per_point=1e3 * t_loop / batch,
-                         batched_ms=1e3 * t_batch, loop_ms=1e3 * t_loop,
-                         speedup=t_loop / t_batch))  # fmt: skip
+        rows.append(
+            dict(
+                problem=name,
+                dim=problem.dim,
+                ms_per_point=1e3 * t_loop / batch,
+                batched_ms=1e3 * t_batch,
+                loop_ms=1e3 * t_loop,
+                speedup=t_loop / t_batch,
+            )
+        )
         r = rows[-1]
-        print(f"{name:12s} D={r['dim']:<7d} one point {r['ms_per_point']:8.3f} ms   "
-              f"B={batch}: batched {r['batched_ms']:8.2f} ms, loop {r['loop_ms']:8.2f} ms, "
-              f"speed-up {r['speedup']:5.1f}x", flush=True)  # fmt: skip
+        print(
+            f"{name:12s} D={r['dim']:<7d} one point {r['ms_per_point']:8.3f} ms   "
+            f"B={batch}: batched {r['batched_ms']:8.2f} ms, loop {r['loop_ms']:8.2f} ms, "
+            f"speed-up {r['speedup']:5.1f}x",
+            flush=True,
+        )
     return rows

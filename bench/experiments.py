@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .errors import UnknownExperimentError
+
 __all__ = [
     "COMMANDS",
     "EXPERIMENTS",
@@ -697,8 +699,8 @@ def get_experiment(name: str) -> Experiment:
 
     Raises
     ------
-    KeyError
-        For an unknown name, listing the known ones.
+    UnknownExperimentError
+        For an unknown name (a ``KeyError``), listing the known ones.
     """
     try:
         return EXPERIMENTS[name]
@@ -707,6 +709,6 @@ def get_experiment(name: str) -> Experiment:
 
         close = difflib.get_close_matches(name, EXPERIMENTS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise KeyError(
+        raise UnknownExperimentError(
             f"Unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}.{hint}"
         ) from None

@@ -132,8 +132,8 @@ def plan(
     Raises
     ------
     ValueError
-        For a bad scale or number of seeds, or an experiment that another subcommand
-        runs (e.g. ``mitsuba``).
+        For a bad scale or number of seeds, a method that none of the experiments
+        runs, or an experiment that another subcommand runs (e.g. ``mitsuba``).
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
@@ -148,6 +148,11 @@ def plan(
             raise ValueError(
                 f"experiment {e.name!r} runs with 'python -m bench {e.command}', not the runner."
             )
+    if methods is not None:
+        known = {method for e in chosen for method in e.methods}
+        unknown = [method for method in methods if method not in known]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; the experiments run {sorted(known)}.")
     tasks = []
     for e in chosen:
         for spec in e.problem_specs(scale):

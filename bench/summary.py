@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .errors import NoResultsError
 from .experiments import EXPERIMENTS
 
 __all__ = ["summarize", "summary_markdown", "write_summary"]
@@ -133,12 +134,17 @@ def write_summary(out: str | Path = "results", scale: str = "quick") -> tuple[Pa
     -------
     path : Path
     text : str
+
+    Raises
+    ------
+    NoResultsError
+        When ``out`` has no runs at ``scale`` (a ``FileNotFoundError``).
     """
     from .runner import load_records
 
     records = load_records(out, scale)
     if records.empty:
-        raise FileNotFoundError(f"no runs under {Path(out) / scale}; run `python -m bench run`.")
+        raise NoResultsError(f"no runs under {Path(out) / scale}; run `python -m bench run`.")
     text = summary_markdown(records, scale)
     path = Path(out) / f"summary_{scale}.md"
     path.write_text(text, encoding="utf-8")

@@ -3,13 +3,15 @@
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
 # bench/ runs from the repository root (pytest's pythonpath setting puts it on the path)
 from bench import figures, runner, summary
+from bench.__main__ import HANDLERS
 from bench.__main__ import main as bench_main
-from bench.experiments import EXPERIMENTS, Experiment, ProblemSpec, get_experiment
+from bench.experiments import EXPERIMENTS, Experiment, ProblemSpec, get_experiment, prdpt_paper
 
 TINY = Experiment(
     name="tiny",
@@ -228,3 +230,103 @@ def test_meta_figure_from_the_curves_table(tmp_path):
     written = figures.plot_meta(csv, tmp_path / "meta")
     assert [p.suffix for p in written] == [".png", ".pdf"]
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_command_line_reports_known_errors_in_one_line(tmp_path, capsys, monkeypatch):
+    from bench import mitsuba
+    from blackbox_opt.exceptions import MissingDependencyError
+
+    def missing(*args, **kwargs):
+        raise MissingDependencyError(
+            "mitsuba is not installed: pip install 'blackbox-opt[mitsuba]'"
+        )
+
+    out = ["--out", str(tmp_path)]
+    cases = {
+        ("run", "mitsuba", *out): "runs with 'python -m bench mitsuba'",
+        ("run", "toys", "--methods", "nope", *out): "unknown methods ['nope']",
+        ("run", "tiny", "--jobs", "0", *out): "--jobs must be at least 1",
+        ("summary", "--out", str(tmp_path / "empty")): "no runs under",
+        ("mitsuba", "--scenes", "mi-nope", *out): "unknown scenes ['mi-nope']",
+        ("mitsuba", "--methods", "cmaes", *out): "unknown methods ['cmaes']",
+        ("meta", "--families", "nope", *out): "unknown families ['nope']",
+        ("batching", "nope"): "Unknown problem 'nope'",
+    }
+    for argv, message in cases.items():
+        assert bench_main(list(argv)) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and message in err and err.count("\n") == 1, err
+    monkeypatch.setattr(mitsuba, "run_mitsuba", missing)
+    assert bench_main(["mitsuba", *out]) == 2
+    assert capsys.readouterr().err == (
+        "error: mitsuba is not installed: pip install 'blackbox-opt[mitsuba]'\n"
+    )
+
+    # any other exception is a bug: it propagates
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setitem(HANDLERS, "list", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        bench_main(["list"])
+
+
+def test_mitsuba_runs_the_mitsuba_experiment(tmp_path, monkeypatch):
+    import problems
+    from bench import mitsuba
+
+    class Scene:  # stands in for a Mitsuba problem: nothing is rendered
+        variant, width, height, spp, differentiable = "none", 8, 6, 1, True
+
+        def __init__(self, name):
+            self.name = name
+
+    calls = []
+
+    def run_one(problem, method, options, seed):
+        calls.append((problem.name, method, seed, options))
+        row = dict(scene=problem.name, method=method, seed=seed, nfev=0, x=[0.0])
+        row.update(iterations=options["max_iter"], s_per_iter=0.1, image_mse=0.1, param_mse=0.1)
+        return row, np.linspace(1.0, 0.1, options["max_iter"])
+
+    monkeypatch.setattr(problems, "make", lambda scene, **options: Scene(scene))
+    monkeypatch.setattr(mitsuba, "run_one", run_one)
+    mitsuba.run_mitsuba(tmp_path, quick=True, scenes=["mi-shadows", "mi-occlusion"])
+
+    experiment = get_experiment("mitsuba")
+    assert [call[:3] for call in calls] == [
+        *[("mi-shadows", "prdpt", seed) for seed in range(3)],
+        ("mi-shadows", "adam", 0),  # deterministic: one run
+        *[("mi-occlusion", "prdpt", seed) for seed in range(3)],
+        ("mi-occlusion", "adam", 0),
+    ]
+    for scene, method, _, options in calls:
+        iterations = experiment.iterations("quick", method, scene)
+        assert options == {**experiment.params(method, scene), "max_iter": iterations}
+    settings = {(scene, method): options for scene, method, _, options in calls}
+    assert settings["mi-occlusion", "prdpt"]["sigma"] == 0.8
+    assert settings["mi-occlusion", "prdpt"]["max_iter"] == 150
+    assert settings["mi-occlusion", "adam"] == {"lr": 3e-2, "max_iter": 100}
+    # the plateau experiment's Mitsuba runs use the same settings
+    plateaus = get_experiment("plateaus")
+    for scene in ("mi-shadows", "mi-occlusion"):
+        for method in ("prdpt", "adam"):
+            assert plateaus.params(method, scene) == experiment.params(method, scene)
+
+    table = (tmp_path / "mitsuba_table.md").read_text()
+    paper = prdpt_paper("mi-occlusion", "adam")
+    assert f"| {paper.image_mse:.3g} | {paper.param_mse:.3g} | {paper.s_per_iter:.2f} |" in table
+    assert len(pd.read_csv(tmp_path / "mitsuba_runs.csv")) == 8
+    assert (tmp_path / "mitsuba_shadows.png").stat().st_size > 0
+
+
+def test_meta_runs_the_meta_experiment_at_the_smoke_scale(tmp_path, capsys):
+    out = str(tmp_path)
+    argv = ["meta", "--scale", "smoke", "--families", "texture-family", "--no-blackbox"]
+    assert bench_main([*argv, "--out", out]) == 0
+    steps = get_experiment("meta").iterations("smoke", "adam", "texture-family")
+    assert f"within {steps} steps" in capsys.readouterr().out
+    factor = pd.read_csv(tmp_path / "factor.csv")
+    assert set(factor["family"]) == {"texture-family"} and (factor["adam_budget"] == steps).all()
+    for name in ("curves.csv", "regimes.csv", "summary.md", "regimes.png"):
+        assert (tmp_path / name).stat().st_size > 0
