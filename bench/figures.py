@@ -133,10 +133,12 @@ def plot_convergence(history: Any, path: Path, title: str = "") -> list[Path]:
         sub = history[history["problem"] == problem]
         grid = np.linspace(0, sub["nfev"].max(), GRID_POINTS)
         for method, runs in sub.groupby("method", sort=True):
-            curves = np.stack([
-                _on_grid(r["nfev"].to_numpy(float), r["best"].to_numpy(float), grid)
-                for _, r in runs.groupby("seed")
-            ])  # fmt: skip
+            curves = np.stack(
+                [
+                    _on_grid(r["nfev"].to_numpy(float), r["best"].to_numpy(float), grid)
+                    for _, r in runs.groupby("seed")
+                ]
+            )
             _band(ax, grid, curves, palette[method], method)
         ax.set_yscale("log")
         ax.set_title(problem)
@@ -269,20 +271,25 @@ def plateau_table(records: Any) -> str:
         for problem in paper["problems"]:
             for method in ("prdpt", "adam"):
                 sub = done[(done["problem"] == problem) & (done["method"] == method)]
-                skipped = records[(records["problem"] == problem)
-                                  & (records["method"] == method)
-                                  & (records["status"] != "done")]  # fmt: skip
+                skipped = records[
+                    (records["problem"] == problem)
+                    & (records["method"] == method)
+                    & (records["status"] != "done")
+                ]
                 if len(sub):
                     per_iter = (sub["wall_time"] / sub["nit"].clip(lower=1)).median()
-                    ours = (f"{sub['fun'].median():.3g} | {sub['param_error'].median():.3g} | "
-                            f"{per_iter:.3g}")  # fmt: skip
+                    ours = (
+                        f"{sub['fun'].median():.3g} | {sub['param_error'].median():.3g} | "
+                        f"{per_iter:.3g}"
+                    )
                 elif len(skipped):
                     ours = "not run | " + skipped["reason"].iloc[0].split(":")[0] + " | -"
                 else:
                     continue
                 img, par, sec = paper[method]
-                lines.append(f"| {task} | {problem} | {method} | {ours} | {img:.3g} | "
-                             f"{par:.3g} | {sec} |")  # fmt: skip
+                lines.append(
+                    f"| {task} | {problem} | {method} | {ours} | {img:.3g} | {par:.3g} | {sec} |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -308,8 +315,11 @@ def plot_scaling(history: Any, records: Any, path: Path) -> list[Path]:
     for method, runs in done.groupby("method", sort=True):
         per_iter = []
         for _, r in runs.iterrows():
-            h = history[(history["problem"] == r["problem"]) & (history["method"] == method)
-                        & (history["seed"] == r["seed"])].sort_values("nit")  # fmt: skip
+            h = history[
+                (history["problem"] == r["problem"])
+                & (history["method"] == method)
+                & (history["seed"] == r["seed"])
+            ].sort_values("nit")
             steps = np.diff(h["time"].to_numpy(float))
             if len(steps):
                 per_iter.append((dims[r["problem"]], float(np.median(steps))))
@@ -320,8 +330,7 @@ def plot_scaling(history: Any, records: Any, path: Path) -> list[Path]:
             ax.plot(xs, ys, "o-", color=palette[method], label=method)
     top = ax.get_ylim()[1] if len(done) else 1.0
     for _, r in records[records["status"] != "done"].iterrows():
-        ax.plot(dims.get(r["problem"], np.nan), top, "x", color=palette[r["method"]], ms=10,
-                mew=2)  # fmt: skip
+        ax.plot(dims.get(r["problem"], np.nan), top, "x", color=palette[r["method"]], ms=10, mew=2)
         ax.annotate(
             f"{r['method']}: not run",
             (dims.get(r["problem"], np.nan), top),
@@ -459,8 +468,14 @@ def plot_meta(csv: Path, path: Path) -> list[Path]:
             # no time spent (the general model): drawn at half the shortest time measured
             x_time[x_time <= 0] = 0.5 * positive.min() if len(positive) else 1e-6
             for ax, x in ((ax_steps, x_steps), (ax_time, x_time)):
-                ax.plot(x, curve["loss"].clip(lower=LOG_FLOOR), "o-" if len(x) < 3 else "-",
-                        color=palette[regime], label=regime, ms=4)  # fmt: skip
+                ax.plot(
+                    x,
+                    curve["loss"].clip(lower=LOG_FLOOR),
+                    "o-" if len(x) < 3 else "-",
+                    color=palette[regime],
+                    label=regime,
+                    ms=4,
+                )
         for ax, xlabel in ((ax_steps, "steps"), (ax_time, "wall time (s)")):
             ax.set_xscale("log")
             ax.set_yscale("log")
@@ -505,8 +520,9 @@ def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "ful
                 continue
             stem = figures / f"{scale}_{name}"
             if "convergence" in experiment.figures and not h.empty:
-                written += plot_convergence(h, stem.with_name(stem.name + "_convergence"),
-                                            experiment.title)  # fmt: skip
+                written += plot_convergence(
+                    h, stem.with_name(stem.name + "_convergence"), experiment.title
+                )
             if "grad_variance" in experiment.figures and not h.empty:
                 written += plot_grad_variance(h, stem.with_name(stem.name + "_grad_variance"))
             if "plateaus" in experiment.figures and not h.empty:

@@ -70,8 +70,15 @@ def run_one(
 
     problem.reset_counter()
     start = time.perf_counter()
-    result = blackbox_opt.minimize(problem, method=method, random_state=seed, verbose=False,
-                                   monitor=False, callback=record, **options)  # fmt: skip
+    result = blackbox_opt.minimize(
+        problem,
+        method=method,
+        random_state=seed,
+        verbose=False,
+        monitor=False,
+        callback=record,
+        **options,
+    )
     elapsed = time.perf_counter() - start
     with torch.no_grad():
         image_mse = float(problem(result.x_last))
@@ -121,8 +128,13 @@ def _plot(curves: dict[str, list[np.ndarray]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     for (label, runs), colour in zip(curves.items(), ("C0", "C3"), strict=False):
         for i, curve in enumerate(runs):
-            ax.semilogy(np.arange(1, len(curve) + 1), curve, color=colour, alpha=0.8,
-                        label=label if i == 0 else None)  # fmt: skip
+            ax.semilogy(
+                np.arange(1, len(curve) + 1),
+                curve,
+                color=colour,
+                alpha=0.8,
+                label=label if i == 0 else None,
+            )
     paper = prdpt_paper("mi-shadows", "prdpt").param_mse
     ax.axhline(paper, color="k", ls="--", lw=1, label=f"paper PRDPT ({paper:.3g})")
     ax.set_xlabel("iteration")
@@ -197,8 +209,11 @@ def run_mitsuba(
     for scene in scenes:
         spec = specs[scene]
         problem = problems.make(spec.id, **{**spec.options, **overrides})
-        print(f"{scene}: variant {problem.variant}, {problem.width}x{problem.height}, "
-              f"{problem.spp} spp", flush=True)  # fmt: skip
+        print(
+            f"{scene}: variant {problem.variant}, {problem.width}x{problem.height}, "
+            f"{problem.spp} spp",
+            flush=True,
+        )
         for method in methods:
             options = experiment.params(method, scene)
             options["max_iter"] = experiment.iterations(scale, method, scene)
@@ -214,11 +229,16 @@ def run_mitsuba(
                     curves.setdefault(method, []).append(curve)
                 extra = ""
                 if "grad_zero" in row:
-                    extra = (f", gradient zero in {row['grad_zero']:.0%} of iterations, median "
-                             f"norm {row['grad_norm_median']:.3g}")  # fmt: skip
-                print(f"  {method} seed {seed}: param MSE {row['param_mse']:.3g}, image MSE "
-                      f"{row['image_mse']:.3g}, {row['s_per_iter']:.3f} s/iter, "
-                      f"x {row['x']}{extra}", flush=True)  # fmt: skip
+                    extra = (
+                        f", gradient zero in {row['grad_zero']:.0%} of iterations, median "
+                        f"norm {row['grad_norm_median']:.3g}"
+                    )
+                print(
+                    f"  {method} seed {seed}: param MSE {row['param_mse']:.3g}, image MSE "
+                    f"{row['image_mse']:.3g}, {row['s_per_iter']:.3f} s/iter, "
+                    f"x {row['x']}{extra}",
+                    flush=True,
+                )
     runs = pd.DataFrame(rows)
     runs.to_csv(out / "mitsuba_runs.csv", index=False)
     table = _table(runs)

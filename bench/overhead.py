@@ -35,8 +35,14 @@ def _direct_cma(dim: int, n_iter: int, seed: int) -> float:
     import cma
 
     _, losses = _objective(dim)
-    options = {"seed": seed, "verbose": -9, "verb_disp": 0, "verb_log": 0,
-               "verb_time": False, "bounds": [-5.0, 5.0]}  # fmt: skip
+    options = {
+        "seed": seed,
+        "verbose": -9,
+        "verb_disp": 0,
+        "verb_log": 0,
+        "verb_time": False,
+        "bounds": [-5.0, 5.0],
+    }
     es = cma.CMAEvolutionStrategy(np.ones(dim), 2.5, options)
     t0 = time.perf_counter()
     for _ in range(n_iter):  # pycma's canonical loop, stop() included
@@ -69,8 +75,9 @@ def _wrapped(method: str, dim: int, n_iter: int, seed: int, **options) -> float:
     from blackbox_opt import get_method
 
     problem, _ = _objective(dim)
-    optimizer = get_method(method, max_iter=n_iter, random_state=seed, verbose=False,
-                           monitor=False, **options)  # fmt: skip
+    optimizer = get_method(
+        method, max_iter=n_iter, random_state=seed, verbose=False, monitor=False, **options
+    )
     optimizer.fit(problem)
     return optimizer.result_.time / optimizer.n_iter_
 
@@ -119,6 +126,9 @@ def run_overhead(dim: int = 10, n_iter: int = 300, repeats: int = 5) -> list[dic
             times["wrapper"].append(wrapped())
         d, w = (statistics.median(times[k]) for k in ("direct", "wrapper"))
         rows.append(dict(case=name, direct_ms=1e3 * d, wrapper_ms=1e3 * w, ratio=w / d))
-        print(f"{name:32s} direct {1e3 * d:7.3f} ms/iter  wrapper {1e3 * w:7.3f} ms/iter  "
-              f"ratio {w / d:5.2f} (goal <= 1.10)", flush=True)  # fmt: skip
+        print(
+            f"{name:32s} direct {1e3 * d:7.3f} ms/iter  wrapper {1e3 * w:7.3f} ms/iter  "
+            f"ratio {w / d:5.2f} (goal <= 1.10)",
+            flush=True,
+        )
     return rows

@@ -45,9 +45,19 @@ __all__ = [
 
 #: The columns of the tidy history table, one row per iteration per run.
 TABLE_COLUMNS: tuple[str, ...] = (
-    "experiment", "problem", "method", "seed", "nit", "nfev", "time", "loss", "best",
-    "param_error", "grad_norm", "sigma",
-)  # fmt: skip
+    "experiment",
+    "problem",
+    "method",
+    "seed",
+    "nit",
+    "nfev",
+    "time",
+    "loss",
+    "best",
+    "param_error",
+    "grad_norm",
+    "sigma",
+)
 
 
 @dataclass(frozen=True)
@@ -323,9 +333,17 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
 
 
 def _new_record(task: Task) -> dict[str, Any]:
-    return {**asdict(task), "status": "done", "reason": "", "fun": math.nan,
-            "param_error": math.nan, "nfev": 0, "nit": 0, "wall_time": 0.0,
-            "message": ""}  # fmt: skip
+    return {
+        **asdict(task),
+        "status": "done",
+        "reason": "",
+        "fun": math.nan,
+        "param_error": math.nan,
+        "nfev": 0,
+        "nit": 0,
+        "wall_time": 0.0,
+        "message": "",
+    }
 
 
 def _write_record(

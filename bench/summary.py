@@ -56,8 +56,19 @@ def summarize(records: Any) -> Any:
 
     done = records[records["status"] == "done"]
     if done.empty:
-        return pd.DataFrame(columns=["experiment", "problem", "method", "seeds", "fun",
-                                     "param_error", "nfev", "wall_time", "rank"])  # fmt: skip
+        return pd.DataFrame(
+            columns=[
+                "experiment",
+                "problem",
+                "method",
+                "seeds",
+                "fun",
+                "param_error",
+                "nfev",
+                "wall_time",
+                "rank",
+            ]
+        )
     groups = done.groupby(["experiment", "problem", "method"], sort=False)
     table = groups.agg(
         seeds=("seed", "count"),
@@ -92,14 +103,18 @@ def summary_markdown(records: Any, scale: str = "quick") -> str:
     """
     table = summarize(records)
     lines = [f"# Benchmark summary ({scale} scale)", ""]
-    lines.append("Median over seeds [interquartile range]; loss: the best loss of the run; "
-                 "parameter error: MSE to the known optimum.")  # fmt: skip
+    lines.append(
+        "Median over seeds [interquartile range]; loss: the best loss of the run; "
+        "parameter error: MSE to the known optimum."
+    )
     for name in dict.fromkeys(list(records["experiment"])):
         experiment = EXPERIMENTS.get(name)
         sub = table[table["experiment"] == name]
         lines += ["", f"## {name}: {experiment.title if experiment else ''}".rstrip(": "), ""]
-        lines.append("| problem | method | seeds | loss | parameter error | evaluations | "
-                     "wall time (s) | rank |")  # fmt: skip
+        lines.append(
+            "| problem | method | seeds | loss | parameter error | evaluations | "
+            "wall time (s) | rank |"
+        )
         lines.append("|---|---|---|---|---|---|---|---|")
         done = records[(records["experiment"] == name) & (records["status"] == "done")]
         for _, row in sub.iterrows():

@@ -71,6 +71,14 @@ class PeakMemZeroGrads:
         self.problem = _quadratic(dim)
 
     def peakmem_three_iterations(self, dim, n_freq):
-        blackbox_opt.minimize(self.problem, "zerograds", max_iter=3, n_freq=n_freq,
-                              sigma=0.025, n_samples=4, k_theta=1, random_state=0,
-                              verbose=False)  # fmt: skip
+        blackbox_opt.minimize(
+            self.problem,
+            "zerograds",
+            max_iter=3,
+            n_freq=n_freq,
+            sigma=0.025,
+            n_samples=4,
+            k_theta=1,
+            random_state=0,
+            verbose=False,
+        )
