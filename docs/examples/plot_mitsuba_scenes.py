@@ -20,7 +20,7 @@ import time
 import matplotlib.pyplot as plt
 
 import blackbox_opt
-from bench.experiments import prdpt_paper
+from bench.experiments import get_experiment, prdpt_paper
 
 small = {"res": (80, 60), "spp": 8, "reference_spp": 128}
 ids = ["mi-shadows", "mi-occlusion", "mi-cup", "mi-gi", "mi-caustic"]
@@ -41,14 +41,19 @@ fig.tight_layout()
 # Optimising the shadow caster
 # ----------------------------
 # In ``mi-shadows`` an off-screen sphere is seen only through its shadow; from the
-# start, its shadow does not overlap the target's. PRDPT uses the paper's settings:
-# one antithetic pair of renders per iteration, ``sigma`` 0.5 held for 200 iterations
-# and then annealed to 0.01, Adam with learning rate 2e-2 on the estimate.
+# start, its shadow does not overlap the target's. PRDPT uses the paper's settings, as
+# the benchmark's ``mitsuba`` experiment (``bench/experiments.py``) has them: one
+# antithetic pair of renders per iteration, ``sigma`` 0.5 held for half of the 400
+# iterations and then annealed to 0.01, Adam with learning rate 2e-2 on the estimate.
+experiment = get_experiment("mitsuba")
+settings = experiment.params("prdpt", "mi-shadows")
+iterations = experiment.iterations("full", "prdpt", "mi-shadows")
+print(f"prdpt: {settings}, {iterations} iterations")
 shadows = scenes["mi-shadows"]
 t0 = time.perf_counter()
-prdpt = blackbox_opt.minimize(shadows, method="prdpt", sigma=0.5, n_samples=1, lr=2e-2,
-                              max_iter=400, anneal_start=200, sigma_min=0.01, random_state=0,
-                              verbose=False)  # fmt: skip
+prdpt = blackbox_opt.minimize(
+    shadows, method="prdpt", max_iter=iterations, random_state=0, verbose=False, **settings
+)
 prdpt_time = (time.perf_counter() - t0) / prdpt.nit
 error = float(shadows.param_error(prdpt.x_last))
 print(f"prdpt: x = {prdpt.x_last.tolist()}, parameter MSE {error:.2e}, {prdpt_time:.3f} s/iter")
@@ -60,7 +65,10 @@ print(f"prdpt: x = {prdpt.x_last.tolist()}, parameter MSE {error:.2e}, {prdpt_ti
 # moving to the target. Each iteration costs an AD render, so this run is short.
 if shadows.differentiable:
     t0 = time.perf_counter()
-    adam = blackbox_opt.minimize(shadows, method="adam", lr=2e-2, max_iter=10, verbose=False)
+    adam_settings = experiment.params("adam", "mi-shadows")  # the same learning rate
+    adam = blackbox_opt.minimize(
+        shadows, method="adam", max_iter=10, verbose=False, **adam_settings
+    )
     adam_time = (time.perf_counter() - t0) / adam.nit
     error = float(shadows.param_error(adam.x_last))
     print(f"adam: x = {adam.x_last.tolist()}, parameter MSE {error:.2e}, {adam_time:.3f} s/iter")
