@@ -1,6 +1,6 @@
 """The blackbox-opt benchmark (run from the repository root as ``python -m bench``).
 
-:mod:`bench.experiments` holds the experiments as data; the
+:mod:`bench.experiments` holds every experiment as data, in one registry; the
 ``python -m bench`` subcommands run them: :mod:`bench.runner` (``run``, ``demo``: methods
 x problems x seeds, resumable), :mod:`bench.mitsuba` (PRDPT against Mitsuba's
 gradients) and :mod:`bench.meta` (meta-learned initialisation). :mod:`bench.figures`
