@@ -4,13 +4,13 @@
 :mod:`bench.experiments` (its scenes, settings and iterations per scale are there):
 ``prdpt`` (black-box, two renders per iteration) and ``adam`` on the gradients of
 Mitsuba's projective AD (``value_and_grad``: a forward render for the loss and an AD
-render for the gradient) on the ``mi-*`` problems, and
-writes, per scene and method: the image MSE at the final iterate, the parameter MSE
-to the target and the seconds per iteration, beside the paper's Table 2 (which used
-256 x 192 images at 32 spp on a GPU; these problems default to 128 x 96 at 16 spp on
-the CPU). ``adam`` is deterministic here (fixed render seed, no random draws), so it
-runs once per scene; ``prdpt`` runs once per seed. Monitoring evaluations are off, so
-the times are those of the methods' own work.
+render for the gradient) on the ``mi-*`` problems, and writes, per scene and method:
+the image MSE at the final iterate, the parameter MSE to the target and the seconds
+per iteration, beside the paper's Table 2 (which used 256 x 192 images at 32 spp on a
+GPU; these problems default to 128 x 96 at 16 spp on the CPU). ``adam`` is
+deterministic here (fixed render seed, no random draws), so it runs once per scene;
+``prdpt`` runs once per seed. Monitoring evaluations are off, so the times are those of
+the methods' own work.
 
 Outputs in ``--out``: ``mitsuba_runs.csv`` (one row per run), ``mitsuba_table.md``
 (the table beside the paper's) and ``mitsuba_shadows.png`` (parameter error against
