@@ -82,6 +82,38 @@ class BlackboxOptWarning(UserWarning):
     """Warnings issued by blackbox_opt."""
 
 
+def did_you_mean(name: str, valid: Iterable[str], n: int = 3, cutoff: float = 0.5) -> str:
+    """The " Did you mean ...?" hint for a misspelt ``name``, or "" when nothing is close.
+
+    Parameters
+    ----------
+    name : str
+        The name that was not found.
+    valid : iterable of str
+        The names that exist.
+    n : int, default=3
+        At most this many suggestions.
+    cutoff : float, default=0.5
+        The similarity (:func:`difflib.get_close_matches`) a suggestion needs.
+
+    Returns
+    -------
+    str
+        With a leading space, so it can follow a sentence.
+
+    Examples
+    --------
+    >>> did_you_mean("budgett", ["budget", "target"])
+    " Did you mean 'budget'?"
+    >>> did_you_mean("xyz", ["budget"])
+    ''
+    """
+    close = difflib.get_close_matches(str(name), list(valid), n=n, cutoff=cutoff)
+    if not close:
+        return ""
+    return " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
 def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
     """Build the message for an unknown ``name`` among ``valid`` names.
 
@@ -105,9 +137,6 @@ def unknown_name_message(kind: str, name: str, valid: Iterable[str]) -> str:
     "Unknown method 'spas'. Did you mean 'spsa'? Valid methods: fd, random, spsa."
     """
     valid = sorted(valid)
-    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.5)
-    hint = ""
-    if close:
-        hint = " Did you mean " + " or ".join(repr(c) for c in close) + "?"
+    hint = did_you_mean(name, valid)
     listing = ", ".join(valid) if valid else "(none registered)"
     return f"Unknown {kind} {name!r}.{hint} Valid {kind}s: {listing}."

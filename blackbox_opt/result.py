@@ -187,6 +187,30 @@ class History:
         """Return ``{column: list of values}``."""
         return {c: v.tolist() for c, v in self._columns().items()}
 
+    @classmethod
+    def from_dict(cls, columns: dict[str, list]) -> History:
+        """Rebuild a history from :meth:`to_dict`.
+
+        Parameters
+        ----------
+        columns : dict of str to list
+
+        Returns
+        -------
+        History
+        """
+        n_rows = len(next(iter(columns.values()))) if columns else 0
+        return cls([{c: v[i] for c, v in columns.items()} for i in range(n_rows)])
+
+    def rows(self) -> list[dict]:
+        """Return the rows as they were recorded (a copy of the list).
+
+        Returns
+        -------
+        list of dict
+        """
+        return [dict(row) for row in self._rows]
+
     def to_pandas(self):
         """Return the history as a :class:`pandas.DataFrame` (one row per iteration)."""
         from .utils import require

@@ -143,9 +143,9 @@ def available_memory() -> int | None:
 def check_param_constraints(estimator: Any) -> None:
     """Validate an estimator's parameters against its ``_parameter_constraints`` table.
 
-    scikit-learn's messages ("The 'sigma' parameter of PRDPT must be a float in
-    (0, inf). Got -1 instead.") are raised as this package's
-    :class:`~blackbox_opt.InvalidParameterError`.
+    Raises the library's :class:`~blackbox_opt.InvalidParameterError` with a message
+    such as "The 'sigma' parameter of PRDPT must be a float in the range (0, inf).
+    Got -1 instead." (see :mod:`blackbox_opt.validation`).
 
     Parameters
     ----------
@@ -156,17 +156,13 @@ def check_param_constraints(estimator: Any) -> None:
     ------
     InvalidParameterError
     """
-    from sklearn.utils._param_validation import InvalidParameterError as _SkParamError
-    from sklearn.utils._param_validation import validate_parameter_constraints
+    from .validation import validate_params
 
-    try:
-        validate_parameter_constraints(
-            estimator._parameter_constraints,
-            estimator.get_params(deep=False),
-            caller_name=type(estimator).__name__,
-        )
-    except _SkParamError as exc:
-        raise InvalidParameterError(str(exc)) from None
+    validate_params(
+        estimator._parameter_constraints,
+        estimator.get_params(deep=False),
+        type(estimator).__name__,
+    )
 
 
 def missing_attribute(obj: Any, name: str, fitted: Iterable[str], fit_call: str) -> Exception:

@@ -29,8 +29,8 @@ from typing import Any, ClassVar
 
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..evaluation import evaluate
 from ..exceptions import (
     EvaluationError,
     InvalidParameterError,
@@ -42,6 +42,7 @@ from ..optimizers.gradient import GradientMethod
 from ..problem import Problem
 from ..result import History, OptimizeResult, Status
 from ..utils import check_param_constraints, check_random_state, missing_attribute
+from ..validation import Interval, Options
 from .family import ProblemFamily
 
 __all__ = ["ALGORITHMS", "DEFAULT_INNER_METHOD", "MetaInitializer", "MetaSGD"]
@@ -228,7 +229,7 @@ class MetaInitializer(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict] = {
         "inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "algorithm": [Options(set(ALGORITHMS))],
         "meta_batch": [Interval(Integral, 1, None, closed="left")],
         "outer_lr": [Interval(Real, 0, None, closed="neither")],
         "inner_lr_init": [Interval(Real, 0, None, closed="neither")],
@@ -324,7 +325,6 @@ class MetaInitializer(BaseEstimator):
                 f"it (such as 'prdpt', 'zerograds', 'spsa', 'fd'); {name!r} "
                 f"({type(method).__name__}) does not."
             )
-        extra = {"update": "optimizer"} if "update" in method.get_params(deep=False) else {}
         return method.set_params(
             lr=1.0,
             optimizer=MetaSGD,
@@ -334,7 +334,7 @@ class MetaInitializer(BaseEstimator):
             monitor=monitor,
             verbose=False,
             random_state=generator,
-            **extra,
+            **method._steps_through_optimizer,
         )
 
     # -- meta-training ------------------------------------------------------------------------
@@ -388,8 +388,14 @@ class MetaInitializer(BaseEstimator):
         self._nfev = 0
         t0 = time.perf_counter()
         n_steps = 0
-        bar = tqdm(range(self.epochs), desc=f"meta-training on {family.name}",
-                   disable=not verbose, leave=False, dynamic_ncols=True)  # fmt: skip
+        best = math.inf
+        bar = tqdm(
+            range(self.epochs),
+            desc=f"meta-training on {family.name}",
+            disable=not verbose,
+            leave=False,
+            dynamic_ncols=True,
+        )
         with torch.enable_grad():
             for epoch in bar:
                 order = torch.randperm(family.n_train, generator=generator, device=device)
@@ -420,16 +426,19 @@ class MetaInitializer(BaseEstimator):
                         f"Meta-training diverged at epoch {epoch + 1}: non-finite loss "
                         "or meta-gradient. Lower outer_lr or inner_lr_init."
                     )
-                history.append(nit=epoch + 1, nfev=self._nfev, time=time.perf_counter() - t0,
-                               loss=mean_loss, grad_norm=mean_norm)  # fmt: skip
+                best = min(best, mean_loss)
+                history.append(
+                    nit=epoch + 1,
+                    nfev=self._nfev,
+                    time=time.perf_counter() - t0,
+                    loss=mean_loss,
+                    best=best,
+                    grad_norm=mean_norm,
+                )
                 bar.set_postfix(loss=f"{last:.4g}", refresh=False)
                 if self.max_time is not None and time.perf_counter() - t0 >= self.max_time:
                     break
         bar.close()
-        best = math.inf
-        for row in history._rows:
-            best = min(best, row["loss"])
-            row["best"] = best
         self.init_ = init.detach().clone()
         self.lr_ = rates.detach().clone()
         self.dim_ = int(init.shape[0])
@@ -502,17 +511,11 @@ class MetaInitializer(BaseEstimator):
                     n_inner = len(record)
                     thetas.append(method.recommend())
                 X = method.ask()
-                if method.needs_gradient:
-                    y, grads = problem.value_and_grad(X)
-                else:
-                    with torch.no_grad():
-                        y, grads = problem.evaluate(X), None
-                method.tell(X, y, grads)
+                method.tell(X, *evaluate(problem, X, gradients=method.needs_gradient))
                 self._nfev += X.shape[0]
             totals.append(torch.stack(record[:n_inner]).sum(0) if n_inner else init * 0)
             queries.append(record[n_inner])
-            with torch.no_grad():
-                losses.append(problem.evaluate(thetas[-1][None])[0])
+            losses.append(evaluate(problem, thetas[-1][None])[0][0])
         q = torch.stack(queries)
         self._first_order(init, rates, torch.stack(thetas), torch.stack(totals).detach(), q)
         return torch.stack(losses).mean().double()

@@ -1,19 +1,18 @@
-"""The optimiser base class: the scikit-learn estimator contract and the ask/tell loop.
+"""The optimiser base class: the scikit-learn estimator contract and ask/tell.
 
 Every method subclasses :class:`BaseOptimizer` and implements a few small hooks
-(``_start``, ``_ask``, ``_tell``, ``_recommend``); the public ``start``, ``ask``,
-``tell``, ``recommend`` and the ``fit`` loop are written once, here. The loop counts
-evaluations against the budget, tracks the best point on the device without waiting
-on it, records the history, drives the progress bar and the callback, and keeps the
-best result through user interrupts and failing forward models.
+(``_start``, ``_ask``, ``_tell``, ``_recommend``, and ``_get_state``/``_set_state``
+for its run state); the public ``start``, ``ask``, ``tell``, ``recommend``,
+``state_dict`` and ``load_state_dict`` are written once, here. ``tell`` validates the
+losses, counts evaluations and tracks the best point on the device without waiting
+on it. ``fit`` hands the run to :class:`~blackbox_opt.optimizers.loop.RunLoop`, which
+drives ask/evaluate/tell under the budget with one error policy.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import pickle
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,17 +22,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..exceptions import (
-    BlackboxOptError,
-    EvaluationError,
-    InvalidParameterError,
-    NotFittedError,
-)
+from ..checkpoint import STATE_FORMAT, copy_state, plain_params
+from ..exceptions import EvaluationError, InvalidParameterError, NotFittedError
 from ..problem import Problem, _as_bounds, _as_vector
 from ..result import History, OptimizeResult, Status
 from ..utils import check_param_constraints, check_random_state, missing_attribute
+from ..validation import Interval, Options
+from .loop import RunLoop
 
 __all__ = ["DEFAULT_BUDGET", "BaseOptimizer", "RunState"]
 
@@ -41,6 +37,9 @@ __all__ = ["DEFAULT_BUDGET", "BaseOptimizer", "RunState"]
 DEFAULT_BUDGET = 10_000
 
 FITTED_ATTRIBUTES = ("x_", "fun_", "nfev_", "nfev_monitor_", "n_iter_", "result_")
+
+#: Parameters that may differ between a saved run and the optimiser resuming it.
+_RESUME_MAY_DIFFER = frozenset({"verbose", "random_state", "max_time", "on_error"})
 
 _RANDOM_STATE = [
     Interval(Integral, 0, None, closed="left"),
@@ -113,7 +112,8 @@ class BaseOptimizer(BaseEstimator):
     verbose : bool, optional
         Show a progress bar; None shows it when standard error is a terminal.
     on_error : {"raise", "stop"}, default="raise"
-        What happens when the forward model raises or returns NaN or inf: ``"raise"``
+        What happens when the forward model raises or returns NaN or inf, at one of
+        the method's points or at the monitored iterate: ``"raise"``
         raises :class:`~blackbox_opt.EvaluationError` whose ``result`` holds the best
         point so far (the optimiser is left fitted with it too); ``"stop"`` ends the
         run and returns that result with ``success=False``.
@@ -156,8 +156,11 @@ class BaseOptimizer(BaseEstimator):
     _recommends_best: ClassVar[bool] = False
     #: True when every point the method asks for lies inside the bounds.
     _stays_in_bounds: ClassVar[bool] = False
-    #: Attributes holding the method's run state, saved by :meth:`state_dict`.
-    _run_state: ClassVar[tuple[str, ...]] = ()
+    #: Attributes that ``_start`` computes from the parameters and the problem alone
+    #: (offsets, schedules' constants): not saved, rebuilt by ``start`` on resume.
+    #: Every other attribute a run sets must be saved by ``_get_state``; the shared
+    #: check suite fails on one that is neither. Merged with the parent classes'.
+    _derived_state: ClassVar[frozenset[str]] = frozenset()
 
     _parameter_constraints: ClassVar[dict] = {
         "budget": [Interval(Integral, 1, None, closed="left"), None],
@@ -166,7 +169,7 @@ class BaseOptimizer(BaseEstimator):
         "target": [Real, None],
         "monitor": ["boolean"],
         "verbose": ["boolean", None],
-        "on_error": [StrOptions({"raise", "stop"})],
+        "on_error": [Options({"raise", "stop"})],
         "random_state": _RANDOM_STATE,
     }
 
@@ -199,6 +202,9 @@ class BaseOptimizer(BaseEstimator):
             **getattr(parent, "_parameter_constraints", {}),
             **cls.__dict__.get("_parameter_constraints", {}),
         }
+        cls._derived_state = frozenset(getattr(parent, "_derived_state", ())) | frozenset(
+            cls.__dict__.get("_derived_state", ())
+        )
         init = cls.__dict__.get("__init__")
         if init is None:
             return
@@ -244,6 +250,18 @@ class BaseOptimizer(BaseEstimator):
     def _converged(self) -> bool:
         """Hook: True when the method has converged by its own criterion."""
         return False
+
+    def _get_state(self) -> dict:
+        """Hook: the method's own run state, as tensors and plain values.
+
+        Keys name the attributes they restore (``"theta"`` for ``self._theta``). Extend
+        the parent's dict; a wrapped library's object goes in through
+        :func:`~blackbox_opt.checkpoint.pickle_library_object`.
+        """
+        return {}
+
+    def _set_state(self, state: dict) -> None:
+        """Hook: restore what :meth:`_get_state` saved, into a started optimiser."""
 
     # -- ask / tell ----------------------------------------------------------------------
     def start(
@@ -382,31 +400,41 @@ class BaseOptimizer(BaseEstimator):
     def state_dict(self) -> dict:
         """Everything needed to resume the run exactly, as tensors and plain values.
 
-        Save it with :func:`torch.save`; it loads with ``torch.load(...,
-        weights_only=True)``. To resume, build the optimiser with the same parameters,
-        :meth:`start` it on the same problem, then :meth:`load_state_dict`. The wrapped
-        libraries' optimisers (pycma, nevergrad) are stored pickled, as bytes, and
-        :meth:`load_state_dict` unpickles them: load such states only from trusted
-        files.
+        Like :meth:`torch.optim.Optimizer.state_dict`: the run's counters, best point,
+        history and random generator, the method's own state (each method saves its
+        iterate, its inner optimisers and any pending batch explicitly in
+        ``_get_state``), and the parameters it was built with. Save it with
+        :func:`torch.save`; it loads with ``torch.load(..., weights_only=True)``. To
+        resume, build the optimiser with the same parameters, :meth:`start` it on the
+        same problem, then :meth:`load_state_dict`. The wrapped libraries' optimisers
+        (pycma, nevergrad) are stored as labelled pickles (see
+        :mod:`blackbox_opt.checkpoint`) and unpickled on load: load such states only
+        from trusted files.
 
         Returns
         -------
         dict
+            ``format``, ``class``, ``dim``, ``params``, ``run`` and ``method``. The
+            dict is a copy: it does not change as the run goes on.
         """
         state = self._require_started()
         return {
+            "format": STATE_FORMAT,
             "class": type(self).__name__,
             "dim": state.dim,
-            "run": {
-                "nit": state.nit,
-                "nfev": state.nfev,
-                "nfev_monitor": state.nfev_monitor,
-                "best_x": state.best_x.clone(),
-                "best_f": state.best_f.clone(),
-                "generator": state.generator.get_state(),
-                "history": state.history.to_dict(),
-            },
-            "method": {name: _pack(getattr(self, name, None)) for name in self._run_state},
+            "params": plain_params(self.get_params(deep=False)),
+            "run": copy_state(
+                {
+                    "nit": state.nit,
+                    "nfev": state.nfev,
+                    "nfev_monitor": state.nfev_monitor,
+                    "best_x": state.best_x,
+                    "best_f": state.best_f,
+                    "generator": state.generator.get_state(),
+                    "history": state.history.to_dict(),
+                }
+            ),
+            "method": copy_state(self._get_state()),
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -415,24 +443,56 @@ class BaseOptimizer(BaseEstimator):
         Parameters
         ----------
         state_dict : dict
-            From :meth:`state_dict` of an optimiser of the same class and dimension.
+            From :meth:`state_dict` of an optimiser of the same class, dimension and
+            parameters (``verbose``, ``random_state``, ``max_time`` and ``on_error``
+            may differ: the saved generator replaces the seed).
+
+        Raises
+        ------
+        InvalidParameterError
+            For a state of another class, dimension, format or set of parameters,
+            naming what differs; the optimiser is left as it was.
         """
         state = self._require_started()
+        if not isinstance(state_dict, dict) or state_dict.get("format") != STATE_FORMAT:
+            got = state_dict.get("format") if isinstance(state_dict, dict) else None
+            raise InvalidParameterError(
+                f"This is not a state of format {STATE_FORMAT} from "
+                f"BaseOptimizer.state_dict() (format {got!r})."
+            )
         if state_dict.get("class") != type(self).__name__ or state_dict.get("dim") != state.dim:
             raise InvalidParameterError(
                 f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
                 f"dimensions; this optimiser is a {type(self).__name__} in {state.dim}."
+            )
+        ours = plain_params(self.get_params(deep=False))
+        differ = sorted(
+            name
+            for name in set(ours) | set(state_dict["params"])
+            if name not in _RESUME_MAY_DIFFER and ours.get(name) != state_dict["params"].get(name)
+        )
+        if differ:
+            listing = ", ".join(
+                f"{n}={state_dict['params'].get(n)!r} (here {ours.get(n)!r})" for n in differ
+            )
+            raise InvalidParameterError(
+                f"This state was saved by a {type(self).__name__} with other parameters: "
+                f"{listing}. Build the optimiser with the saved parameters to resume."
+            )
+        expected = set(self._get_state())
+        saved_keys = set(state_dict["method"])
+        if saved_keys != expected:
+            raise InvalidParameterError(
+                f"This {type(self).__name__} state has the fields {sorted(saved_keys)}; "
+                f"this version of the method saves {sorted(expected)}."
             )
         run = state_dict["run"]
         state.nit, state.nfev, state.nfev_monitor = run["nit"], run["nfev"], run["nfev_monitor"]
         state.best_x = run["best_x"].to(device=state.device, dtype=state.dtype)
         state.best_f = run["best_f"].to(device=state.device, dtype=state.dtype)
         state.generator.set_state(run["generator"])
-        columns = run["history"]
-        n_rows = len(next(iter(columns.values()))) if columns else 0
-        state.history = History([{c: v[i] for c, v in columns.items()} for i in range(n_rows)])
-        for name, value in state_dict["method"].items():
-            setattr(self, name, _unpack(getattr(self, name, None), value, state))
+        state.history = History.from_dict(run["history"])
+        self._set_state(state_dict["method"])
 
     def recommend(self) -> torch.Tensor:
         """Return the method's current recommendation (its iterate or mean).
@@ -503,92 +563,8 @@ class BaseOptimizer(BaseEstimator):
         if budget is None and self.max_iter is None and self.max_time is None:
             budget = DEFAULT_BUDGET
         self.start(problem, x0, budget=budget)
-        state = self._state
-        from tqdm.auto import tqdm
-
-        verbose = sys.stderr.isatty() if self.verbose is None else self.verbose
-        bar = tqdm(
-            total=budget if budget is not None else self.max_iter,
-            unit="eval" if budget is not None else "it",
-            desc=f"{self.name or type(self).__name__} on {problem.name}",
-            disable=not verbose,
-            leave=False,
-            dynamic_ncols=True,
-        )
-        last_postfix = 0.0
-        error: BaseException | None = None
-        status = Status.RUNNING
-        try:
-            try:
-                self._monitor_point(record_row=True)
-            except Exception as exc:  # KeyboardInterrupt is no Exception: it goes on up
-                if not _forward_model_failure(exc):
-                    raise
-                error, status = exc, Status.ERROR
-            while status == Status.RUNNING:
-                status = self._stop_reason(budget)
-                if status != Status.RUNNING:
-                    break
-                X = self.ask()
-                if budget is not None and state.nfev + X.shape[0] > budget:
-                    status = Status.BUDGET
-                    break
-                try:
-                    y, grads = self._evaluate(problem, X)
-                except Exception as exc:
-                    if not _forward_model_failure(exc):
-                        raise
-                    error, status = exc, Status.ERROR
-                    break
-                try:
-                    self.tell(X, y, grads)
-                except EvaluationError as exc:  # non-finite losses from the model
-                    error, status = exc, Status.ERROR
-                    break
-                if self.monitor:
-                    self._monitor_point(record_row=False)
-                bar.update(X.shape[0] if budget is not None else 1)
-                if verbose and time.monotonic() - last_postfix > 0.5:
-                    last_postfix = time.monotonic()
-                    bar.set_postfix(best=f"{float(state.best_f):.4g}", refresh=False)
-                if callback is not None:
-                    try:
-                        callback(self.result())
-                    except StopIteration:
-                        status = Status.CALLBACK
-                        break
-                if self._converged():
-                    status = Status.CONVERGED
-                    break
-        except KeyboardInterrupt:
-            status = Status.INTERRUPTED
-        finally:
-            bar.close()
-        if not self.monitor and status != Status.ERROR:
-            self._monitor_point(record_row=False)
-        message = Status.MESSAGES[status]
-        if error is not None:
-            message = f"{message} {type(error).__name__}: {error}"
-        self._finish(status, message)
-        if error is not None and self.on_error == "raise":
-            if isinstance(error, EvaluationError):
-                error.result = self.result_
-                raise error
-            raise EvaluationError(
-                f"The forward model of {problem.name} raised at iteration {state.nit + 1}: "
-                f"{type(error).__name__}: {error}. The best point so far is in this "
-                "error's .result and in the optimiser's x_.",
-                result=self.result_,
-            ) from error
+        RunLoop(self, problem, budget, callback).run()
         return self
-
-    def _evaluate(
-        self, problem: Problem, X: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        if self.needs_gradient:
-            return problem.value_and_grad(X)
-        with torch.no_grad():
-            return problem.evaluate(X), None
 
     def _stop_reason(self, budget: int | None) -> int:
         state = self._state
@@ -601,42 +577,6 @@ class BaseOptimizer(BaseEstimator):
         if self.target is not None and float(state.best_f) <= self.target:
             return Status.TARGET
         return Status.RUNNING
-
-    def _monitor_point(self, *, record_row: bool) -> None:
-        """Evaluate the current recommendation (not charged) and record it."""
-        state = self._state
-        problem = state.problem
-        if problem is None:
-            return
-        x = self._recommend().detach()
-        if self._recommends_best and state.nit > 0:
-            loss = state.best_f.clone()
-        else:
-            with torch.no_grad():
-                try:
-                    loss = problem.evaluate(x[None])[0]
-                except Exception:
-                    if record_row:
-                        raise
-                    loss = torch.full((), math.nan, dtype=state.dtype, device=state.device)
-            state.nfev_monitor += 1
-        finite = torch.isfinite(loss)
-        better = finite & (loss < state.best_f)
-        state.best_f = torch.where(better, loss, state.best_f)
-        state.best_x = torch.where(better, x, state.best_x)
-        err = problem.param_error(x)
-        row = dict(
-            loss=loss,
-            best=state.best_f.clone(),
-            nfev_monitor=state.nfev_monitor,
-            param_error=math.nan if err is None else err,
-        )
-        if record_row or len(state.history) == 0:
-            state.history.append(
-                nit=state.nit, nfev=state.nfev, time=time.perf_counter() - state.t0, **row
-            )
-        else:
-            state.history.update_last(**row)
 
     def result(self) -> OptimizeResult:
         """The result of the run so far (also usable while driving ask/tell by hand).
@@ -698,6 +638,12 @@ class BaseOptimizer(BaseEstimator):
         return self.fit(problem, x0, budget=budget, callback=callback).result_
 
     # -- helpers for subclasses ------------------------------------------------------------
+    def _restored(self, value: Any) -> Any:
+        """A saved value for ``_set_state``: tensors moved to the run's device."""
+        if torch.is_tensor(value):
+            return value.to(device=self._state.device)
+        return value
+
     def _library_seed(self, state: RunState) -> int:
         """A seed for a wrapped library's own numpy generator.
 
@@ -727,16 +673,6 @@ class BaseOptimizer(BaseEstimator):
         return torch.maximum(torch.minimum(x, bounds[1]), bounds[0])
 
 
-def _forward_model_failure(exc: Exception) -> bool:
-    """Whether ``exc`` comes from the forward model (handled by ``on_error``).
-
-    The library's own errors (bad parameters, a non-differentiable problem...) are
-    raised as they are; anything else, and non-finite losses, count as a failure of the
-    user's model.
-    """
-    return isinstance(exc, EvaluationError) or not isinstance(exc, BlackboxOptError)
-
-
 def _as_batch(X: Any, state: RunState, what: str) -> torch.Tensor:
     if not torch.is_tensor(X):
         X = torch.as_tensor(np.asarray(X, dtype=np.float64))
@@ -757,43 +693,3 @@ def _as_losses(y: Any, batch: int, state: RunState) -> torch.Tensor:
             f"y must hold one loss per point, shape ({batch},); got {tuple(y.shape)}."
         )
     return y
-
-
-def _is_plain(value: Any) -> bool:
-    """Whether ``torch.load(weights_only=True)`` can restore ``value`` as it is."""
-    if value is None or isinstance(value, bool | int | float | str) or torch.is_tensor(value):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str | int) and _is_plain(v) for k, v in value.items())
-    return False
-
-
-def _pack(value: Any) -> Any:
-    if hasattr(value, "state_dict") and not torch.is_tensor(value):
-        return value.state_dict()
-    if torch.is_tensor(value):
-        return value.detach().clone()
-    if _is_plain(value):
-        return value
-    # a wrapped library's own object (a pycma or nevergrad optimiser): pickled into
-    # bytes, so the state still loads with weights_only=True; unpickling it runs that
-    # library's code, so load states only from trusted files
-    data = bytearray(pickle.dumps(value))
-    return {"__pickled__": torch.frombuffer(data, dtype=torch.uint8).clone()}
-
-
-def _unpack(current: Any, saved: Any, state: RunState) -> Any:
-    if isinstance(saved, dict) and set(saved) == {"__pickled__"}:
-        return pickle.loads(saved["__pickled__"].numpy().tobytes())
-    if hasattr(current, "load_state_dict") and not torch.is_tensor(current):
-        current.load_state_dict(saved)
-        return current
-    if torch.is_tensor(saved):
-        saved = saved.to(device=state.device)
-        if torch.is_tensor(current) and current.shape == saved.shape:
-            with torch.no_grad():  # in place: torch optimisers hold this very tensor
-                current.copy_(saved)
-            return current
-    return saved

@@ -8,14 +8,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..checkpoint import pickle_library_object, unpickle_library_object
 from ..exceptions import (
     InsufficientMemoryError,
     InvalidParameterError,
     UnsupportedProblemError,
 )
 from ..utils import available_memory, require
+from ..validation import Interval, Options
 from .base import BaseOptimizer, RunState
 
 __all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
@@ -91,11 +92,10 @@ class CMAES(BaseOptimizer):
     name = "cmaes"
     _stays_in_bounds = True
     requires = ("baselines",)
-    _run_state: ClassVar[tuple[str, ...]] = ("_es", "_asked")
     _parameter_constraints: ClassVar[dict] = {
         "sigma0": [Interval(Real, 0, None, closed="neither"), None],
         "popsize": [Interval(Integral, 2, None, closed="left"), None],
-        "diagonal": [StrOptions({"auto"}), "boolean"],
+        "diagonal": [Options({"auto"}), "boolean"],
         "cma_options": [dict, None],
     }
 
@@ -162,6 +162,20 @@ class CMAES(BaseOptimizer):
         x0 = state.x0.double().cpu().numpy()
         self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
         self._asked: list | None = None
+
+    def _get_state(self) -> dict:
+        asked = None if self._asked is None else torch.from_numpy(np.stack(self._asked))
+        return {
+            **super()._get_state(),
+            "es": pickle_library_object(self._es, "cma"),
+            "asked": asked,
+        }
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._es = unpickle_library_object(state["es"], "cma")
+        asked = state["asked"]
+        self._asked = None if asked is None else list(asked.double().cpu().numpy())
 
     def _ask(self) -> torch.Tensor:
         state = self._state

@@ -6,10 +6,10 @@ from numbers import Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval
 
 from ..exceptions import InsufficientMemoryError
 from ..utils import available_memory
+from ..validation import Interval
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -55,6 +55,7 @@ class FiniteDifferences(GradientMethod):
 
     name = "fd"
     _parameter_constraints: ClassVar[dict] = {"h": [Interval(Real, 0, None, closed="neither")]}
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_offsets"})
 
     def __init__(self, *, h: float = 1e-3, **kwargs: Any):
         super().__init__(**kwargs)

@@ -11,9 +11,9 @@ from numbers import Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval
 
 from ..exceptions import InvalidParameterError, UnknownNameError, unknown_name_message
+from ..validation import Interval
 from .base import BaseOptimizer, RunState
 
 __all__ = ["GradientMethod", "make_torch_optimizer", "torch_optimizer_class"]
@@ -117,7 +117,9 @@ class GradientMethod(BaseOptimizer):
         "optimizer": [str, type],
         "optimizer_options": [dict, None],
     }
-    _run_state: ClassVar[tuple[str, ...]] = ("_theta", "_torch_optimizer")
+    #: Parameter values under which every step goes through the torch optimiser, so
+    #: that a caller may supply its own (Meta-SGD's learned per-parameter rates).
+    _steps_through_optimizer: ClassVar[dict] = {}
 
     def __init__(
         self,
@@ -137,6 +139,19 @@ class GradientMethod(BaseOptimizer):
         self._torch_optimizer = make_torch_optimizer(
             self.optimizer, [self._theta], self.lr, self.optimizer_options
         )
+
+    def _get_state(self) -> dict:
+        return {
+            **super()._get_state(),
+            "theta": self._theta.detach(),
+            "torch_optimizer": self._torch_optimizer.state_dict(),
+        }
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        with torch.no_grad():  # in place: the torch optimiser holds this very tensor
+            self._theta.copy_(state["theta"])
+        self._torch_optimizer.load_state_dict(state["torch_optimizer"])
 
     def _step(self, grad: torch.Tensor) -> dict:
         """Apply one optimiser step along ``grad`` and return history info."""

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-import contextlib
-import difflib
-from collections.abc import Iterator
 from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval
 
-from ..exceptions import InvalidParameterError, UnknownNameError, UnsupportedProblemError
+from ..checkpoint import pickle_library_object, unpickle_library_object
+from ..exceptions import (
+    InvalidParameterError,
+    UnknownNameError,
+    UnsupportedProblemError,
+    did_you_mean,
+)
 from ..utils import require
+from ..validation import Interval
 from .base import BaseOptimizer, RunState
 
 __all__ = ["Nevergrad"]
+
+#: Constructor arguments the wrapper sets itself.
+_OWN_OPTIONS = frozenset({"parametrization", "budget", "num_workers"})
 
 
 class Nevergrad(BaseOptimizer):
@@ -56,7 +62,6 @@ class Nevergrad(BaseOptimizer):
     name = "nevergrad"
     _stays_in_bounds = True
     requires = ("baselines",)
-    _run_state: ClassVar[tuple[str, ...]] = ("_ng", "_candidates", "_np_state")
     _check_params: ClassVar[dict] = {"optimizer": "TwoPointsDE", "batch_size": 4}
     _parameter_constraints: ClassVar[dict] = {
         "optimizer": [str],
@@ -78,8 +83,7 @@ class Nevergrad(BaseOptimizer):
         self.optimizer_options = optimizer_options
 
     def _check_params_consistency(self) -> None:
-        both = sorted(set(self.optimizer_options or {}) & {"parametrization", "budget",
-                                                            "num_workers"})  # fmt: skip
+        both = sorted(set(self.optimizer_options or {}) & _OWN_OPTIONS)
         if both:
             raise InvalidParameterError(
                 f"optimizer_options sets {both}, which the wrapper sets itself (from the "
@@ -90,8 +94,7 @@ class Nevergrad(BaseOptimizer):
         ng = require("nevergrad", "baselines")
         registry = ng.optimizers.registry
         if self.optimizer not in registry:
-            close = difflib.get_close_matches(self.optimizer, list(registry), n=5, cutoff=0.6)
-            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            hint = did_you_mean(self.optimizer, registry, n=5, cutoff=0.6)
             raise UnknownNameError(
                 f"Unknown nevergrad optimizer {self.optimizer!r}.{hint} "
                 f"nevergrad has {len(registry)}; list them with "
@@ -110,9 +113,6 @@ class Nevergrad(BaseOptimizer):
         # generator when the bounds are set
         seed = self._library_seed(state)
         parametrization.random_state = np.random.RandomState(seed)
-        # some of nevergrad's algorithms draw from numpy's global generator; they get a
-        # private, seeded stream of their own, swapped in around every call
-        self._np_state = np.random.RandomState(seed + 1).get_state()
         if state.bounds is not None:
             finite = np.isfinite(state.bounds.double().cpu().numpy())
             if finite.all():
@@ -123,41 +123,81 @@ class Nevergrad(BaseOptimizer):
                     "nevergrad's parametrisation takes finite bounds on every coordinate "
                     "or none; this problem mixes finite and infinite bounds."
                 )
-        with self._private_numpy():
-            self._ng = registry[self.optimizer](
+        # some of nevergrad's algorithms draw from numpy's global generator; they get a
+        # private, seeded stream of their own, swapped in around every call
+        stream = _NumpyStream(np.random.RandomState(seed + 1).get_state())
+        with stream:
+            optimizer = registry[self.optimizer](
                 parametrization=parametrization,
                 budget=budget,
                 num_workers=self.batch_size,
                 **(self.optimizer_options or {}),
             )
-        self._candidates: list | None = None
+        self._ng = _NevergradRun(optimizer, stream)
 
-    @contextlib.contextmanager
-    def _private_numpy(self) -> Iterator[None]:
-        """Run nevergrad with numpy's global generator set to this run's own stream."""
-        outside = np.random.get_state()  # noqa: NPY002 - the global generator is the point
-        np.random.set_state(self._np_state)  # noqa: NPY002
-        try:
-            yield
-        finally:
-            self._np_state = np.random.get_state()  # noqa: NPY002
-            np.random.set_state(outside)  # noqa: NPY002
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "ng": pickle_library_object(self._ng, "nevergrad")}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._ng = unpickle_library_object(state["ng"], "nevergrad")
 
     def _ask(self) -> torch.Tensor:
         state = self._state
-        with self._private_numpy():
-            self._candidates = [self._ng.ask() for _ in range(self.batch_size)]
-        X = torch.from_numpy(np.stack([c.value for c in self._candidates]))
+        X = torch.from_numpy(self._ng.ask(self.batch_size))
         return X.to(device=state.device, dtype=state.dtype)
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> None:
-        with self._private_numpy():
-            for candidate, loss in zip(self._candidates, y.double().cpu().tolist(), strict=True):
-                self._ng.tell(candidate, loss)
-        self._candidates = None
+        self._ng.tell(y.double().cpu().tolist())
 
     def _recommend(self) -> torch.Tensor:
         state = self._state
-        with self._private_numpy():
-            value = np.asarray(self._ng.provide_recommendation().value, dtype=np.float64)
-        return torch.from_numpy(value).to(device=state.device, dtype=state.dtype)
+        value = torch.from_numpy(self._ng.recommendation())
+        return value.to(device=state.device, dtype=state.dtype)
+
+
+class _NumpyStream:
+    """A private stream of numpy's global generator, swapped in inside ``with``."""
+
+    def __init__(self, state: tuple):
+        self.state = state
+        self._outside: tuple | None = None
+
+    def __enter__(self) -> _NumpyStream:
+        self._outside = np.random.get_state()  # noqa: NPY002 - the global generator is the point
+        np.random.set_state(self.state)  # noqa: NPY002
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.state = np.random.get_state()  # noqa: NPY002
+        np.random.set_state(self._outside)  # noqa: NPY002
+        self._outside = None
+
+
+class _NevergradRun:
+    """A nevergrad optimiser, its pending candidates and its private numpy stream.
+
+    Kept together so that a saved state pickles them as one object, and the pending
+    candidates stay the very objects the optimiser handed out.
+    """
+
+    def __init__(self, optimizer: Any, stream: _NumpyStream):
+        self.optimizer = optimizer
+        self.stream = stream
+        self.candidates: list = []
+
+    def ask(self, n: int) -> np.ndarray:
+        with self.stream:
+            self.candidates = [self.optimizer.ask() for _ in range(n)]
+        return np.stack([np.asarray(c.value, dtype=np.float64) for c in self.candidates])
+
+    def tell(self, losses: list[float]) -> None:
+        with self.stream:
+            for candidate, loss in zip(self.candidates, losses, strict=True):
+                self.optimizer.tell(candidate, loss)
+        self.candidates = []
+
+    def recommendation(self) -> np.ndarray:
+        with self.stream:
+            value = self.optimizer.provide_recommendation().value
+        return np.asarray(value, dtype=np.float64)

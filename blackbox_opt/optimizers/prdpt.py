@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 
 from ..smoothing import SAMPLERS, draw_offsets, smoothed_gradient
+from ..validation import Options
+from .base import RunState
 from .smoothing_base import SmoothingMethod
 
 __all__ = ["PRDPT"]
@@ -66,12 +67,24 @@ class PRDPT(SmoothingMethod):
     """
 
     name = "prdpt"
-    _run_state: ClassVar[tuple[str, ...]] = (*SmoothingMethod._run_state, "_weights", "_sigma")
-    _parameter_constraints: ClassVar[dict] = {"sampler": [StrOptions(set(SAMPLERS))]}
+    _parameter_constraints: ClassVar[dict] = {"sampler": [Options(set(SAMPLERS))]}
 
     def __init__(self, *, sampler: str = "radial", **kwargs: Any):
         super().__init__(**kwargs)
         self.sampler = sampler
+
+    def _start(self, state: RunState) -> None:
+        super()._start(state)
+        self._weights: torch.Tensor | None = None  # the pending batch's sample weights
+        self._sigma: float | None = None
+
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "weights": self._weights, "sigma": self._sigma}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._weights = self._restored(state["weights"])
+        self._sigma = state["sigma"]
 
     def _ask(self) -> torch.Tensor:
         state = self._state

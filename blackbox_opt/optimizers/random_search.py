@@ -6,9 +6,9 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import InvalidParameterError
+from ..validation import Interval, Options
 from .base import BaseOptimizer, RunState
 
 __all__ = ["RandomSearch"]
@@ -50,11 +50,12 @@ class RandomSearch(BaseOptimizer):
     _stays_in_bounds = True
     _recommends_best = True
     _check_params: ClassVar[dict] = {"batch_size": 4}
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_uniform", "_scale"})
     _parameter_constraints: ClassVar[dict] = {
         "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "sampling": [StrOptions({"auto", "uniform", "gaussian"})],
+        "sampling": [Options({"auto", "uniform", "gaussian"})],
         "sigma": [Interval(Real, 0, None, closed="neither")],
-        "center": [StrOptions({"x0", "best"})],
+        "center": [Options({"x0", "best"})],
     }
 
     def __init__(

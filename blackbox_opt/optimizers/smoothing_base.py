@@ -10,9 +10,8 @@ from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
 from ..exceptions import InvalidParameterError
+from ..validation import Interval, Options
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -85,7 +84,7 @@ class SmoothingMethod(GradientMethod):
         "sigma": [Interval(Real, 0, None, closed="neither")],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "antithetic": ["boolean"],
-        "schedule": [StrOptions({"linear", "constant"}), callable],
+        "schedule": [Options({"linear", "constant"}), callable],
         "sigma_min": [Interval(Real, 0, None, closed="neither"), None],
         "anneal_start": [
             Interval(Integral, 0, None, closed="left"),
@@ -121,6 +120,8 @@ class SmoothingMethod(GradientMethod):
             raise InvalidParameterError(
                 f"sigma_min ({self.sigma_min}) must not exceed sigma ({self.sigma})."
             )
+
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_n_iter", "_anneal_start"})
 
     @property
     def _batch(self) -> int:

@@ -6,8 +6,8 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ..validation import Interval, Options
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -59,10 +59,11 @@ class SPSA(GradientMethod):
     """
 
     name = "spsa"
-    _run_state: ClassVar[tuple[str, ...]] = (*GradientMethod._run_state, "_k", "_delta")
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_A", "_a"})
+    _steps_through_optimizer: ClassVar[dict] = {"update": "optimizer"}
     _check_params: ClassVar[dict] = {}
     _parameter_constraints: ClassVar[dict] = {
-        "update": [StrOptions({"spall", "optimizer"})],
+        "update": [Options({"spall", "optimizer"})],
         "a": [Interval(Real, 0, None, closed="neither"), None],
         "c": [Interval(Real, 0, None, closed="neither")],
         "A": [Interval(Real, 0, None, closed="left"), None],
@@ -102,6 +103,14 @@ class SPSA(GradientMethod):
         self._a = self.a if self.a is not None else 0.1 * (self._A + 1) ** self.alpha
         self._k = 0
         self._delta: torch.Tensor | None = None
+
+    def _get_state(self) -> dict:
+        return {**super()._get_state(), "k": self._k, "delta": self._delta}
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self._k = state["k"]
+        self._delta = self._restored(state["delta"])
 
     def _ck(self) -> float:
         return self.c / (self._k + 1) ** self.gamma

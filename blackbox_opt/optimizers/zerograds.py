@@ -6,10 +6,10 @@ from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..exceptions import EvaluationError
 from ..surrogate import Surrogate
+from ..validation import Interval, Options
 from .base import RunState
 from .smoothing_base import SmoothingMethod
 
@@ -103,19 +103,13 @@ class ZeroGrads(SmoothingMethod):
     """
 
     name = "zerograds"
-    _run_state: ClassVar[tuple[str, ...]] = (
-        *SmoothingMethod._run_state,
-        "surrogate_",
-        "_surrogate_optimizer",
-        "_record",
-        "_sigma",
-    )
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_centre", "_half"})
     _check_params: ClassVar[dict] = {"width": 16, "depth": 2, "lr": 1e-2}
     _parameter_constraints: ClassVar[dict] = {
         "lr_surrogate": [Interval(Real, 0, None, closed="neither")],
         "k_theta": [Interval(Integral, 1, None, closed="left")],
         "k_phi": [Interval(Integral, 0, None, closed="left")],
-        "order": [StrOptions({"theta_first", "surrogate_first"})],
+        "order": [Options({"theta_first", "surrogate_first"})],
         "smooth_loss": ["boolean"],
         "inner_sigma": [Interval(Real, 0, None, closed="neither")],
         "log_targets": ["boolean"],
@@ -175,7 +169,24 @@ class ZeroGrads(SmoothingMethod):
             self._half = (bounds[1] - bounds[0]) / 2
         else:
             self._centre, self._half = None, None
-        self._record: torch.Tensor | None = None
+        self._record: torch.Tensor | None = None  # the pending batch, as recorded
+        self._sigma: float | None = None
+
+    def _get_state(self) -> dict:
+        return {
+            **super()._get_state(),
+            "surrogate_": self.surrogate_.state_dict(),
+            "surrogate_optimizer": self._surrogate_optimizer.state_dict(),
+            "record": self._record,
+            "sigma": self._sigma,
+        }
+
+    def _set_state(self, state: dict) -> None:
+        super()._set_state(state)
+        self.surrogate_.load_state_dict(state["surrogate_"])
+        self._surrogate_optimizer.load_state_dict(state["surrogate_optimizer"])
+        self._record = self._restored(state["record"])
+        self._sigma = state["sigma"]
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         if self._centre is None:

@@ -1,0 +1,229 @@
+"""The fit loop: ask, evaluate, tell, monitor, until a stop; one error policy.
+
+:meth:`BaseOptimizer.fit <blackbox_opt.BaseOptimizer.fit>` builds a :class:`RunLoop`
+and calls :meth:`RunLoop.run`. Read top to bottom, one iteration is
+:meth:`RunLoop.iterate`: the stop test, ``ask``, the budget test, the evaluation,
+``tell``, the monitoring evaluation, the progress bar, the callback and the method's
+own convergence test.
+
+Every evaluation of the problem (the method's batches and the monitoring of its
+iterate) goes through :func:`~blackbox_opt.evaluation.evaluate`, and every failure of
+the forward model (an exception it raises, non-finite losses) is handled by one
+policy, the optimiser's ``on_error``:
+
+- ``"raise"``: the run ends, the optimiser is fitted with the best point so far, and
+  an :class:`~blackbox_opt.EvaluationError` carrying that result is raised;
+- ``"stop"``: the run ends and returns that result with ``success=False``.
+
+The library's own errors (a bad parameter, a problem without gradients) propagate as
+they are; ``KeyboardInterrupt`` ends the run and returns the result so far.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..evaluation import evaluate, is_forward_model_failure
+from ..exceptions import EvaluationError
+from ..problem import Problem
+from ..result import OptimizeResult, Status
+
+if TYPE_CHECKING:
+    from .base import BaseOptimizer
+
+__all__ = ["RunLoop"]
+
+
+class RunLoop:
+    """One run of an optimiser on a problem, from a started optimiser to its result.
+
+    Parameters
+    ----------
+    optimizer : BaseOptimizer
+        Started on ``problem`` (:meth:`~blackbox_opt.BaseOptimizer.start`).
+    problem : Problem
+    budget : int or None
+        Evaluations the run may charge.
+    callback : callable or None
+        ``callback(intermediate_result)`` after every iteration.
+    """
+
+    def __init__(
+        self,
+        optimizer: BaseOptimizer,
+        problem: Problem,
+        budget: int | None,
+        callback: Callable[[OptimizeResult], Any] | None,
+    ):
+        self.optimizer = optimizer
+        self.problem = problem
+        self.budget = budget
+        self.callback = callback
+        self.state = optimizer._require_started()
+        self.verbose = sys.stderr.isatty() if optimizer.verbose is None else optimizer.verbose
+        self._last_postfix = 0.0
+        self._unchecked: tuple[torch.Tensor, int] | None = None
+
+    def run(self) -> None:
+        """Iterate until a stop, then fit the optimiser with the result.
+
+        Raises
+        ------
+        EvaluationError
+            When the forward model failed and ``on_error="raise"``.
+        """
+        from tqdm.auto import tqdm
+
+        opt = self.optimizer
+        self.bar = tqdm(
+            total=self.budget if self.budget is not None else opt.max_iter,
+            unit="eval" if self.budget is not None else "it",
+            desc=f"{opt.name or type(opt).__name__} on {self.problem.name}",
+            disable=not self.verbose,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        status, failure = Status.RUNNING, None
+        try:
+            self.monitor(new_row=True)
+            self.check_monitored()
+            while status == Status.RUNNING:
+                status = self.iterate()
+            if not opt.monitor:
+                self.monitor(new_row=False)  # the final iterate, evaluated once
+            self.check_monitored()
+        except KeyboardInterrupt:
+            status = Status.INTERRUPTED
+        except _ModelFailure as exc:
+            status, failure = Status.ERROR, exc.cause
+        except EvaluationError as exc:  # non-finite losses, found by tell or monitor
+            status, failure = Status.ERROR, exc
+        finally:
+            self.bar.close()
+        self.finish(status, failure)
+
+    def iterate(self) -> int:
+        """One ask/evaluate/tell round; returns the status after it (RUNNING to go on)."""
+        opt, state = self.optimizer, self.state
+        status = opt._stop_reason(self.budget)
+        if status != Status.RUNNING:
+            return status
+        X = opt.ask()
+        if self.budget is not None and state.nfev + X.shape[0] > self.budget:
+            return Status.BUDGET
+        y, grads = self.evaluate(X, gradients=opt.needs_gradient)
+        opt.tell(X, y, grads)  # reads the losses: the device has caught up here
+        self.check_monitored()
+        if opt.monitor:
+            self.monitor(new_row=False)
+        self.progress(X.shape[0])
+        if self.callback is not None:
+            try:
+                self.callback(opt.result())
+            except StopIteration:
+                return Status.CALLBACK
+        if opt._converged():
+            return Status.CONVERGED
+        return Status.RUNNING
+
+    def monitor(self, *, new_row: bool) -> None:
+        """Evaluate the current recommendation (not charged) and record it.
+
+        ``new_row`` starts a history row (the start point); otherwise the values go
+        into the row of the iteration just told. The loss stays on the device: a
+        non-finite one never becomes the best, and :meth:`check_monitored` reports it
+        as a failure of the forward model once the device has caught up (after the
+        next ``tell``), so monitoring adds no host-device synchronisation.
+        """
+        opt, state = self.optimizer, self.state
+        x = opt._recommend().detach()
+        if opt._recommends_best and state.nit > 0:
+            loss = state.best_f.clone()
+        else:
+            loss = self.evaluate(x[None])[0][0]
+            state.nfev_monitor += 1
+            self._unchecked = (loss, state.nit)
+            better = torch.isfinite(loss) & (loss < state.best_f)
+            state.best_f = torch.where(better, loss, state.best_f)
+            state.best_x = torch.where(better, x, state.best_x)
+        err = self.problem.param_error(x)
+        row = dict(
+            loss=loss,
+            best=state.best_f.clone(),
+            nfev_monitor=state.nfev_monitor,
+            param_error=math.nan if err is None else err,
+        )
+        if new_row or len(state.history) == 0:
+            state.history.append(
+                nit=state.nit, nfev=state.nfev, time=time.perf_counter() - state.t0, **row
+            )
+        else:
+            state.history.update_last(**row)
+
+    def check_monitored(self) -> None:
+        """Raise for a non-finite loss at the last monitored iterate (see :meth:`monitor`)."""
+        if self._unchecked is None:
+            return
+        loss, nit = self._unchecked
+        self._unchecked = None
+        value = float(loss)
+        if not math.isfinite(value):
+            raise EvaluationError(
+                f"The forward model returned a non-finite loss ({value}) at the method's "
+                f"iterate after iteration {nit}."
+            )
+
+    def evaluate(
+        self, X: torch.Tensor, *, gradients: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Evaluate on the problem; a failure of the forward model ends the run.
+
+        Only failures raised here count as the forward model's: an error raised by the
+        method's own ``ask`` or ``tell`` is the method's and propagates as it is.
+        """
+        try:
+            return evaluate(self.problem, X, gradients=gradients)
+        except Exception as exc:
+            if is_forward_model_failure(exc):
+                raise _ModelFailure(exc) from exc
+            raise
+
+    def progress(self, n_points: int) -> None:
+        """Advance the progress bar, showing the best loss at most twice a second."""
+        self.bar.update(n_points if self.budget is not None else 1)
+        if self.verbose and time.monotonic() - self._last_postfix > 0.5:
+            self._last_postfix = time.monotonic()
+            self.bar.set_postfix(best=f"{float(self.state.best_f):.4g}", refresh=False)
+
+    def finish(self, status: int, failure: Exception | None) -> None:
+        """Fit the optimiser with the result; apply ``on_error`` to a failure."""
+        opt = self.optimizer
+        message = Status.MESSAGES[status]
+        if failure is not None:
+            message = f"{message} {type(failure).__name__}: {failure}"
+        opt._finish(status, message)
+        if failure is None or opt.on_error == "stop":
+            return
+        if isinstance(failure, EvaluationError):
+            failure.result = opt.result_
+            raise failure
+        raise EvaluationError(
+            f"The forward model of {self.problem.name} raised at iteration "
+            f"{self.state.nit + 1}: {type(failure).__name__}: {failure}. The best point so "
+            "far is in this error's .result and in the optimiser's x_.",
+            result=opt.result_,
+        ) from failure
+
+
+class _ModelFailure(Exception):
+    """Carries a failure of the forward model out of the loop to ``finish``."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
