@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from .exceptions import EvaluationError, InvalidParameterError, UnknownNameError
+from .exceptions import EvaluationError, InvalidParameterError, UnknownNameError, did_you_mean
 from .optimizers.base import BaseOptimizer
 from .problem import FunctionProblem, Problem
 from .registry import METHODS, PROBLEMS, Table
@@ -104,8 +103,12 @@ def make_problem(name: str, **overrides: Any) -> Problem:
     UnknownNameError
         For an unknown id or argument, naming the closest matches.
     """
+    return _build_problem(name, PROBLEMS.entry(name).load(), overrides)
+
+
+def _build_problem(name: str, factory: Any, overrides: dict) -> Problem:
+    """Call a registered problem's ``factory`` (already loaded) with ``overrides``."""
     entry = PROBLEMS.entry(name)
-    factory = entry.load()
     valid = _problem_parameters(factory)
     if not _accepts_any_keyword(factory):
         for key in overrides:
@@ -125,6 +128,7 @@ def list_problems() -> Table:
     """Return a table of the registered problems.
 
     Columns: ``id``, ``dim`` (at the defaults), ``tags``, ``cost``, ``differentiable``
+    (the class's declaration: Mitsuba's scenes are, with an AD variant), ``version``
     and ``requires`` (the extra it needs).
 
     Returns
@@ -138,7 +142,15 @@ def list_problems() -> Table:
             factory = entry.load()
         except ImportError as exc:  # a third-party entry point that cannot load
             rows.append(
-                dict(id=name, dim=None, tags=(), cost="-", differentiable=None, requires=str(exc))
+                dict(
+                    id=name,
+                    dim=None,
+                    tags=(),
+                    cost="-",
+                    differentiable=None,
+                    version=None,
+                    requires=str(exc),
+                )
             )
             continue
         dim = entry.kwargs.get("dim", getattr(factory, "default_dim", None))
@@ -149,6 +161,7 @@ def list_problems() -> Table:
                 tags=tuple(getattr(factory, "tags", ())),
                 cost=getattr(factory, "cost", "-"),
                 differentiable=bool(getattr(factory, "differentiable", False)),
+                version=getattr(factory, "version", None),
                 requires=",".join(getattr(factory, "requires", ())) or None,
             )
         )
@@ -170,8 +183,8 @@ def list_methods() -> Table:
         try:
             cls = METHODS.get(name)
         except ImportError as exc:  # a third-party method whose module cannot load
-            rows.append({"name": name, "class": "-", "uses": "-", "requires": str(exc),
-                         "summary": ""})  # fmt: skip
+            row = {"name": name, "class": "-", "uses": "-", "requires": str(exc), "summary": ""}
+            rows.append(row)
             continue
         doc = (inspect.getdoc(cls) or "").strip().splitlines()
         rows.append(
@@ -225,43 +238,99 @@ def get_method(method: Any = DEFAULT_METHOD, **options: Any) -> BaseOptimizer:
 
 def _unknown_option(key: str, owner: str, valid: Any) -> str:
     valid = sorted(valid)
-    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
-    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    hint = did_you_mean(key, valid)
     return f"Unknown option {key!r} for {owner}.{hint} Valid options: {', '.join(valid)}."
 
 
-def resolve_problem(
-    problem: Any, x0: Any = None, problem_options: dict | None = None
-) -> tuple[Problem, bool]:
-    """Turn an id, a callable or a Problem into a Problem.
+class _ProblemSource:
+    """What ``minimize`` was given as its problem, and the options it can take."""
 
-    Returns
-    -------
-    problem : Problem
-    numpy_io : bool
-        Whether the caller gave numpy (a plain callable with a non-tensor ``x0``), in
-        which case the result's points are returned as numpy arrays.
-    """
-    problem_options = dict(problem_options or {})
-    if isinstance(problem, Problem):
-        if problem_options:
+    def __init__(self, problem: Any):
+        self.problem = problem
+        self.factory: Any = None
+        if isinstance(problem, Problem):
+            self.kind = "instance"
+        elif isinstance(problem, str):
+            self.kind = "id"
+            self.factory = PROBLEMS.entry(problem).load()  # loaded once, used twice
+        elif callable(problem):
+            self.kind = "callable"
+            self.factory = FunctionProblem
+        else:
             raise InvalidParameterError(
-                "problem options can only be given with a registered problem id; got "
-                f"{sorted(problem_options)} with a {type(problem).__name__} instance."
+                "problem must be a blackbox_opt.Problem, a registered problem id or a "
+                f"callable; got {type(problem).__name__}."
             )
-        return problem, False
-    if isinstance(problem, str):
-        return make_problem(problem, **problem_options), False
-    if callable(problem):
+
+    @property
+    def owner(self) -> str:
+        if self.kind == "id":
+            return f"problem {self.problem!r}"
+        if self.kind == "callable":
+            return "FunctionProblem (the wrapper of a plain callable)"
+        return f"problem {self.problem.name!r}"
+
+    def parameters(self) -> dict[str, inspect.Parameter]:
+        """The options the problem's constructor takes (none for an instance)."""
+        if self.kind == "instance":
+            return {}
+        params = _problem_parameters(self.factory)
+        if self.kind == "callable":
+            params = {k: v for k, v in params.items() if k not in ("fun", "x0")}
+        return params
+
+    def build(self, x0: Any, options: dict) -> tuple[Problem, bool]:
+        if self.kind == "instance":
+            if options:
+                raise InvalidParameterError(
+                    f"problem options {sorted(options)} can only be given with a registered "
+                    f"problem id or a plain callable, not with a built "
+                    f"{type(self.problem).__name__}: pass them to its constructor."
+                )
+            return self.problem, False
+        if self.kind == "id":
+            return _build_problem(self.problem, self.factory, options), False
         if x0 is None:
             raise InvalidParameterError(
                 "A plain callable needs a start point: minimize(fun, x0=..., method=...)."
             )
-        return FunctionProblem(problem, x0, **problem_options), not torch.is_tensor(x0)
-    raise InvalidParameterError(
-        "problem must be a blackbox_opt.Problem, a registered problem id or a callable; "
-        f"got {type(problem).__name__}."
-    )
+        valid = self.parameters()
+        for key in options:
+            if key not in valid:
+                raise UnknownNameError(_unknown_option(key, self.owner, valid))
+        return FunctionProblem(self.problem, x0, **options), not torch.is_tensor(x0)
+
+
+def _route_options(
+    options: dict, method: BaseOptimizer, source: _ProblemSource
+) -> tuple[dict, dict]:
+    """Split ``minimize``'s keyword options between the method and the problem.
+
+    An option goes to whichever of the two takes it; one that both take is an error
+    naming both owners and the explicit ``method_options``/``problem_options``.
+    """
+    method_params = method.get_params(deep=False)
+    problem_params = source.parameters()
+    to_method, to_problem = {}, {}
+    for key, value in options.items():
+        ours, theirs = key in method_params, key in problem_params
+        if ours and theirs:
+            raise InvalidParameterError(
+                f"The option {key!r} is a parameter of both method {method.name!r} and "
+                f"{source.owner}; say which one it is for: "
+                f"method_options={{{key!r}: ...}} or problem_options={{{key!r}: ...}}."
+            )
+        if ours:
+            to_method[key] = value
+        elif theirs:
+            to_problem[key] = value
+        else:
+            owner = f"method {method.name!r}"
+            if problem_params:
+                owner += f" or {source.owner}"
+            valid = set(method_params) | set(problem_params)
+            raise UnknownNameError(_unknown_option(key, owner, valid))
+    return to_method, to_problem
 
 
 def minimize(
@@ -271,6 +340,7 @@ def minimize(
     x0: Any = None,
     budget: int | None = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
+    method_options: dict | None = None,
     problem_options: dict | None = None,
     **options: Any,
 ) -> OptimizeResult:
@@ -281,8 +351,8 @@ def minimize(
     problem : Problem, str or callable
         A :class:`Problem`, a registered problem id (see :func:`list_problems`), or a
         plain callable ``fun(x) -> float`` (then ``x0`` is required, as in
-        ``scipy.optimize.minimize``; ``bounds=`` and ``vectorized=`` go to
-        :class:`FunctionProblem` through ``problem_options``).
+        ``scipy.optimize.minimize``; ``bounds=``, ``vectorized=`` and the other
+        arguments of :class:`FunctionProblem` are options).
     method : str, type or BaseOptimizer, default="zerograds"
         A registered method name (see :func:`list_methods`), an optimiser class, or
         an instance.
@@ -293,11 +363,17 @@ def minimize(
         Evaluations of the problem the run may use.
     callback : callable, optional
         ``callback(intermediate_result)`` after each iteration; ``StopIteration`` stops.
+    method_options : dict, optional
+        The method's parameters, given explicitly.
     problem_options : dict, optional
-        Constructor arguments of a registered problem or of the FunctionProblem.
+        Constructor arguments of a registered problem or of the FunctionProblem,
+        given explicitly.
     **options
-        The method's parameters. With a problem id, an option that only the problem
-        accepts (such as ``dim``) is passed to the problem.
+        Parameters of the method or of the problem, whichever takes the name: with
+        ``minimize("rosenbrock", method="spsa", dim=4, c=0.05)``, ``dim`` builds the
+        problem and ``c`` configures SPSA. A name that both take (``target`` is the
+        method's stopping loss and ``rect``'s target rectangle) is an error that asks
+        for ``method_options`` or ``problem_options``.
 
     Returns
     -------
@@ -305,6 +381,13 @@ def minimize(
         ``x``, ``fun``, ``success``, ``status``, ``message``, ``nfev``, ``nit``,
         ``history``... ``x`` is a numpy array when ``problem`` was a plain callable
         with a numpy ``x0``, a tensor otherwise.
+
+    Raises
+    ------
+    UnknownNameError
+        For an unknown method, problem or option, naming the closest matches.
+    InvalidParameterError
+        For an option that both the method and the problem take.
 
     Examples
     --------
@@ -314,26 +397,15 @@ def minimize(
     >>> bool(np.allclose(res.x, 1.0, atol=1e-2))
     True
     """
-    optimizer = get_method(method)
-    method_params = optimizer.get_params(deep=False)
-    problem_params = (
-        _problem_parameters(PROBLEMS.entry(problem).load()) if isinstance(problem, str) else {}
-    )
-    problem_options = dict(problem_options or {})
-    method_options = {}
-    for key, value in options.items():
-        if key in method_params:
-            method_options[key] = value
-        elif key in problem_params:
-            problem_options[key] = value
-        else:
-            owner = f"method {optimizer.name!r}"
-            if problem_params:
-                owner += f" or problem {problem!r}"
-            valid = set(method_params) | set(problem_params)
-            raise UnknownNameError(_unknown_option(key, owner, valid))
-    optimizer.set_params(**method_options)
-    problem_obj, numpy_io = resolve_problem(problem, x0, problem_options)
+    optimizer = get_method(method, **(method_options or {}))
+    source = _ProblemSource(problem)
+    to_method, to_problem = _route_options(options, optimizer, source)
+    both = sorted(set(to_method) & set(method_options or {}))
+    both += sorted(set(to_problem) & set(problem_options or {}))
+    if both:
+        raise InvalidParameterError(f"The option(s) {both} are given twice; give each once.")
+    optimizer.set_params(**to_method)
+    problem_obj, numpy_io = source.build(x0, {**(problem_options or {}), **to_problem})
     try:
         result = optimizer.minimize(problem_obj, x0, budget=budget, callback=callback)
     except EvaluationError as exc:

@@ -122,9 +122,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help=(
             "a method parameter, or a problem parameter such as dim; the value is a "
-            "Python literal when it parses as one, else a string (repeatable)"
+            "Python literal when it parses as one, else a string (repeatable). A name "
+            "that both take (target) needs --method-option or --problem-option"
         ),
     )
+    for owner in ("method", "problem"):
+        run.add_argument(
+            f"--{owner}-option",
+            action="append",
+            type=parse_option,
+            default=[],
+            metavar="KEY=VALUE",
+            help=f"a parameter of the {owner} only, given explicitly (repeatable)",
+        )
     run.add_argument(
         "--out", type=Path, default=None, metavar="FILE.csv", help="write the history as CSV"
     )
@@ -167,13 +177,15 @@ def _cmd_list(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import blackbox_opt
 
-    options: dict[str, Any] = {}
-    for key, value in args.option:
-        if key in options:
-            raise blackbox_opt.InvalidParameterError(f"option {key!r} is given twice.")
-        options[key] = value
+    given: dict[str, dict[str, Any]] = {"option": {}, "method_option": {}, "problem_option": {}}
+    for kind, options in given.items():
+        for key, value in getattr(args, kind):
+            if key in options:
+                raise blackbox_opt.InvalidParameterError(f"option {key!r} is given twice.")
+            options[key] = value
+    options = given["option"]
     reserved = {"budget", "random_state", "verbose", "max_iter", "method"}
-    clash = sorted(reserved & set(options))
+    clash = sorted(reserved & (set(options) | set(given["method_option"])))
     if clash:
         raise blackbox_opt.InvalidParameterError(
             f"give {', '.join(clash)} with the dedicated flags (--budget, --seed, "
@@ -188,6 +200,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         budget=args.budget,
         random_state=args.seed,
         verbose=not args.quiet,
+        method_options=given["method_option"],
+        problem_options=given["problem_option"],
         **options,
     )
     _print_result(result)

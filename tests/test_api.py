@@ -44,6 +44,42 @@ def test_problem_options_go_to_the_problem():
     assert res.x.shape == (4,)
 
 
+def test_an_option_both_take_is_an_error_naming_both_and_the_explicit_way():
+    with pytest.raises(InvalidParameterError) as info:
+        minimize("rect", method="prdpt", target=(0.2, 0.2))
+    message = str(info.value)
+    assert "'target' is a parameter of both method 'prdpt' and problem 'rect'" in message
+    assert "method_options={'target': ...} or problem_options={'target': ...}" in message
+    kwargs = dict(method="random", max_iter=3, random_state=0, verbose=False)
+    to_problem = minimize("rect", problem_options={"target": (0.5, 0.5)}, **kwargs)
+    to_method = minimize("rect", method_options={"target": 1e9}, **kwargs)
+    assert to_method.status == Status.TARGET and to_problem.status == Status.MAX_ITER
+    with pytest.raises(InvalidParameterError, match="given twice"):
+        minimize("rect", method_options={"lr": 0.1}, lr=0.2, method="prdpt")
+
+
+def test_function_problem_arguments_are_options_of_minimize():
+    res = minimize(
+        lambda x: float(np.sum((x - 0.3) ** 2)),
+        method="random",
+        x0=np.zeros(2),
+        bounds=[[-1, -1], [1, 1]],
+        budget=200,
+        random_state=0,
+        verbose=False,
+    )
+    assert np.all(np.abs(res.x) <= 1)
+    with pytest.raises(UnknownNameError, match="FunctionProblem"):
+        minimize(lambda x: 0.0, method="random", x0=np.zeros(2), vectorised=True)
+
+
+def test_problem_options_with_a_built_problem_are_refused():
+    with pytest.raises(InvalidParameterError, match="pass them to its constructor"):
+        minimize(quadratic_problem(), method="random", problem_options={"dim": 2})
+    with pytest.raises(UnknownNameError, match="for method 'random'"):
+        minimize(quadratic_problem(), method="random", dim=2)
+
+
 def test_plain_callable_with_numpy_start_returns_numpy():
     res = minimize(
         lambda x: float(np.sum((x - 2.0) ** 2)),
@@ -74,9 +110,16 @@ def test_history_rows_and_pandas_frame():
     res = minimize("rect", method="spsa", max_iter=10, random_state=0, verbose=False)
     frame = res.history.to_pandas()
     assert list(frame.columns) == [
-        "nit", "nfev", "nfev_monitor", "time", "loss", "best", "grad_norm", "sigma",
+        "nit",
+        "nfev",
+        "nfev_monitor",
+        "time",
+        "loss",
+        "best",
+        "grad_norm",
+        "sigma",
         "param_error",
-    ]  # fmt: skip
+    ]
     assert frame["nit"].tolist() == list(range(11))
     assert frame["nfev"].tolist() == [2 * i for i in range(11)]
     assert frame["nfev_monitor"].tolist() == list(range(1, 12))
@@ -163,8 +206,9 @@ def test_fitted_attributes_and_minimize_method():
 def test_points_probed_outside_the_bounds_never_become_the_best():
     # the loss decreases without limit below 0, but the box is [0, 1]: SPSA probes
     # theta -+ c Delta beyond the edge, and those probes must not be reported
-    p = FunctionProblem(lambda X: X.sum(1), torch.full((2,), 0.5), bounds=(0.0, 1.0),
-                        vectorized=True)  # fmt: skip
+    p = FunctionProblem(
+        lambda X: X.sum(1), torch.full((2,), 0.5), bounds=(0.0, 1.0), vectorized=True
+    )
     res = minimize(p, method="spsa", c=0.3, budget=400, random_state=0, verbose=False)
     assert bool(((res.x >= 0) & (res.x <= 1)).all()) and res.fun >= 0.0
     assert res.fun < 0.05  # it still went to the corner

@@ -88,6 +88,16 @@ def test_unknown_option_exits_2(capsys):
     assert "Traceback" not in err
 
 
+def test_an_option_both_take_needs_the_explicit_flag(capsys):
+    base = ["run", "rect", "-m", "random", "--max-iter", "3", "-s", "0", "-q"]
+    assert main([*base, "--option", "target=0.5"]) == 2
+    assert "a parameter of both method 'random' and problem 'rect'" in capsys.readouterr().err
+    assert main([*base, "--problem-option", "target=(0.5, 0.5)"]) == 0
+    assert "The maximum number of iterations" in capsys.readouterr().out
+    assert main([*base, "--method-option", "target=1e9"]) == 0
+    assert "The target loss was reached" in capsys.readouterr().out
+
+
 def test_reserved_option_exits_2(capsys):
     assert main(["run", "rosenbrock", "-m", "spsa", "-q", "--option", "budget=5"]) == 2
     assert "--budget" in capsys.readouterr().err
