@@ -22,6 +22,7 @@ __all__ = [
     "NotFittedError",
     "UnknownNameError",
     "UnsupportedProblemError",
+    "did_you_mean",
 ]
 
 

@@ -55,11 +55,20 @@ class Problem(torch.nn.Module):
     ----------
     dim : int
         The number of parameters D.
+    id : str or None
+        The registry id the problem was made under (:func:`~blackbox_opt.make_problem`
+        sets it); a class may give its usual id as the default.
     differentiable : bool
-        Whether autograd through the loss gives a meaningful gradient.
+        Whether the loss has a meaningful gradient (torch autograd, or the renderer's
+        own derivatives). The class's value is what the registry lists; an instance
+        whose backend cannot give one (a Mitsuba variant without AD) sets False and
+        says why in ``not_differentiable_reason``.
     not_differentiable_reason : str
         Why a problem that could have gradients has none here (e.g. a renderer variant
         without AD); gradient methods add it to their error. Empty by default.
+    version : int
+        Bumped when a change to the class alters its losses; the benchmark's records
+        of an older version are stale.
     tags : tuple of str
         Labels shown by ``problems.list()``: ``plateau``, ``discrete``, ``high-dim``...
     cost : str
@@ -85,9 +94,10 @@ class Problem(torch.nn.Module):
     2
     """
 
-    id: ClassVar[str | None] = None
-    differentiable: ClassVar[bool] = False
+    id: str | None = None
+    differentiable: bool = False
     not_differentiable_reason: str = ""
+    version: ClassVar[int] = 1
     tags: ClassVar[tuple[str, ...]] = ()
     cost: ClassVar[str] = "cheap"
     requires: ClassVar[tuple[str, ...]] = ()
@@ -283,18 +293,51 @@ class Problem(torch.nn.Module):
         NotDifferentiableError
             When :attr:`differentiable` is False.
         """
-        if not self.differentiable:
-            reason = f" {self.not_differentiable_reason}" if self.not_differentiable_reason else ""
-            raise NotDifferentiableError(
-                f"Problem {self.name!r} is not differentiable (differentiable=False): its "
-                f"gradient is unavailable or meaningless.{reason} Use a gradient-free method "
-                "such as 'zerograds', 'prdpt', 'spsa' or 'cmaes'."
-            )
+        self.require_gradients()
         with torch.enable_grad():
             X = X.detach().requires_grad_(True)
             y = self.evaluate(X)
             (grad,) = torch.autograd.grad(y.sum(), X)
         return y.detach(), grad
+
+    def require_gradients(self, needed_by: str | None = None, advice: str | None = None) -> None:
+        """Raise :class:`~blackbox_opt.NotDifferentiableError` unless the problem has gradients.
+
+        The one message for a missing gradient, with the problem's own reason.
+
+        Parameters
+        ----------
+        needed_by : str, optional
+            Who needs them, e.g. ``"The 'adam' method"``; the message starts with it.
+        advice : str, optional
+            What to do instead (default: use a gradient-free method).
+
+        Raises
+        ------
+        NotDifferentiableError
+
+        Examples
+        --------
+        >>> p = FunctionProblem(lambda x: 0.0, x0=[1.0], name="flat")
+        >>> p.require_gradients("The 'adam' method")
+        Traceback (most recent call last):
+        ...
+        blackbox_opt.exceptions.NotDifferentiableError: The 'adam' method needs gradients, but problem 'flat' is not differentiable. A numpy function has no autograd gradient; pass a torch function (and a tensor x0) for one. Use a gradient-free method such as 'zerograds', 'prdpt', 'spsa' or 'cmaes'.
+        """  # noqa: E501
+        if self.differentiable:
+            return
+        if needed_by is None:
+            head = (
+                f"Problem {self.name!r} is not differentiable (differentiable=False): its "
+                "gradient is unavailable or meaningless."
+            )
+        else:
+            head = f"{needed_by} needs gradients, but problem {self.name!r} is not differentiable."
+        reason = f" {self.not_differentiable_reason}" if self.not_differentiable_reason else ""
+        advice = advice or (
+            "Use a gradient-free method such as 'zerograds', 'prdpt', 'spsa' or 'cmaes'."
+        )
+        raise NotDifferentiableError(f"{head}{reason} {advice}")
 
     def render(self, X: Any) -> torch.Tensor:
         """Render the images for points ``X``: ``(B, D) -> (B, H, W, C)`` in [0, 1].
@@ -411,6 +454,11 @@ class FunctionProblem(Problem):
         self.vectorized = bool(vectorized)
         self.backend = backend
         self.differentiable = backend == "torch" if differentiable is None else differentiable
+        if not self.differentiable and backend == "numpy" and differentiable is None:
+            self.not_differentiable_reason = (
+                "A numpy function has no autograd gradient; pass a torch function (and a "
+                "tensor x0) for one."
+            )
         self._name = name or getattr(fun, "__name__", None) or type(fun).__name__
 
     @property

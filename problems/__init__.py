@@ -32,7 +32,7 @@ def list() -> Table:
     """A table of the registered problems, then the problem families.
 
     Columns: ``id``, ``dim`` (at the defaults), ``tags`` (families carry ``family``),
-    ``cost``, ``differentiable`` and ``requires``.
+    ``cost``, ``differentiable``, ``version`` and ``requires``.
 
     Returns
     -------

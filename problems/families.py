@@ -651,6 +651,7 @@ def list_families() -> Table:
                 tags=tuple(cls.tags),
                 cost=cls.cost,
                 differentiable=bool(cls.differentiable),
+                version=cls.version,
                 requires=",".join(cls.requires) or None,
             )
         )

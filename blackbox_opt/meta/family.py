@@ -54,6 +54,8 @@ class ProblemFamily(torch.nn.Module):
     ----------
     differentiable : bool
         Whether autograd through the members' losses is meaningful.
+    version : int
+        Bumped when a change alters the members' losses.
     tags : tuple of str
         Labels shown by ``problems.list()``.
 
@@ -78,6 +80,7 @@ class ProblemFamily(torch.nn.Module):
 
     id: ClassVar[str | None] = None
     differentiable: ClassVar[bool] = False
+    version: ClassVar[int] = 1
     tags: ClassVar[tuple[str, ...]] = ()
     cost: ClassVar[str] = "cheap"
     requires: ClassVar[tuple[str, ...]] = ()

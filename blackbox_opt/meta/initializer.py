@@ -314,8 +314,16 @@ class MetaInitializer(BaseEstimator):
                 "load_state_dict(...) first."
             )
 
-    def _inner(self, name: str, rates: torch.Tensor, steps: int, generator: Any,
-               record: list | None, *, monitor: bool = False) -> GradientMethod:  # fmt: skip
+    def _inner(
+        self,
+        name: str,
+        rates: torch.Tensor,
+        steps: int,
+        generator: Any,
+        record: list | None,
+        *,
+        monitor: bool = False,
+    ) -> GradientMethod:
         from ..api import get_method
 
         method = get_method(name, **(self.inner_options or {}))
@@ -605,10 +613,11 @@ class MetaInitializer(BaseEstimator):
             result = method.minimize(problem, x0)
             result.method = f"MetaInitializer+{self.inner_method_}"
             return result
-        if steps > 0 and not problem.differentiable:
-            raise NotDifferentiableError(
-                f"Problem {problem.name!r} is not differentiable; fit the MetaInitializer "
-                "with an inner_method (e.g. 'prdpt') to adapt with estimated gradients."
+        if steps > 0:
+            problem.require_gradients(
+                "Adapting without an inner_method",
+                advice="Fit the MetaInitializer with an inner_method (e.g. 'prdpt') to "
+                "adapt with estimated gradients.",
             )
         return _meta_sgd(problem, x0, rates, steps, generator)
 
@@ -712,8 +721,12 @@ class MetaInitializer(BaseEstimator):
                 f"{got!r}."[:200]
             )
         init, lr = state_dict["init"], state_dict["lr"]
-        if not (torch.is_tensor(init) and torch.is_tensor(lr) and init.ndim == 1
-                and init.shape == lr.shape):  # fmt: skip
+        if not (
+            torch.is_tensor(init)
+            and torch.is_tensor(lr)
+            and init.ndim == 1
+            and init.shape == lr.shape
+        ):
             raise InvalidParameterError("The state's init and lr must be tensors of shape (D,).")
         self.set_params(**state_dict["params"])
         self.init_ = init.detach().clone()
@@ -750,8 +763,15 @@ def _meta_sgd(
             loss = float(problem.evaluate(theta[None])[0])
         if math.isfinite(loss) and loss < best_f:
             best_x, best_f = theta, loss
-        history.append(nit=i, nfev=nfev, nfev_monitor=i + 1, time=time.perf_counter() - t0,
-                       loss=loss, best=best_f, grad_norm=grad_norm)  # fmt: skip
+        history.append(
+            nit=i,
+            nfev=nfev,
+            nfev_monitor=i + 1,
+            time=time.perf_counter() - t0,
+            loss=loss,
+            best=best_f,
+            grad_norm=grad_norm,
+        )
         if not math.isfinite(loss):
             status = Status.ERROR
             break

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from ..exceptions import NotDifferentiableError
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -49,14 +48,8 @@ class Autodiff(GradientMethod):
     needs_gradient = True
 
     def _start(self, state: RunState) -> None:
-        problem = state.problem
-        if problem is not None and not problem.differentiable:
-            reason = problem.not_differentiable_reason
-            raise NotDifferentiableError(
-                f"The 'adam' method needs gradients, but problem {problem.name!r} is not "
-                f"differentiable.{' ' + reason if reason else ''} Use a gradient-free "
-                "method such as 'zerograds', 'prdpt', 'spsa' or 'cmaes'."
-            )
+        if state.problem is not None:
+            state.problem.require_gradients(f"The {self.name!r} method")
         super()._start(state)
 
     def _ask(self) -> torch.Tensor:

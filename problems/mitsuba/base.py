@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from blackbox_opt import Problem
-from blackbox_opt.exceptions import InvalidParameterError, NotDifferentiableError
+from blackbox_opt.exceptions import InvalidParameterError
 
 from .variants import has_ad, load_mitsuba
 
@@ -125,8 +125,8 @@ class MitsubaProblem(Problem):
     variant : str
         The Mitsuba variant in use.
     differentiable : bool
-        True with an AD variant (set per instance; the class says False because the
-        registry listing cannot know the variant without probing).
+        True (the class's value, which the registry lists): Mitsuba differentiates
+        the scenes. An instance that renders with a variant without AD sets False.
     not_differentiable_reason : str
         Why no AD variant is used (empty when one is).
     target : torch.Tensor of shape (H, W, 3)
@@ -134,6 +134,7 @@ class MitsubaProblem(Problem):
     """
 
     tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba")
+    differentiable = True
     cost: ClassVar[str] = "expensive"
     requires: ClassVar[tuple[str, ...]] = ("mitsuba",)
     #: Path length of the forward integrator and of the AD integrator.
@@ -168,8 +169,13 @@ class MitsubaProblem(Problem):
         if not isinstance(seed, int) or seed < 0:
             raise InvalidParameterError(f"seed must be a non-negative int; got {seed!r}.")
         super().__init__(x0, bounds, x_opt=x_opt, dtype=dtype, device=device)
-        mi, self.variant, self.not_differentiable_reason = load_mitsuba(variant)
-        self.differentiable = has_ad(self.variant)
+        mi, self.variant, reason = load_mitsuba(variant)
+        if not has_ad(self.variant):
+            self.differentiable = False
+            self.not_differentiable_reason = (
+                f"It renders with Mitsuba's {self.variant!r} variant, which has no automatic "
+                f"differentiation. {reason}"
+            ).strip()
         self.width, self.height = res
         self.spp = spp
         self.reference_spp = reference_spp or 16 * spp
@@ -314,13 +320,7 @@ class MitsubaProblem(Problem):
             With a variant without AD (``scalar_rgb``); the message says why no AD
             variant was used.
         """
-        if not self.differentiable:
-            raise NotDifferentiableError(
-                f"Problem {self.name!r} renders with Mitsuba's {self.variant!r} variant, "
-                "which has no automatic differentiation. "
-                f"{self.not_differentiable_reason} Use a gradient-free method such as "
-                "'prdpt' or 'zerograds'."
-            )
+        self.require_gradients()
         X = self.validate(X)
         values = self.evaluate(X)
         grads = torch.stack([self._gradient(self._values(x)) for x in X])

@@ -40,6 +40,24 @@ def test_listing_has_the_toy_problems():
     assert "rosenbrock" in str(table)
 
 
+def test_listing_says_what_each_class_declares_without_building_it():
+    rows = {r["id"]: r for r in problems.list()}
+    # Mitsuba differentiates its scenes: adam runs on them with its gradients
+    assert all(rows[i]["differentiable"] for i in rows if i.startswith("mi-"))
+    assert rows["sort"]["differentiable"] is False and rows["sphere"]["differentiable"]
+    assert all(isinstance(r["version"], int) and r["version"] >= 1 for r in rows.values())
+
+
+def test_the_registry_id_is_the_instance_s_and_the_class_keeps_its_own():
+    problems.register("sphere-7d", "problems.functions:Sphere", kwargs={"dim": 7})
+    try:
+        p = problems.make("sphere-7d")
+        assert p.id == "sphere-7d" and p.name == "sphere-7d"
+        assert type(p).id == "sphere" and problems.make("sphere").id == "sphere"
+    finally:
+        PROBLEMS.unregister("sphere-7d")
+
+
 def test_make_overrides_and_errors():
     assert problems.make("rosenbrock", dim=7).dim == 7
     with pytest.raises(KeyError, match="Did you mean 'rosenbrock'"):
