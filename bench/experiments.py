@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from blackbox_opt.exceptions import did_you_mean
+
 from .errors import UnknownExperimentError
 
 __all__ = [
@@ -705,10 +707,7 @@ def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        import difflib
-
-        close = difflib.get_close_matches(name, EXPERIMENTS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        hint = did_you_mean(name, EXPERIMENTS, n=1)
         raise UnknownExperimentError(
             f"Unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}.{hint}"
         ) from None

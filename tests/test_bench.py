@@ -109,9 +109,13 @@ def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
 
 def test_runs_that_cannot_happen_are_recorded_with_the_reason(tmp_path):
     e = Experiment(
-        name="skips", title="", problems=("occlusion",), methods=("adam", "spsa"),
-        budgets={"quick": {"default": 20}, "full": {"default": 20}}, seeds={"quick": 1},
-    )  # fmt: skip
+        name="skips",
+        title="",
+        problems=("occlusion",),
+        methods=("adam", "spsa"),
+        budgets={"quick": {"default": 20}, "full": {"default": 20}},
+        seeds={"quick": 1},
+    )
     result = runner.run([e], out=tmp_path, progress=False)
     status = {r["method"]: (r["status"], r["reason"]) for r in result["ran"]}
     assert status["spsa"] == ("done", "")
@@ -133,17 +137,25 @@ def test_parallel_jobs_give_the_same_results_as_one_process(tmp_path):
 
 def test_figures_and_summary_write_files(tmp_path, monkeypatch):
     plateau = Experiment(
-        name="plateaus", title="tiny plateaus", problems=("shadow",), methods=("prdpt", "spsa"),
-        budgets={"quick": {"default": 48}}, seeds={"quick": 2},
+        name="plateaus",
+        title="tiny plateaus",
+        problems=("shadow",),
+        methods=("prdpt", "spsa"),
+        budgets={"quick": {"default": 48}},
+        seeds={"quick": 2},
         hyperparams={"prdpt": {"default": {"sigma": 0.9, "n_samples": 2, "lr": 0.05}}},
         figures=("convergence", "grad_variance", "plateaus", "strips"),
-    )  # fmt: skip
+    )
     scaling = Experiment(
-        name="scaling", title="tiny scaling", methods=("prdpt",),
+        name="scaling",
+        title="tiny scaling",
+        methods=("prdpt",),
         problems=tuple(ProblemSpec("texture", {"res": r}) for r in (4, 8)),
-        budgets={"quick": {"default": 10**9}}, max_iter={"quick": 3}, seeds={"quick": 1},
+        budgets={"quick": {"default": 10**9}},
+        max_iter={"quick": 3},
+        seeds={"quick": 1},
         figures=("scaling",),
-    )  # fmt: skip
+    )
     monkeypatch.setitem(EXPERIMENTS, "plateaus", plateau)
     monkeypatch.setitem(EXPERIMENTS, "scaling", scaling)
     runner.run([plateau, scaling], out=tmp_path, progress=False)
@@ -223,8 +235,9 @@ def test_meta_figure_from_the_curves_table(tmp_path):
         for m in range(2)
         for s, loss in zip((0, 5, 10), losses, strict=True)
     ]
-    rows.append({"family": "f", "regime": "general", "member": 0, "step": 0, "time": 0.0,
-                 "loss": 0.4})  # fmt: skip
+    rows.append(
+        {"family": "f", "regime": "general", "member": 0, "step": 0, "time": 0.0, "loss": 0.4}
+    )
     csv = tmp_path / "curves.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     written = figures.plot_meta(csv, tmp_path / "meta")

@@ -13,9 +13,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("blackbox_opt", "problems", "bench")
 THIRD_PARTY = {
-    "torch", "numpy", "scipy", "sklearn", "cma", "nevergrad", "mitsuba", "drjit",
-    "pandas", "seaborn", "matplotlib", "tqdm", "asv", "pyarrow",
-}  # fmt: skip
+    "torch",
+    "numpy",
+    "scipy",
+    "sklearn",
+    "cma",
+    "nevergrad",
+    "mitsuba",
+    "drjit",
+    "pandas",
+    "seaborn",
+    "matplotlib",
+    "tqdm",
+    "asv",
+    "pyarrow",
+}
 
 
 def _private(parts: list[str]) -> bool:

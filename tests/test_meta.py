@@ -110,8 +110,15 @@ def test_maml_and_fomaml_meta_gradients_differ_on_the_texture_family(textures):
 
 @pytest.mark.parametrize("algorithm", ["fomaml", "maml", "reptile"])
 def test_meta_training_lowers_the_meta_loss_and_keeps_rates_finite(textures, algorithm):
-    meta = _quiet(algorithm=algorithm, inner_steps=3, meta_batch=5, outer_lr=3e-3,
-                  inner_lr_init=0.05, epochs=8, random_state=0)  # fmt: skip
+    meta = _quiet(
+        algorithm=algorithm,
+        inner_steps=3,
+        meta_batch=5,
+        outer_lr=3e-3,
+        inner_lr_init=0.05,
+        epochs=8,
+        random_state=0,
+    )
     meta.fit(textures)
     losses = meta.history_["loss"]
     assert len(losses) == 8 and meta.n_outer_steps_ == 16
@@ -137,8 +144,16 @@ def test_without_meta_sgd_the_rates_stay_fixed(textures):
 
 def test_reptile_moves_the_start_towards_the_mean_centre():
     family = Bowls(n_train=6)
-    meta = _quiet(algorithm="reptile", inner_steps=5, meta_sgd=False, inner_lr_init=0.3,
-                  outer_lr=0.05, epochs=150, meta_batch=6, random_state=0)  # fmt: skip
+    meta = _quiet(
+        algorithm="reptile",
+        inner_steps=5,
+        meta_sgd=False,
+        inner_lr_init=0.3,
+        outer_lr=0.05,
+        epochs=150,
+        meta_batch=6,
+        random_state=0,
+    )
     meta.fit(family)
     torch.testing.assert_close(meta.init_, family.centres[:6].mean(0), atol=2e-2, rtol=0)
 
@@ -173,8 +188,9 @@ def test_state_dict_round_trip_gives_the_same_adapt_result(brdfs, tmp_path):
 
 
 def test_state_dict_of_a_black_box_fit_keeps_the_inner_method():
-    meta = _quiet(inner_steps=2, epochs=1, inner_method="spsa", inner_options={"c": 0.05},
-                  random_state=0).fit(Bowls())  # fmt: skip
+    meta = _quiet(
+        inner_steps=2, epochs=1, inner_method="spsa", inner_options={"c": 0.05}, random_state=0
+    ).fit(Bowls())
     buffer = io.BytesIO()
     torch.save(meta.state_dict(), buffer)
     buffer.seek(0)
@@ -208,10 +224,10 @@ def test_minimize_and_fit_accept_a_fitted_initializer_as_x0(textures):
     member = textures.member(0, "test")
     start = float(member(meta.init_))
     assert start != pytest.approx(float(member(member.x0)))
-    for method, options in [("adam", {"lr": 1e-3}), ("prdpt", {"sigma": 0.01}),
-                            ("spsa", {})]:  # fmt: skip
-        res = minimize(member, method, x0=meta, max_iter=2, random_state=0, verbose=False,
-                       **options)  # fmt: skip
+    for method, options in [("adam", {"lr": 1e-3}), ("prdpt", {"sigma": 0.01}), ("spsa", {})]:
+        res = minimize(
+            member, method, x0=meta, max_iter=2, random_state=0, verbose=False, **options
+        )
         assert res.history["loss"][0] == pytest.approx(start)
     wrong = Bowls().member(0)
     with pytest.raises(InvalidParameterError, match="dimension 3"):
@@ -220,8 +236,15 @@ def test_minimize_and_fit_accept_a_fitted_initializer_as_x0(textures):
 
 def test_adapt_with_a_black_box_inner_method_uses_the_learned_rates():
     family = Bowls(differentiable=False)
-    meta = _quiet(inner_steps=1, outer_lr=0.05, inner_lr_init=0.1, epochs=60,
-                  inner_method="fd", inner_options={"h": 1e-4}, random_state=0)  # fmt: skip
+    meta = _quiet(
+        inner_steps=1,
+        outer_lr=0.05,
+        inner_lr_init=0.1,
+        epochs=60,
+        inner_method="fd",
+        inner_options={"h": 1e-4},
+        random_state=0,
+    )
     meta.fit(family)
     assert meta.inner_method_ == "fd"
     torch.testing.assert_close(meta.lr_, 1.0 / CURVATURE, atol=0.1, rtol=0)
@@ -233,8 +256,9 @@ def test_adapt_with_a_black_box_inner_method_uses_the_learned_rates():
 # -- the black-box inner loop -------------------------------------------------------------------
 def test_inner_method_with_exact_gradients_matches_the_exact_path():
     """The estimated path, fed the exact gradient ('adam' method), equals the exact path."""
-    params = dict(inner_steps=3, epochs=3, meta_batch=3, outer_lr=1e-2, inner_lr_init=0.1,
-                  random_state=0)  # fmt: skip
+    params = dict(
+        inner_steps=3, epochs=3, meta_batch=3, outer_lr=1e-2, inner_lr_init=0.1, random_state=0
+    )
     exact = _quiet(**params).fit(Bowls())
     through = _quiet(inner_method="adam", **params).fit(Bowls())
     torch.testing.assert_close(exact.init_, through.init_)
@@ -246,8 +270,16 @@ def test_inner_method_with_exact_gradients_matches_the_exact_path():
 def test_black_box_fomaml_lowers_the_meta_loss(method):
     options = {"prdpt": {"sigma": 0.05, "n_samples": 16}, "spsa": {"n_perturbations": 8}}[method]
     family = Bowls(n_train=8, differentiable=False)
-    meta = _quiet(inner_steps=3, outer_lr=0.05, inner_lr_init=0.05, epochs=25, meta_batch=4,
-                  inner_method=method, inner_options=options, random_state=0)  # fmt: skip
+    meta = _quiet(
+        inner_steps=3,
+        outer_lr=0.05,
+        inner_lr_init=0.05,
+        epochs=25,
+        meta_batch=4,
+        inner_method=method,
+        inner_options=options,
+        random_state=0,
+    )
     meta.fit(family)
     losses = meta.history_["loss"]
     assert losses[-3:].mean() < 0.5 * losses[:3].mean()
@@ -302,8 +334,13 @@ def test_bad_inputs_raise():
 
 def test_not_fitted_errors_before_fit():
     meta = MetaInitializer()
-    for read in (lambda: meta.init_, lambda: meta.lr_, meta.state_dict,
-                 lambda: meta.adapt(Bowls().member(0)), meta.as_x0):  # fmt: skip
+    for read in (
+        lambda: meta.init_,
+        lambda: meta.lr_,
+        meta.state_dict,
+        lambda: meta.adapt(Bowls().member(0)),
+        meta.as_x0,
+    ):
         with pytest.raises(NotFittedError, match="not fitted"):
             read()
 
@@ -332,7 +369,14 @@ def test_meta_sgd_records_and_rejects_bad_rates():
 def test_diverging_meta_training_raises_with_advice(algorithm):
     # steps of rate 1000 on bowls of curvature 2 multiply the offset by -1999 each: after
     # 100 of them it overflows float64
-    meta = MetaInitializer(algorithm=algorithm, inner_steps=100, inner_lr_init=1000.0,
-                           meta_sgd=False, epochs=3, random_state=0, verbose=False)  # fmt: skip
+    meta = MetaInitializer(
+        algorithm=algorithm,
+        inner_steps=100,
+        inner_lr_init=1000.0,
+        meta_sgd=False,
+        epochs=3,
+        random_state=0,
+        verbose=False,
+    )
     with pytest.raises(EvaluationError, match="diverged at epoch 1.*Lower outer_lr"):
         meta.fit(Bowls())

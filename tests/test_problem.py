@@ -136,8 +136,9 @@ def test_render_is_not_available_by_default():
 def test_gradient_errors_carry_the_problem_s_reason():
     from blackbox_opt import NotDifferentiableError, minimize
 
-    p = FunctionProblem(lambda X: (X * X).sum(1), [1.0, 2.0], vectorized=True,
-                        differentiable=False)  # fmt: skip
+    p = FunctionProblem(
+        lambda X: (X * X).sum(1), [1.0, 2.0], vectorized=True, differentiable=False
+    )
     p.not_differentiable_reason = "The renderer here has no AD."
     x = torch.ones(1, 2, dtype=p.dtype)
     with pytest.raises(NotDifferentiableError, match="meaningless. The renderer here has no"):

@@ -39,9 +39,14 @@ def gaussian_grad_2d(f, theta, sigma, n=1601):
 def estimate(f, theta, sigma, sampler, antithetic, n, seed=0):
     g = torch.Generator().manual_seed(seed)
     offsets, weights = draw_offsets(
-        n, theta.shape[0], sigma, generator=g, sampler=sampler, antithetic=antithetic,
+        n,
+        theta.shape[0],
+        sigma,
+        generator=g,
+        sampler=sampler,
+        antithetic=antithetic,
         dtype=torch.float64,
-    )  # fmt: skip
+    )
     per_sample = weights * f(theta - offsets)[:, None]
     if antithetic:  # the pairs are the independent units
         per_sample = 0.5 * (per_sample[:n] + per_sample[n:])
@@ -93,8 +98,12 @@ def test_antithetic_pairs_lower_the_variance_at_equal_cost(sampler):
 
 def test_smooth_is_a_differentiable_function_for_torch_loops():
     theta = torch.tensor([0.0], dtype=torch.float64, requires_grad=True)
-    g = smooth(lambda X: (X[:, 0] < 0.5).double(), sigma=0.3, n_samples=8,
-               generator=torch.Generator().manual_seed(0))  # fmt: skip
+    g = smooth(
+        lambda X: (X[:, 0] < 0.5).double(),
+        sigma=0.3,
+        n_samples=8,
+        generator=torch.Generator().manual_seed(0),
+    )
     opt = torch.optim.Adam([theta], lr=0.05)
     for _ in range(100):
         opt.zero_grad()

@@ -26,10 +26,17 @@ def test_cmaes_matches_pycma_fmin2_with_the_same_seed_and_budget():
     # popsize for D = 10 is 10: a budget of 600 is 60 populations. Without monitoring
     # the wrapper evaluates the final mean once, as fmin2 does (eval_final_mean).
     p = problems.make("sphere", dim=10)
-    ours = minimize(p, method="cmaes", random_state=3, budget=600, sigma0=0.5, monitor=False,
-                    verbose=False)  # fmt: skip
-    options = {"seed": 3, "maxiter": 60, "bounds": [-5.0, 5.0],
-               "verbose": -9, "verb_log": 0, "verb_disp": 0}  # fmt: skip
+    ours = minimize(
+        p, method="cmaes", random_state=3, budget=600, sigma0=0.5, monitor=False, verbose=False
+    )
+    options = {
+        "seed": 3,
+        "maxiter": 60,
+        "bounds": [-5.0, 5.0],
+        "verbose": -9,
+        "verb_log": 0,
+        "verb_disp": 0,
+    }
     _, es = cma.fmin2(lambda x: float(np.sum(x * x)), p.x0.numpy(), 0.5, options)
     assert es.countiter == ours.nit == 60 and ours.nfev == 600
     assert ours.fun == pytest.approx(es.result.fbest, rel=1e-12, abs=0)
@@ -38,13 +45,15 @@ def test_cmaes_matches_pycma_fmin2_with_the_same_seed_and_budget():
 
 @pytest.mark.parametrize("problem_id", ["sphere", "ellipsoid"])
 def test_cmaes_reaches_1e_8_on_10d_problems(problem_id):
-    res = minimize(problem_id, method="cmaes", dim=10, budget=10_000, random_state=0,
-                   verbose=False)  # fmt: skip
+    res = minimize(
+        problem_id, method="cmaes", dim=10, budget=10_000, random_state=0, verbose=False
+    )
     assert res.fun <= 1e-8 and res.nfev <= 10_000
 
 
-def test_cmaes_is_silent_and_leaves_the_global_numpy_generator_alone(capsys, tmp_path,
-                                                                      monkeypatch):  # fmt: skip
+def test_cmaes_is_silent_and_leaves_the_global_numpy_generator_alone(
+    capsys, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     np.random.seed(0)  # noqa: NPY002 - the legacy global generator is what is checked
     expected = np.random.rand()  # noqa: NPY002
@@ -79,8 +88,14 @@ def test_cmaes_diagonal_auto_and_memory_check(monkeypatch):
 
 
 def test_cmaes_options_pass_through_and_conflicts():
-    res = minimize("sphere", method="cmaes", dim=3, cma_options={"tolfun": 1e-3},
-                   random_state=0, verbose=False)  # fmt: skip
+    res = minimize(
+        "sphere",
+        method="cmaes",
+        dim=3,
+        cma_options={"tolfun": 1e-3},
+        random_state=0,
+        verbose=False,
+    )
     assert res.status == 5 and res.fun < 1e-1  # pycma's tolfun ended it early
     with pytest.raises(InvalidParameterError, match="popsize"):
         minimize("sphere", method="cmaes", cma_options={"popsize": 5}, max_iter=2)
@@ -101,15 +116,30 @@ def own_nevergrad_loop(x0, bounds, name, seed, budget, batch):
 @pytest.mark.parametrize("name", ["NGOpt", "TwoPointsDE", "OnePlusOne"])
 def test_nevergrad_matches_its_own_loop(name):
     p = problems.make("sphere", dim=4)
-    res = minimize(p, method="nevergrad", optimizer=name, batch_size=4, budget=200,
-                   random_state=7, verbose=False, monitor=False)  # fmt: skip
+    res = minimize(
+        p,
+        method="nevergrad",
+        optimizer=name,
+        batch_size=4,
+        budget=200,
+        random_state=7,
+        verbose=False,
+        monitor=False,
+    )
     expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4)
     np.testing.assert_allclose(res.x_last.numpy(), expected, rtol=0, atol=1e-12)
 
 
 def test_nevergrad_batches_and_unknown_names():
-    res = minimize("rastrigin", method="nevergrad", dim=2, batch_size=10, budget=300,
-                   random_state=0, verbose=False)  # fmt: skip
+    res = minimize(
+        "rastrigin",
+        method="nevergrad",
+        dim=2,
+        batch_size=10,
+        budget=300,
+        random_state=0,
+        verbose=False,
+    )
     assert res.nfev == 300 and res.nit == 30
     with pytest.raises(UnknownNameError, match="Did you mean.*'TwoPointsDE'"):
         minimize("sphere", method="nevergrad", optimizer="TwoPointDE", max_iter=1)

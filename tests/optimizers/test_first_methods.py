@@ -128,8 +128,16 @@ def test_random_search_uniform_in_bounds_and_gaussian_without():
 def test_random_search_local_mode_beats_global_sampling_in_5d():
     p = quadratic_problem(5)
     glob = RandomSearch(budget=3000, random_state=0, verbose=False).fit(p).fun_
-    local = RandomSearch(
-        budget=3000, sampling="gaussian", center="best", sigma=0.02, random_state=0,
-        verbose=False,
-    ).fit(p).fun_  # fmt: skip
+    local = (
+        RandomSearch(
+            budget=3000,
+            sampling="gaussian",
+            center="best",
+            sigma=0.02,
+            random_state=0,
+            verbose=False,
+        )
+        .fit(p)
+        .fun_
+    )
     assert local < glob
