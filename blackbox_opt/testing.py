@@ -318,23 +318,55 @@ def check_bad_inputs(method: Any) -> None:
     """Wrong x0 shapes, NaN, bad budgets and unknown options raise clear errors."""
     problem = quadratic_problem()
     optimizer = _make(method, max_iter=2)
-    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, 0.0]), "short x0",
-            match="shape")  # fmt: skip
-    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[[0.0] * 3]), "2-D x0",
-            match="shape")  # fmt: skip
-    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, math.nan, 0.0]),
-            "NaN in x0", match="NaN")  # fmt: skip
-    _raises(InvalidParameterError, lambda: optimizer.fit(problem, x0=[0.0, 0.0, 9.0]),
-            "x0 outside bounds", match="bounds")  # fmt: skip
+    _raises(
+        InvalidParameterError,
+        lambda: optimizer.fit(problem, x0=[0.0, 0.0]),
+        "short x0",
+        match="shape",
+    )
+    _raises(
+        InvalidParameterError,
+        lambda: optimizer.fit(problem, x0=[[0.0] * 3]),
+        "2-D x0",
+        match="shape",
+    )
+    _raises(
+        InvalidParameterError,
+        lambda: optimizer.fit(problem, x0=[0.0, math.nan, 0.0]),
+        "NaN in x0",
+        match="NaN",
+    )
+    _raises(
+        InvalidParameterError,
+        lambda: optimizer.fit(problem, x0=[0.0, 0.0, 9.0]),
+        "x0 outside bounds",
+        match="bounds",
+    )
     for budget in (0, -5, 2.5):
-        _raises(InvalidParameterError, lambda b=budget: optimizer.fit(problem, budget=b),
-                f"budget={budget}", match="budget")  # fmt: skip
-    _raises(InvalidParameterError, lambda: _make(method, budget=0).fit(problem),
-            "budget=0 parameter", match="budget")  # fmt: skip
-    _raises(UnknownNameError, lambda: get_method(method, budgett=10), "unknown option",
-            match="Did you mean 'budget'")  # fmt: skip
-    _raises(InvalidParameterError, lambda: _make(method, random_state="x").fit(problem),
-            "bad random_state", match="random_state")  # fmt: skip
+        _raises(
+            InvalidParameterError,
+            lambda b=budget: optimizer.fit(problem, budget=b),
+            f"budget={budget}",
+            match="budget",
+        )
+    _raises(
+        InvalidParameterError,
+        lambda: _make(method, budget=0).fit(problem),
+        "budget=0 parameter",
+        match="budget",
+    )
+    _raises(
+        UnknownNameError,
+        lambda: get_method(method, budgett=10),
+        "unknown option",
+        match="Did you mean 'budget'",
+    )
+    _raises(
+        InvalidParameterError,
+        lambda: _make(method, random_state="x").fit(problem),
+        "bad random_state",
+        match="random_state",
+    )
 
 
 def check_keyboard_interrupt(method: Any) -> None:
@@ -354,8 +386,10 @@ def check_forward_model_errors(method: Any) -> None:
         try:
             optimizer.fit(problem)
         except EvaluationError as exc:
-            _assert(exc.result is not None and math.isfinite(exc.result.fun),
-                    "EvaluationError lost the best point")  # fmt: skip
+            _assert(
+                exc.result is not None and math.isfinite(exc.result.fun),
+                "EvaluationError lost the best point",
+            )
             _assert(optimizer.result_.status == Status.ERROR, "error status not set")
         else:
             raise AssertionError(f"on_error='raise' did not raise for {fail_with!r}")
@@ -436,16 +470,22 @@ def check_problem(problem: Problem, *, batch: int = 4, seed: int = 0) -> None:
         singles = torch.stack([problem(x) for x in X])
         again = problem(X)
     _assert(tuple(batched.shape) == (batch,), f"batched shape {tuple(batched.shape)}")
-    _assert(torch.allclose(batched, singles, rtol=1e-5, atol=1e-7),
-            f"B single calls differ from one batched call: {singles} vs {batched}")  # fmt: skip
+    _assert(
+        torch.allclose(batched, singles, rtol=1e-5, atol=1e-7),
+        f"B single calls differ from one batched call: {singles} vs {batched}",
+    )
     _assert(torch.equal(batched, again), "evaluation is not deterministic")
     if problem.x_opt is not None:
         f_opt = float(problem(problem.x_opt))
         _assert(f_opt < float(problem(problem.x0)), "x_opt is not better than x0")
         if problem.f_opt is not None:
-            _assert(abs(f_opt - problem.f_opt) <= 1e-6 * max(1.0, abs(problem.f_opt)),
-                    f"loss at x_opt {f_opt} differs from f_opt {problem.f_opt}")  # fmt: skip
+            _assert(
+                abs(f_opt - problem.f_opt) <= 1e-6 * max(1.0, abs(problem.f_opt)),
+                f"loss at x_opt {f_opt} differs from f_opt {problem.f_opt}",
+            )
     if problem.image_shape is not None:
         images = problem.render(X)
-        _assert(tuple(images.shape) == (batch, *problem.image_shape),
-                f"render shape {tuple(images.shape)}")  # fmt: skip
+        _assert(
+            tuple(images.shape) == (batch, *problem.image_shape),
+            f"render shape {tuple(images.shape)}",
+        )
