@@ -17,6 +17,7 @@ from .api import (
 from .exceptions import (
     BlackboxOptError,
     BlackboxOptWarning,
+    CallbackError,
     EvaluationError,
     InsufficientMemoryError,
     InvalidParameterError,
@@ -50,6 +51,7 @@ __all__ = [
     "BaseOptimizer",
     "BlackboxOptError",
     "BlackboxOptWarning",
+    "CallbackError",
     "EvaluationError",
     "FiniteDifferences",
     "FunctionProblem",

@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
 __all__ = [
     "BlackboxOptError",
     "BlackboxOptWarning",
+    "CallbackError",
     "EvaluationError",
     "InsufficientMemoryError",
     "InvalidParameterError",
@@ -68,6 +69,22 @@ class EvaluationError(BlackboxOptError, RuntimeError):
     result : OptimizeResult or None
         The result up to the failing evaluation, best point included, so nothing
         found so far is lost.
+    """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
+
+
+class CallbackError(BlackboxOptError, RuntimeError):
+    """The user's callback raised (anything but ``StopIteration``) during ``fit``.
+
+    The run ends; the exception is chained as ``__cause__``.
+
+    Attributes
+    ----------
+    result : OptimizeResult or None
+        The result up to the callback's failure, best point included.
     """
 
     def __init__(self, message: str, result=None):

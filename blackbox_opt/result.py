@@ -73,6 +73,9 @@ class OptimizeResult(dict):
         Evaluations charged to the budget.
     nfev_monitor : int
         Evaluations made only to monitor the loss at the current iterate.
+    nfail : int
+        Evaluations that failed (the forward model raised or returned NaN or inf) and
+        were handled by ``on_error="penalize"`` or ``"reask"``; they count in ``nfev``.
     nit : int
         Iterations completed.
     x_last : torch.Tensor (D,)
@@ -104,7 +107,7 @@ class OptimizeResult(dict):
         if not self:
             return f"{type(self).__name__}()"
         order = [
-            "message", "success", "status", "fun", "x", "nit", "nfev", "nfev_monitor",
+            "message", "success", "status", "fun", "x", "nit", "nfev", "nfev_monitor", "nfail",
             "method", "problem", "time",
         ]  # fmt: skip
         keys = [k for k in order if k in self] + sorted(k for k in self if k not in order)

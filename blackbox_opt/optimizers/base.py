@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -23,13 +23,15 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from ..checkpoint import STATE_FORMAT, copy_state, plain_params
-from ..exceptions import EvaluationError, InvalidParameterError, NotFittedError
+from ..exceptions import InvalidParameterError, NotFittedError
 from ..problem import Problem, _as_bounds, _as_vector
-from ..result import History, OptimizeResult, Status
-from ..utils import check_param_constraints, check_random_state, missing_attribute
+from ..result import OptimizeResult, Status
+from ..utils import check_int, check_param_constraints, check_random_state, missing_attribute
 from ..validation import Interval, Options
+from .asktell import AskTell
 from .loop import RunLoop
+from .run_state import RunState
+from .saving import Saving
 
 __all__ = ["DEFAULT_BUDGET", "BaseOptimizer", "RunState"]
 
@@ -38,8 +40,6 @@ DEFAULT_BUDGET = 10_000
 
 FITTED_ATTRIBUTES = ("x_", "fun_", "nfev_", "nfev_monitor_", "n_iter_", "result_")
 
-#: Parameters that may differ between a saved run and the optimiser resuming it.
-_RESUME_MAY_DIFFER = frozenset({"verbose", "random_state", "max_time", "on_error"})
 
 _RANDOM_STATE = [
     Interval(Integral, 0, None, closed="left"),
@@ -49,41 +49,7 @@ _RANDOM_STATE = [
 ]
 
 
-@dataclass
-class RunState:
-    """What a started optimiser knows about the run (not part of its parameters)."""
-
-    dim: int
-    x0: torch.Tensor
-    bounds: torch.Tensor | None
-    generator: torch.Generator
-    problem: Problem | None = None
-    budget: int | None = None
-    nit: int = 0
-    nfev: int = 0
-    nfev_monitor: int = 0
-    best_x: torch.Tensor | None = None
-    best_f: torch.Tensor | None = None
-    history: History = field(default_factory=History)
-    t0: float = field(default_factory=time.perf_counter)
-    status: int = Status.RUNNING
-    message: str = Status.MESSAGES[Status.RUNNING]
-
-    @property
-    def device(self) -> torch.device:
-        return self.x0.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.x0.dtype
-
-    @property
-    def finite_bounds(self) -> bool:
-        """Whether the run has bounds and all of them are finite."""
-        return self.bounds is not None and bool(torch.isfinite(self.bounds).all())
-
-
-class BaseOptimizer(BaseEstimator):
+class BaseOptimizer(AskTell, Saving, BaseEstimator):
     """Base class of every optimiser.
 
     Subclasses declare their parameters as keyword-only ``__init__`` arguments that are
@@ -111,12 +77,27 @@ class BaseOptimizer(BaseEstimator):
         iterate is evaluated.
     verbose : bool, optional
         Show a progress bar; None shows it when standard error is a terminal.
-    on_error : {"raise", "stop"}, default="raise"
-        What happens when the forward model raises or returns NaN or inf, at one of
-        the method's points or at the monitored iterate: ``"raise"``
-        raises :class:`~blackbox_opt.EvaluationError` whose ``result`` holds the best
-        point so far (the optimiser is left fitted with it too); ``"stop"`` ends the
-        run and returns that result with ``success=False``.
+    on_error : {"raise", "stop", "penalize", "reask"}, default="raise"
+        What a failed evaluation costs: the forward model raised, or returned NaN or
+        inf, at one of the method's points or at the monitored iterate (see
+        :ref:`failures` for every case):
+
+        - ``"raise"``: the run ends and :class:`~blackbox_opt.EvaluationError` is
+          raised; its ``result`` holds the best point so far (the optimiser is left
+          fitted with it too);
+        - ``"stop"``: the run ends and returns that result with ``success=False``;
+        - ``"penalize"``: the failed point costs one evaluation and is told the
+          ``penalty``; the run goes on;
+        - ``"reask"``: the failed point costs one evaluation and the method draws a
+          new point in its place (methods whose batches are populations: ``random``,
+          ``cmaes``, ``nevergrad``); the run goes on.
+
+        When a batched forward model raises, the batch is evaluated again point by
+        point to find the failed points (penalize and reask only).
+    penalty : float, optional
+        The loss told for a failed point under ``on_error="penalize"``. Default: the
+        worst loss seen so far plus its distance from the best (at least
+        ``max(|worst|, 1)``), so a failed point is always the worst of its batch.
     random_state : int, torch.Generator, numpy.random.Generator or None
         Seeds every random draw of the run: the same seed gives the same run.
 
@@ -169,7 +150,8 @@ class BaseOptimizer(BaseEstimator):
         "target": [Real, None],
         "monitor": ["boolean"],
         "verbose": ["boolean", None],
-        "on_error": [Options({"raise", "stop"})],
+        "on_error": [Options({"raise", "stop", "penalize", "reask"})],
+        "penalty": [Real, None],
         "random_state": _RANDOM_STATE,
     }
 
@@ -183,6 +165,7 @@ class BaseOptimizer(BaseEstimator):
         monitor: bool = True,
         verbose: bool | None = None,
         on_error: str = "raise",
+        penalty: float | None = None,
         random_state: Any = None,
     ):
         self.budget = budget
@@ -192,6 +175,7 @@ class BaseOptimizer(BaseEstimator):
         self.monitor = monitor
         self.verbose = verbose
         self.on_error = on_error
+        self.penalty = penalty
         self.random_state = random_state
 
     # -- class machinery -----------------------------------------------------------------
@@ -250,6 +234,23 @@ class BaseOptimizer(BaseEstimator):
     def _converged(self) -> bool:
         """Hook: True when the method has converged by its own criterion."""
         return False
+
+    def _batch_range(self) -> tuple[int, int] | None:
+        """Hook: the smallest and largest ``n`` that ``ask(n)`` accepts; None (the
+        default) for a method whose batch size its own parameters set."""
+        return None
+
+    def _ask_n(self, n: int) -> torch.Tensor:
+        """Hook: a new batch of ``n`` points, for methods that choose their batch size."""
+        raise NotImplementedError
+
+    def _reask(self, slots: torch.Tensor) -> torch.Tensor:
+        """Hook: new points ``(k, D)`` for the failed rows ``slots`` of the pending batch.
+
+        Population methods implement it (``on_error="reask"``); the method's own
+        bookkeeping of the pending batch must take the new points in those rows.
+        """
+        raise NotImplementedError
 
     def _get_state(self) -> dict:
         """Hook: the method's own run state, as tensors and plain values.
@@ -313,6 +314,17 @@ class BaseOptimizer(BaseEstimator):
             x0 = problem.x0 if x0 is None else x0
             x0 = _as_vector(x0, "x0", problem.dtype, problem.device, problem.x0)
             bounds = _as_bounds(problem.bounds if bounds is None else bounds, x0)
+        if self.on_error == "reask" and type(self)._reask is BaseOptimizer._reask:
+            raise InvalidParameterError(
+                f"on_error='reask' needs a method that can draw a new point in place of a "
+                f"failed one (random, cmaes, nevergrad); {type(self).__name__}'s points "
+                "depend on each other. Use on_error='penalize'."
+            )
+        if self.on_error == "penalize" and self.needs_gradient:
+            raise InvalidParameterError(
+                f"on_error='penalize' tells a failed point a made-up loss, which has no "
+                f"gradient for {type(self).__name__}; use 'raise' or 'stop'."
+            )
         generator = check_random_state(self.random_state, x0.device)
         state = RunState(
             dim=x0.shape[0],
@@ -324,10 +336,14 @@ class BaseOptimizer(BaseEstimator):
         )
         state.best_x = x0.clone()
         state.best_f = torch.full((), math.inf, dtype=x0.dtype, device=x0.device)
+        state.worst_f = torch.full((), -math.inf, dtype=x0.dtype, device=x0.device)
         self._state = state
         for attr in FITTED_ATTRIBUTES:
             self.__dict__.pop(attr, None)
         self._start(state)
+        resume = self.__dict__.get("_resume")
+        if resume is not None:
+            self._apply_state(resume)
         state.t0 = time.perf_counter()  # set-up (first imports, allocations) is not run time
         return self
 
@@ -340,160 +356,6 @@ class BaseOptimizer(BaseEstimator):
             )
         return state
 
-    def ask(self) -> torch.Tensor:
-        """Return the next batch of points to evaluate.
-
-        Returns
-        -------
-        torch.Tensor of shape (B, D)
-        """
-        self._require_started()
-        return self._ask()
-
-    def tell(self, X: Any, y: Any, grads: Any = None) -> None:
-        """Give the method the losses of the points it asked for.
-
-        Parameters
-        ----------
-        X : tensor of shape (B, D)
-            The points returned by :meth:`ask`.
-        y : tensor or array-like of shape (B,)
-            Their losses.
-        grads : tensor of shape (B, D), optional
-            Their gradients; required by methods with ``needs_gradient``.
-        """
-        state = self._require_started()
-        X = _as_batch(X, state, "X")
-        y = _as_losses(y, X.shape[0], state)
-        if self.needs_gradient:
-            if grads is None:
-                raise InvalidParameterError(
-                    f"{type(self).__name__} uses gradients: tell(X, y, grads) needs grads."
-                )
-            grads = _as_batch(grads, state, "grads")
-            if grads.shape != X.shape:
-                raise InvalidParameterError(
-                    f"grads must have the shape of X {tuple(X.shape)}; got {tuple(grads.shape)}."
-                )
-        # one reduction and one read: NaN and inf propagate through the sum (a finite
-        # sum that overflows is checked point by point below and passes)
-        if not math.isfinite(float(y.sum())) and not bool(torch.isfinite(y).all()):
-            bad = (~torch.isfinite(y)).nonzero().flatten().tolist()[:10]
-            raise EvaluationError(
-                f"The forward model returned non-finite losses (NaN or inf) at point(s) {bad} "
-                f"of the batch at iteration {state.nit + 1}.",
-                result=self.result(),
-            )
-        self._update_best(X, y)
-        state.nfev += X.shape[0]
-        info = self._tell(X, y, grads) or {}
-        state.nit += 1
-        state.history.append(
-            nit=state.nit,
-            nfev=state.nfev,
-            nfev_monitor=state.nfev_monitor,
-            time=time.perf_counter() - state.t0,
-            best=state.best_f,  # replaced, never modified in place: no copy needed
-            **info,
-        )
-
-    def state_dict(self) -> dict:
-        """Everything needed to resume the run exactly, as tensors and plain values.
-
-        Like :meth:`torch.optim.Optimizer.state_dict`: the run's counters, best point,
-        history and random generator, the method's own state (each method saves its
-        iterate, its inner optimisers and any pending batch explicitly in
-        ``_get_state``), and the parameters it was built with. Save it with
-        :func:`torch.save`; it loads with ``torch.load(..., weights_only=True)``. To
-        resume, build the optimiser with the same parameters, :meth:`start` it on the
-        same problem, then :meth:`load_state_dict`. The wrapped libraries' optimisers
-        (pycma, nevergrad) are stored as labelled pickles (see
-        :mod:`blackbox_opt.checkpoint`) and unpickled on load: load such states only
-        from trusted files.
-
-        Returns
-        -------
-        dict
-            ``format``, ``class``, ``dim``, ``params``, ``run`` and ``method``. The
-            dict is a copy: it does not change as the run goes on.
-        """
-        state = self._require_started()
-        return {
-            "format": STATE_FORMAT,
-            "class": type(self).__name__,
-            "dim": state.dim,
-            "params": plain_params(self.get_params(deep=False)),
-            "run": copy_state(
-                {
-                    "nit": state.nit,
-                    "nfev": state.nfev,
-                    "nfev_monitor": state.nfev_monitor,
-                    "best_x": state.best_x,
-                    "best_f": state.best_f,
-                    "generator": state.generator.get_state(),
-                    "history": state.history.to_dict(),
-                }
-            ),
-            "method": copy_state(self._get_state()),
-        }
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore a run saved by :meth:`state_dict` into this started optimiser.
-
-        Parameters
-        ----------
-        state_dict : dict
-            From :meth:`state_dict` of an optimiser of the same class, dimension and
-            parameters (``verbose``, ``random_state``, ``max_time`` and ``on_error``
-            may differ: the saved generator replaces the seed).
-
-        Raises
-        ------
-        InvalidParameterError
-            For a state of another class, dimension, format or set of parameters,
-            naming what differs; the optimiser is left as it was.
-        """
-        state = self._require_started()
-        if not isinstance(state_dict, dict) or state_dict.get("format") != STATE_FORMAT:
-            got = state_dict.get("format") if isinstance(state_dict, dict) else None
-            raise InvalidParameterError(
-                f"This is not a state of format {STATE_FORMAT} from "
-                f"BaseOptimizer.state_dict() (format {got!r})."
-            )
-        if state_dict.get("class") != type(self).__name__ or state_dict.get("dim") != state.dim:
-            raise InvalidParameterError(
-                f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
-                f"dimensions; this optimiser is a {type(self).__name__} in {state.dim}."
-            )
-        ours = plain_params(self.get_params(deep=False))
-        differ = sorted(
-            name
-            for name in set(ours) | set(state_dict["params"])
-            if name not in _RESUME_MAY_DIFFER and ours.get(name) != state_dict["params"].get(name)
-        )
-        if differ:
-            listing = ", ".join(
-                f"{n}={state_dict['params'].get(n)!r} (here {ours.get(n)!r})" for n in differ
-            )
-            raise InvalidParameterError(
-                f"This state was saved by a {type(self).__name__} with other parameters: "
-                f"{listing}. Build the optimiser with the saved parameters to resume."
-            )
-        expected = set(self._get_state())
-        saved_keys = set(state_dict["method"])
-        if saved_keys != expected:
-            raise InvalidParameterError(
-                f"This {type(self).__name__} state has the fields {sorted(saved_keys)}; "
-                f"this version of the method saves {sorted(expected)}."
-            )
-        run = state_dict["run"]
-        state.nit, state.nfev, state.nfev_monitor = run["nit"], run["nfev"], run["nfev_monitor"]
-        state.best_x = run["best_x"].to(device=state.device, dtype=state.dtype)
-        state.best_f = run["best_f"].to(device=state.device, dtype=state.dtype)
-        state.generator.set_state(run["generator"])
-        state.history = History.from_dict(run["history"])
-        self._set_state(state_dict["method"])
-
     def recommend(self) -> torch.Tensor:
         """Return the method's current recommendation (its iterate or mean).
 
@@ -504,23 +366,6 @@ class BaseOptimizer(BaseEstimator):
         self._require_started()
         return self._recommend().detach().clone()
 
-    def _update_best(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        state = self._state
-        if state.bounds is not None and not self._stays_in_bounds:
-            # points probed outside the bounds never count
-            inside = ((X >= state.bounds[0]) & (X <= state.bounds[1])).all(1)
-            y = torch.where(inside, y, torch.full_like(y, math.inf))
-        if state.device.type == "cpu":  # reading values costs nothing here: compare on the host
-            values = y.tolist()
-            i = min(range(len(values)), key=values.__getitem__)
-            if values[i] < float(state.best_f):
-                state.best_f, state.best_x = y[i].clone(), X[i].clone()
-            return
-        i = torch.argmin(y)  # on an accelerator: no host-device synchronisation
-        better = y[i] < state.best_f
-        state.best_f = torch.where(better, y[i], state.best_f)
-        state.best_x = torch.where(better, X[i], state.best_x)
-
     # -- the fit loop ----------------------------------------------------------------------
     def fit(
         self,
@@ -529,6 +374,8 @@ class BaseOptimizer(BaseEstimator):
         *,
         budget: int | None = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
     ) -> BaseOptimizer:
         """Minimise ``problem`` from ``x0``.
 
@@ -543,12 +390,28 @@ class BaseOptimizer(BaseEstimator):
         callback : callable, optional
             ``callback(intermediate_result)`` after every iteration, with an
             :class:`~blackbox_opt.OptimizeResult` of the run so far; raising
-            ``StopIteration`` ends the run.
+            ``StopIteration`` ends the run. Any other exception ends it too, with
+            :class:`~blackbox_opt.CallbackError` carrying the result so far.
+        checkpoint : str or path-like, optional
+            A file to save the run's :meth:`state_dict` to, atomically (written
+            beside it, then renamed): every ``checkpoint_every`` iterations and when
+            the run ends for any reason, Ctrl-C and failures included. If the file
+            exists when ``fit`` starts, the run resumes from it (same class and
+            parameters, or an error that names what differs) and ends exactly as the
+            uninterrupted run would have.
+        checkpoint_every : int, optional
+            Iterations between checkpoints; default: at most every 30 seconds.
 
         Returns
         -------
         self
             Fitted: ``x_``, ``fun_``, ``nfev_``, ``n_iter_``, ``result_``.
+
+        Raises
+        ------
+        InvalidParameterError
+            For bad arguments, or a budget that cannot pay for one iteration (nothing
+            is evaluated then).
         """
         if budget is not None:
             if not isinstance(budget, Integral) or isinstance(budget, bool) or budget < 1:
@@ -559,11 +422,15 @@ class BaseOptimizer(BaseEstimator):
             raise InvalidParameterError(
                 f"callback must be callable; got {type(callback).__name__}."
             )
+        if checkpoint_every is not None:
+            check_int(checkpoint_every, "checkpoint_every", 1)
         budget = budget if budget is not None else self.budget
         if budget is None and self.max_iter is None and self.max_time is None:
             budget = DEFAULT_BUDGET
+        if checkpoint is not None and os.path.exists(checkpoint):
+            self.load_state_dict(torch.load(checkpoint, weights_only=True))
         self.start(problem, x0, budget=budget)
-        RunLoop(self, problem, budget, callback).run()
+        RunLoop(self, problem, budget, callback, checkpoint, checkpoint_every).run()
         return self
 
     def _stop_reason(self, budget: int | None) -> int:
@@ -586,16 +453,25 @@ class BaseOptimizer(BaseEstimator):
         OptimizeResult
         """
         state = self._require_started()
-        best_f = float(state.best_f)
+        best_x, best_f = state.best_x, float(state.best_f)
+        batch = state.pending
+        if batch is not None and bool(batch.told.any()):  # told points of a partial batch
+            usable = batch.told & ~batch.penalized
+            y = torch.where(usable, batch.y, torch.full_like(batch.y, math.inf))
+            y = self._eligible(batch.X, y)
+            i = int(torch.argmin(y))
+            if float(y[i]) < best_f:
+                best_x, best_f = batch.X[i], float(y[i])
         problem = state.problem
         return OptimizeResult(
-            x=state.best_x.clone(),
+            x=best_x.clone(),
             fun=best_f,
             success=state.status in Status.SUCCESS,
             status=state.status,
             message=state.message,
             nfev=state.nfev,
             nfev_monitor=state.nfev_monitor,
+            nfail=state.nfail,
             nit=state.nit,
             x_last=self.recommend(),
             history=state.history,
@@ -671,25 +547,3 @@ class BaseOptimizer(BaseEstimator):
         if bounds is None:
             return x
         return torch.maximum(torch.minimum(x, bounds[1]), bounds[0])
-
-
-def _as_batch(X: Any, state: RunState, what: str) -> torch.Tensor:
-    if not torch.is_tensor(X):
-        X = torch.as_tensor(np.asarray(X, dtype=np.float64))
-    X = X.detach().to(device=state.device, dtype=state.dtype)
-    if X.ndim != 2 or X.shape[1] != state.dim:
-        raise InvalidParameterError(
-            f"{what} must have shape (B, {state.dim}); got {tuple(X.shape)}."
-        )
-    return X
-
-
-def _as_losses(y: Any, batch: int, state: RunState) -> torch.Tensor:
-    if not torch.is_tensor(y):
-        y = torch.as_tensor(np.asarray(y, dtype=np.float64))
-    y = y.detach().to(device=state.device, dtype=state.dtype)
-    if y.shape != (batch,):
-        raise InvalidParameterError(
-            f"y must hold one loss per point, shape ({batch},); got {tuple(y.shape)}."
-        )
-    return y

@@ -183,6 +183,23 @@ class CMAES(BaseOptimizer):
         X = torch.from_numpy(np.stack(self._asked))
         return X.to(device=state.device, dtype=state.dtype)
 
+    def _batch_range(self) -> tuple[int, int]:
+        return (int(self._es.sp.weights.mu), int(self._es.popsize))
+
+    def _ask_n(self, n: int) -> torch.Tensor:
+        state = self._state
+        self._asked = self._es.ask(n)
+        X = torch.from_numpy(np.stack(self._asked))
+        return X.to(device=state.device, dtype=state.dtype)
+
+    def _reask(self, slots: torch.Tensor) -> torch.Tensor:
+        # new samples from the same distribution take the failed ones' places
+        state = self._state
+        new = self._es.ask(slots.numel())
+        for slot, x in zip(slots.tolist(), new, strict=True):
+            self._asked[slot] = x
+        return torch.from_numpy(np.stack(new)).to(device=state.device, dtype=state.dtype)
+
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
         # pycma gets back exactly the float64 solutions it proposed
         self._es.tell(self._asked, y.double().cpu().tolist())

@@ -22,15 +22,17 @@ they are; ``KeyboardInterrupt`` ends the run and returns the result so far.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..evaluation import evaluate, is_forward_model_failure
-from ..exceptions import EvaluationError
+from ..exceptions import CallbackError, EvaluationError, InvalidParameterError
 from ..problem import Problem
 from ..result import OptimizeResult, Status
 
@@ -60,11 +62,16 @@ class RunLoop:
         problem: Problem,
         budget: int | None,
         callback: Callable[[OptimizeResult], Any] | None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
     ):
         self.optimizer = optimizer
         self.problem = problem
         self.budget = budget
         self.callback = callback
+        self.checkpoint = None if checkpoint is None else Path(checkpoint)
+        self.checkpoint_every = checkpoint_every
+        self._last_save = time.monotonic()
         self.state = optimizer._require_started()
         self.verbose = sys.stderr.isatty() if optimizer.verbose is None else optimizer.verbose
         self._last_postfix = 0.0
@@ -90,9 +97,12 @@ class RunLoop:
             dynamic_ncols=True,
         )
         status, failure = Status.RUNNING, None
+        fresh = self.state.nit == 0 and self.state.nfev == 0 and self.state.pending is None
         try:
-            self.monitor(new_row=True)
-            self.check_monitored()
+            if fresh:
+                self.first_batch()
+                self.monitor(new_row=True)
+                self.check_monitored()
             while status == Status.RUNNING:
                 status = self.iterate()
             if not opt.monitor:
@@ -104,9 +114,24 @@ class RunLoop:
             status, failure = Status.ERROR, exc.cause
         except EvaluationError as exc:  # non-finite losses, found by tell or monitor
             status, failure = Status.ERROR, exc
+        except _CallbackFailure as exc:
+            status, failure = Status.ERROR, exc
         finally:
             self.bar.close()
         self.finish(status, failure)
+
+    def first_batch(self) -> None:
+        """Ask for the first batch before anything is evaluated: a budget that cannot
+        pay for it is an error, not an empty run that reports success."""
+        opt, state = self.optimizer, self.state
+        X = opt.ask()  # pending now: the first iteration evaluates these very points
+        if self.budget is not None and X.shape[0] > self.budget:
+            state.pending = None
+            raise InvalidParameterError(
+                f"A budget of {self.budget} evaluations cannot pay for one iteration of "
+                f"{opt.name or type(opt).__name__}, which evaluates {X.shape[0]} points per "
+                f"iteration here; give budget >= {X.shape[0]} (nothing was evaluated)."
+            )
 
     def iterate(self) -> int:
         """One ask/evaluate/tell round; returns the status after it (RUNNING to go on)."""
@@ -114,23 +139,64 @@ class RunLoop:
         status = opt._stop_reason(self.budget)
         if status != Status.RUNNING:
             return status
-        X = opt.ask()
+        X = opt.ask()  # the pending batch's waiting points, if one is pending
         if self.budget is not None and state.nfev + X.shape[0] > self.budget:
             return Status.BUDGET
-        y, grads = self.evaluate(X, gradients=opt.needs_gradient)
+        try:
+            y, grads = self.evaluate(X, gradients=opt.needs_gradient)
+        except _ModelFailure:
+            if opt.on_error in ("raise", "stop"):
+                raise
+            y, grads = self.evaluate_each(X)
         opt.tell(X, y, grads)  # reads the losses: the device has caught up here
         self.check_monitored()
+        self.progress(X.shape[0])
+        if state.pending is not None:  # points to redraw (on_error="reask"): go on
+            return Status.RUNNING
         if opt.monitor:
             self.monitor(new_row=False)
-        self.progress(X.shape[0])
         if self.callback is not None:
             try:
                 self.callback(opt.result())
             except StopIteration:
                 return Status.CALLBACK
+            except Exception as exc:
+                raise _CallbackFailure(exc) from exc
+        self.save_checkpoint(due=True)
         if opt._converged():
             return Status.CONVERGED
         return Status.RUNNING
+
+    def evaluate_each(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Evaluate point by point after a batch raised, so that only the points that
+        fail cost the policy; a failed point's loss is NaN."""
+        y = torch.full((X.shape[0],), math.nan, dtype=X.dtype, device=X.device)
+        for i in range(X.shape[0]):  # the failure path only: the batch call raised
+            try:
+                y[i] = self.evaluate(X[i : i + 1])[0][0]
+            except _ModelFailure:
+                continue
+        return y, None
+
+    def save_checkpoint(self, *, due: bool) -> None:
+        """Write the run's state to the checkpoint file, atomically.
+
+        With ``due``, only when ``checkpoint_every`` iterations have passed (or, without
+        it, 30 seconds); always otherwise (the end of the run).
+        """
+        if self.checkpoint is None:
+            return
+        if due:
+            every = self.checkpoint_every
+            if every is not None and self.state.nit % every != 0:
+                return
+            if every is None and time.monotonic() - self._last_save < 30.0:
+                return
+        self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.checkpoint.with_name(self.checkpoint.name + ".partial")
+        torch.save(self.optimizer.state_dict(), partial)
+        os.replace(partial, self.checkpoint)  # a reader sees the old file or the new one
+        self._last_save = time.monotonic()
 
     def monitor(self, *, new_row: bool) -> None:
         """Evaluate the current recommendation (not charged) and record it.
@@ -146,7 +212,12 @@ class RunLoop:
         if opt._recommends_best and state.nit > 0:
             loss = state.best_f.clone()
         else:
-            loss = self.evaluate(x[None])[0][0]
+            try:
+                loss = self.evaluate(x[None])[0][0]
+            except _ModelFailure:
+                if opt.on_error in ("raise", "stop"):
+                    raise
+                loss = torch.full((), math.nan, dtype=state.dtype, device=state.device)
             state.nfev_monitor += 1
             self._unchecked = (loss, state.nit)
             better = torch.isfinite(loss) & (loss < state.best_f)
@@ -172,6 +243,8 @@ class RunLoop:
             return
         loss, nit = self._unchecked
         self._unchecked = None
+        if self.optimizer.on_error in ("penalize", "reask"):
+            return  # a failed monitoring evaluation costs its history row only
         value = float(loss)
         if not math.isfinite(value):
             raise EvaluationError(
@@ -205,9 +278,20 @@ class RunLoop:
         """Fit the optimiser with the result; apply ``on_error`` to a failure."""
         opt = self.optimizer
         message = Status.MESSAGES[status]
+        if isinstance(failure, _CallbackFailure):
+            cause = failure.cause
+            opt._finish(status, f"The callback raised {type(cause).__name__}: {cause}")
+            self.save_checkpoint(due=False)
+            raise CallbackError(
+                f"The callback raised at iteration {self.state.nit}: {type(cause).__name__}: "
+                f"{cause}. The best point so far is in this error's .result and in the "
+                "optimiser's x_.",
+                result=opt.result_,
+            ) from cause
         if failure is not None:
             message = f"{message} {type(failure).__name__}: {failure}"
         opt._finish(status, message)
+        self.save_checkpoint(due=False)
         if failure is None or opt.on_error == "stop":
             return
         if isinstance(failure, EvaluationError):
@@ -223,6 +307,14 @@ class RunLoop:
 
 class _ModelFailure(Exception):
     """Carries a failure of the forward model out of the loop to ``finish``."""
+
+    def __init__(self, cause: Exception):
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _CallbackFailure(Exception):
+    """Carries an exception of the user's callback out of the loop to ``finish``."""
 
     def __init__(self, cause: Exception):
         super().__init__(str(cause))

@@ -147,6 +147,18 @@ class Nevergrad(BaseOptimizer):
         X = torch.from_numpy(self._ng.ask(self.batch_size))
         return X.to(device=state.device, dtype=state.dtype)
 
+    def _batch_range(self) -> tuple[int, int]:
+        return (1, self.batch_size)
+
+    def _ask_n(self, n: int) -> torch.Tensor:
+        state = self._state
+        return torch.from_numpy(self._ng.ask(n)).to(device=state.device, dtype=state.dtype)
+
+    def _reask(self, slots: torch.Tensor) -> torch.Tensor:
+        state = self._state
+        X = self._ng.replace(slots.tolist())
+        return torch.from_numpy(X).to(device=state.device, dtype=state.dtype)
+
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> None:
         self._ng.tell(y.double().cpu().tolist())
 
@@ -190,6 +202,13 @@ class _NevergradRun:
         with self.stream:
             self.candidates = [self.optimizer.ask() for _ in range(n)]
         return np.stack([np.asarray(c.value, dtype=np.float64) for c in self.candidates])
+
+    def replace(self, slots: list[int]) -> np.ndarray:
+        """New candidates in place of failed ones (which are never told)."""
+        with self.stream:
+            for slot in slots:
+                self.candidates[slot] = self.optimizer.ask()
+        return np.stack([np.asarray(self.candidates[s].value, dtype=np.float64) for s in slots])
 
     def tell(self, losses: list[float]) -> None:
         with self.stream:

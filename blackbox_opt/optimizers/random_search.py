@@ -84,8 +84,20 @@ class RandomSearch(BaseOptimizer):
         self._scale = self.sigma * (bounds[1] - bounds[0]) if finite else self.sigma
 
     def _ask(self) -> torch.Tensor:
+        return self._draw(self.batch_size)
+
+    def _batch_range(self) -> tuple[int, int]:
+        return (1, 2**31 - 1)
+
+    def _ask_n(self, n: int) -> torch.Tensor:
+        return self._draw(n)
+
+    def _reask(self, slots: torch.Tensor) -> torch.Tensor:
+        return self._draw(slots.numel())
+
+    def _draw(self, n: int) -> torch.Tensor:
         state = self._state
-        shape = (self.batch_size, state.dim)
+        shape = (n, state.dim)
         if self._uniform:
             u = torch.rand(
                 shape, generator=state.generator, device=state.device, dtype=state.dtype

@@ -1,104 +1,25 @@
-"""The shared checks every registered optimiser must pass.
-
-Like scikit-learn's ``check_estimator``: :func:`check_optimizer` runs every check on
-one method; :func:`optimizer_checks` yields them one by one so a test suite can
-parametrise over methods x checks. A new method joins the suite by registering.
-
-Examples
---------
->>> from blackbox_opt.testing import check_optimizer
->>> check_optimizer("spsa")
-"""
+"""The checks of the optimiser contract: parameters, runs, results, saved states, errors."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import clone
 
-from .api import get_method
-from .checkpoint import is_library_pickle
-from .evaluation import evaluate
-from .exceptions import (
+from ..api import get_method
+from ..checkpoint import is_library_pickle
+from ..exceptions import (
     EvaluationError,
     InvalidParameterError,
     NotFittedError,
     UnknownNameError,
 )
-from .optimizers.base import FITTED_ATTRIBUTES, BaseOptimizer
-from .problem import FunctionProblem, Problem
-from .result import HISTORY_COLUMNS, Status
-
-__all__ = ["check_optimizer", "check_problem", "optimizer_checks", "quadratic_problem"]
-
-
-def quadratic_problem(dim: int = 3, *, fail_at: int | None = None, fail_with: Any = None):
-    """A small differentiable test problem: ``sum (x - c)^2`` with ``c = (0.5, -0.25, ...)``.
-
-    Parameters
-    ----------
-    dim : int, default=3
-        The dimension.
-    fail_at : int, optional
-        Make the ``fail_at``-th call (1-based, counting batched calls) misbehave.
-    fail_with : exception instance or float, optional
-        Raise this exception, or return this value (e.g. NaN) for the whole batch.
-
-    Returns
-    -------
-    FunctionProblem
-        With bounds ``[-2, 2]``, ``x0 = (1, -1, 1, ...)`` and the known optimum.
-    """
-    centre = torch.tensor([0.5 * (-0.5) ** i for i in range(dim)], dtype=torch.float64)
-    calls = {"n": 0}
-
-    def quadratic(X: torch.Tensor) -> torch.Tensor:
-        calls["n"] += 1
-        if fail_at is not None and calls["n"] == fail_at:
-            if isinstance(fail_with, BaseException):
-                raise fail_with
-            return torch.full(X.shape[:1], float(fail_with), dtype=X.dtype)
-        return ((X - centre) ** 2).sum(-1)
-
-    x0 = torch.tensor([1.0 if i % 2 == 0 else -1.0 for i in range(dim)], dtype=torch.float64)
-    return FunctionProblem(
-        quadratic,
-        x0,
-        bounds=(-2.0, 2.0),
-        vectorized=True,
-        x_opt=centre,
-        f_opt=0.0,
-        name="quadratic",
-    )
-
-
-def _make(method: Any, **params: Any) -> BaseOptimizer:
-    optimizer = get_method(method)
-    merged = {"verbose": False, **type(optimizer)._check_params, **params}
-    return optimizer.set_params(**merged)
-
-
-def _assert(condition: bool, message: str) -> None:
-    if not condition:
-        raise AssertionError(message)
-
-
-def _raises(exc_type: type, func: Callable, what: str, match: str | None = None) -> None:
-    try:
-        func()
-    except exc_type as exc:
-        if match is not None and match not in str(exc):
-            raise AssertionError(f"{what}: the message {str(exc)!r} lacks {match!r}") from exc
-        return
-    except Exception as exc:  # pragma: no cover - reported as a failure
-        raise AssertionError(
-            f"{what}: expected {exc_type.__name__}, got {type(exc).__name__}: {exc}"
-        ) from exc
-    raise AssertionError(f"{what}: expected {exc_type.__name__}, nothing was raised")
+from ..result import HISTORY_COLUMNS, Status
+from ._helpers import _assert, _drive, _make, _raises, _run_attributes, _same
+from .problems import quadratic_problem
 
 
 def check_clone(method: Any) -> None:
@@ -131,8 +52,13 @@ def check_same_seed_same_run(method: Any) -> None:
 
 
 def check_budget_respected(method: Any) -> None:
-    """Charged evaluations never exceed the budget; monitoring is counted apart."""
-    for budget in (1, 7, 60):
+    """Charged evaluations never exceed the budget; monitoring is counted apart.
+
+    A budget below one iteration's points is an error before anything is evaluated
+    (see :func:`check_failure_policies`); the budgets here pay at least one.
+    """
+    batch = _make(method, random_state=0).start(quadratic_problem(), budget=100).ask().shape[0]
+    for budget in sorted({batch, batch + 1, 7 * batch, max(60, batch)}):
         problem = quadratic_problem()
         optimizer = _make(method, random_state=0).fit(problem, budget=budget)
         _assert(optimizer.nfev_ <= budget, f"nfev {optimizer.nfev_} > budget {budget}")
@@ -182,32 +108,6 @@ def check_ask_tell_equals_fit(method: Any) -> None:
         f"ask/tell ended at {optimizer.recommend()}, fit at {fitted.result_.x_last}",
     )
     _assert(optimizer.result().nit == n_iter, "ask/tell iteration count is wrong")
-
-
-def _drive(optimizer: BaseOptimizer, problem: Problem, n: int) -> list[torch.Tensor]:
-    """``n`` ask/evaluate/tell rounds; returns the points asked."""
-    points = []
-    for _ in range(n):
-        X = optimizer.ask()
-        points.append(X.clone())
-        optimizer.tell(X, *evaluate(problem, X, gradients=optimizer.needs_gradient))
-    return points
-
-
-def _run_attributes(optimizer: BaseOptimizer) -> set[str]:
-    """The attributes a run has set on the optimiser (not its parameters, not fitted)."""
-    ignored = set(optimizer.get_params(deep=False)) | set(FITTED_ATTRIBUTES) | {"_state"}
-    return set(vars(optimizer)) - ignored
-
-
-def _same(a: Any, b: Any) -> bool:
-    if torch.is_tensor(a) or torch.is_tensor(b):
-        return torch.is_tensor(a) and torch.is_tensor(b) and torch.equal(a, b)
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b)
 
 
 def check_state_is_complete(method: Any) -> None:
@@ -405,87 +305,3 @@ def check_converges_on_quadratic(method: Any) -> None:
     start = float(problem(problem.x0))
     res = _make(method, random_state=0, budget=600).fit(problem).result_
     _assert(res.fun < 0.5 * start, f"no progress on a quadratic: {res.fun} vs start {start}")
-
-
-CHECKS: tuple[Callable[[Any], None], ...] = (
-    check_clone,
-    check_same_seed_same_run,
-    check_budget_respected,
-    check_callback,
-    check_ask_tell_equals_fit,
-    check_state_is_complete,
-    check_state_dict_resumes_exactly,
-    check_result_fields,
-    check_bad_inputs,
-    check_keyboard_interrupt,
-    check_forward_model_errors,
-    check_converges_on_quadratic,
-)
-
-
-def optimizer_checks() -> Iterator[Callable[[Any], None]]:
-    """Yield every check; each takes a method name, class or instance.
-
-    Yields
-    ------
-    callable
-    """
-    yield from CHECKS
-
-
-def check_optimizer(method: Any) -> None:
-    """Run every check on ``method``; raises AssertionError on the first failure.
-
-    Parameters
-    ----------
-    method : str, type or BaseOptimizer
-        A registered method name, an optimiser class or an instance.
-    """
-    for check in CHECKS:
-        check(method)
-
-
-def check_problem(problem: Problem, *, batch: int = 4, seed: int = 0) -> None:
-    """Check a problem against the Problem contract.
-
-    Batched and single evaluation agree, evaluation is deterministic, the known
-    optimum beats the start, and ``render`` has the declared shape.
-
-    Parameters
-    ----------
-    problem : Problem
-    batch : int, default=4
-        Points evaluated.
-    seed : int, default=0
-        Seeds the test points.
-    """
-    g = torch.Generator(device=problem.device).manual_seed(seed)
-    D = problem.dim
-    noise = torch.randn(batch, D, generator=g, device=problem.device, dtype=problem.dtype)
-    X = problem.x0 + 0.05 * noise
-    if problem.bounds is not None:
-        X = torch.maximum(torch.minimum(X, problem.bounds[1]), problem.bounds[0])
-    with torch.no_grad():
-        batched = problem(X)
-        singles = torch.stack([problem(x) for x in X])
-        again = problem(X)
-    _assert(tuple(batched.shape) == (batch,), f"batched shape {tuple(batched.shape)}")
-    _assert(
-        torch.allclose(batched, singles, rtol=1e-5, atol=1e-7),
-        f"B single calls differ from one batched call: {singles} vs {batched}",
-    )
-    _assert(torch.equal(batched, again), "evaluation is not deterministic")
-    if problem.x_opt is not None:
-        f_opt = float(problem(problem.x_opt))
-        _assert(f_opt < float(problem(problem.x0)), "x_opt is not better than x0")
-        if problem.f_opt is not None:
-            _assert(
-                abs(f_opt - problem.f_opt) <= 1e-6 * max(1.0, abs(problem.f_opt)),
-                f"loss at x_opt {f_opt} differs from f_opt {problem.f_opt}",
-            )
-    if problem.image_shape is not None:
-        images = problem.render(X)
-        _assert(
-            tuple(images.shape) == (batch, *problem.image_shape),
-            f"render shape {tuple(images.shape)}",
-        )

@@ -1,0 +1,158 @@
+"""Saving a run and resuming it: ``state_dict`` and ``load_state_dict``.
+
+:class:`Saving` is the part of :class:`~blackbox_opt.BaseOptimizer` that turns a run
+into tensors and plain values and back; each method adds its own state through the
+``_get_state``/``_set_state`` hooks. :mod:`blackbox_opt.checkpoint` describes the
+format.
+"""
+
+from __future__ import annotations
+
+from ..checkpoint import STATE_FORMAT, copy_state, plain_params
+from ..exceptions import InvalidParameterError
+from ..result import History
+from .pending import PendingBatch
+
+__all__ = ["Saving"]
+
+#: Parameters that may differ between a saved run and the optimiser resuming it.
+RESUME_MAY_DIFFER = frozenset({"verbose", "random_state", "max_time", "on_error"})
+
+
+class Saving:
+    """Mixin of :class:`~blackbox_opt.BaseOptimizer`: ``state_dict``, ``load_state_dict``."""
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume the run exactly, as tensors and plain values.
+
+        Like :meth:`torch.optim.Optimizer.state_dict`: the run's counters, best point,
+        history and random generator, the method's own state (each method saves its
+        iterate, its inner optimisers and any pending batch explicitly in
+        ``_get_state``), and the parameters it was built with. Save it with
+        :func:`torch.save`; it loads with ``torch.load(..., weights_only=True)``. To
+        resume, build the optimiser with the same parameters, :meth:`start` it on the
+        same problem, then :meth:`load_state_dict`. The wrapped libraries' optimisers
+        (pycma, nevergrad) are stored as labelled pickles (see
+        :mod:`blackbox_opt.checkpoint`) and unpickled on load: load such states only
+        from trusted files.
+
+        Returns
+        -------
+        dict
+            ``format``, ``class``, ``dim``, ``params``, ``run`` and ``method``. The
+            dict is a copy: it does not change as the run goes on.
+        """
+        state = self._require_started()
+        return {
+            "format": STATE_FORMAT,
+            "class": type(self).__name__,
+            "dim": state.dim,
+            "params": plain_params(self.get_params(deep=False)),
+            "run": copy_state(
+                {
+                    "nit": state.nit,
+                    "nfev": state.nfev,
+                    "nfev_monitor": state.nfev_monitor,
+                    "nfail": state.nfail,
+                    "best_x": state.best_x,
+                    "best_f": state.best_f,
+                    "worst_f": state.worst_f,
+                    "pending": None if state.pending is None else state.pending.state_dict(),
+                    "generator": state.generator.get_state(),
+                    "history": state.history.to_dict(),
+                }
+            ),
+            "method": copy_state(self._get_state()),
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Resume a run saved by :meth:`state_dict`.
+
+        On an optimiser that has not started, the state is kept and applied by the next
+        :meth:`start` or :meth:`fit`, which then continues the saved run instead of
+        starting anew: ``PRDPT(**same_params).load_state_dict(saved)`` then
+        ``.fit(problem)``. On a started optimiser it is applied at once (and a
+        following :meth:`fit` continues from it too, unless :meth:`ask` was called in
+        between).
+
+        Parameters
+        ----------
+        state_dict : dict
+            From :meth:`state_dict` of an optimiser of the same class, dimension and
+            parameters (``verbose``, ``random_state``, ``max_time`` and ``on_error``
+            may differ: the saved generator replaces the seed).
+
+        Raises
+        ------
+        InvalidParameterError
+            For a state of another class, format, set of parameters or (when it is
+            applied) dimension, naming what differs; the optimiser is left as it was.
+        """
+        if not isinstance(state_dict, dict) or state_dict.get("format") != STATE_FORMAT:
+            got = state_dict.get("format") if isinstance(state_dict, dict) else None
+            raise InvalidParameterError(
+                f"This is not a state of format {STATE_FORMAT} from "
+                f"BaseOptimizer.state_dict() (format {got!r})."
+            )
+        if state_dict.get("class") != type(self).__name__:
+            raise InvalidParameterError(
+                f"This state is of a {state_dict.get('class')}; this optimiser is a "
+                f"{type(self).__name__}."
+            )
+        ours = plain_params(self.get_params(deep=False))
+        differ = sorted(
+            name
+            for name in set(ours) | set(state_dict["params"])
+            if name not in RESUME_MAY_DIFFER and ours.get(name) != state_dict["params"].get(name)
+        )
+        if differ:
+            listing = ", ".join(
+                f"{n}={state_dict['params'].get(n)!r} (here {ours.get(n)!r})" for n in differ
+            )
+            raise InvalidParameterError(
+                f"This state was saved by a {type(self).__name__} with other parameters: "
+                f"{listing}. Build the optimiser with the saved parameters to resume."
+            )
+        if self.__dict__.get("_state") is not None:
+            self._apply_state(state_dict)
+        self._resume = state_dict
+
+    def _apply_state(self, state_dict: dict) -> None:
+        """Put a checked saved state into the started run."""
+        state = self._state
+        if state_dict.get("dim") != state.dim:
+            raise InvalidParameterError(
+                f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
+                f"dimensions; this optimiser's problem has {state.dim}."
+            )
+        expected = set(self._get_state())
+        saved_keys = set(state_dict["method"])
+        if saved_keys != expected:
+            raise InvalidParameterError(
+                f"This {type(self).__name__} state has the fields {sorted(saved_keys)}; "
+                f"this version of the method saves {sorted(expected)}."
+            )
+        run = state_dict["run"]
+        on_run = dict(device=state.device, dtype=state.dtype)
+        state.nit, state.nfev, state.nfev_monitor = run["nit"], run["nfev"], run["nfev_monitor"]
+        state.nfail = run["nfail"]
+        state.best_x = run["best_x"].to(**on_run)
+        state.best_f = run["best_f"].to(**on_run)
+        state.worst_f = run["worst_f"].to(**on_run)
+        pending = run["pending"]
+        state.pending = (
+            None if pending is None else PendingBatch.from_state_dict(pending, state.device)
+        )
+        state.generator.set_state(run["generator"])
+        state.history = History.from_dict(run["history"])
+        self._set_state(state_dict["method"])
+
+    @property
+    def resuming(self) -> bool:
+        """Whether the run continues a saved state (loaded, not yet asked from).
+
+        Returns
+        -------
+        bool
+        """
+        return "_resume" in self.__dict__
