@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     speed.add_argument("cases", nargs="*", help="substrings of case names (default: all)")
     speed.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     overhead = sub.add_parser(
-        "overhead", help="the cmaes and nevergrad wrappers against the libraries directly"
+        "overhead",
+        help="the cmaes and nevergrad wrappers against the libraries, and tell's matching",
     )
     overhead.add_argument("--dim", type=int, default=10, help="sphere dimension (default 10)")
     overhead.add_argument("--iterations", type=int, default=300, help="per timing")
@@ -236,9 +237,10 @@ def _cmd_speed(args: argparse.Namespace) -> None:
 
 
 def _cmd_overhead(args: argparse.Namespace) -> None:
-    from .overhead import run_overhead
+    from .overhead import run_overhead, tell_matching
 
     run_overhead(dim=args.dim, n_iter=args.iterations)
+    tell_matching()
 
 
 def _cmd_batching(args: argparse.Namespace) -> None:

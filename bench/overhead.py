@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-__all__ = ["run_overhead"]
+__all__ = ["run_overhead", "tell_matching"]
 
 
 def _objective(dim: int):
@@ -129,6 +129,59 @@ def run_overhead(dim: int = 10, n_iter: int = 300, repeats: int = 5) -> list[dic
         print(
             f"{name:32s} direct {1e3 * d:7.3f} ms/iter  wrapper {1e3 * w:7.3f} ms/iter  "
             f"ratio {w / d:5.2f} (goal <= 1.10)",
+            flush=True,
+        )
+    return rows
+
+
+def tell_matching(
+    dim: int = 1024, batches: tuple[int, ...] = (20, 1000), repeats: int = 20
+) -> list[dict]:
+    """Time ``tell``'s matching of told points to the pending batch, and print it.
+
+    A random-search run asks a batch of ``n`` points of dimension ``dim``; the batch
+    is told back whole in shuffled order, then one point per tell, each timed
+    with ``time.perf_counter``. Times are medians over ``repeats`` batches, per tell; they
+    include the rest of ``tell`` (validation, the best point, and the method's step once
+    the batch is complete).
+
+    Parameters
+    ----------
+    dim : int, default=1024
+    batches : tuple of int, default=(20, 1000)
+    repeats : int, default=20
+
+    Returns
+    -------
+    list of dict
+        ``batch``, ``whole_tell_ms``, ``one_point_tell_ms`` per batch size.
+    """
+    from blackbox_opt import RandomSearch
+
+    rows = []
+    for n in batches:
+        optimizer = RandomSearch(random_state=0, verbose=False)
+        optimizer.start(x0=torch.zeros(dim), bounds=(-1.0, 1.0))
+        g = torch.Generator().manual_seed(0)
+        whole, single = [], []
+        for _ in range(repeats):
+            X = optimizer.ask(n)
+            y = X.square().mean(1)
+            order = torch.randperm(n, generator=g)
+            t0 = time.perf_counter()
+            optimizer.tell(X[order], y[order])
+            whole.append(time.perf_counter() - t0)
+            X = optimizer.ask(n)
+            y = X.square().mean(1)
+            t0 = time.perf_counter()
+            for i in torch.randperm(n, generator=g).tolist():
+                optimizer.tell(X[i : i + 1], y[i : i + 1])
+            single.append((time.perf_counter() - t0) / n)
+        w, s = statistics.median(whole), statistics.median(single)
+        rows.append(dict(batch=n, whole_tell_ms=1e3 * w, one_point_tell_ms=1e3 * s))
+        print(
+            f"tell, D = {dim}, batch {n:5d}: the whole batch shuffled {1e3 * w:7.3f} ms; "
+            f"one point per tell {1e3 * s:7.3f} ms per tell",
             flush=True,
         )
     return rows
