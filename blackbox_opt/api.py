@@ -11,7 +11,7 @@ import torch
 from .exceptions import EvaluationError, InvalidParameterError, UnknownNameError, did_you_mean
 from .optimizers.base import BaseOptimizer
 from .problem import FunctionProblem, Problem
-from .registry import METHODS, PROBLEMS, Table
+from .registry import METHODS, PROBLEMS, Table, load_entry_point
 from .result import OptimizeResult
 
 __all__ = [
@@ -36,9 +36,18 @@ def register_method(name: str, entry_point: Any = None, *, overwrite: bool = Fal
         The method name used by :func:`minimize`.
     entry_point : type or str, optional
         A :class:`~blackbox_opt.BaseOptimizer` subclass or its
-        ``"module:Class"`` path.
+        ``"module:Class"`` path. Registering the same class again under the same
+        name (lazily by its path, then by the module itself on import) is no error.
     overwrite : bool, default=False
         Replace an existing method of that name.
+
+    Notes
+    -----
+    An installed package makes its methods known without being imported first through
+    the ``blackbox_opt.methods`` entry-point group, in its ``pyproject.toml``::
+
+        [project.entry-points."blackbox_opt.methods"]
+        es11 = "my_package.es:OnePlusOneES"
 
     Returns
     -------
@@ -205,8 +214,9 @@ def get_method(method: Any = DEFAULT_METHOD, **options: Any) -> BaseOptimizer:
     Parameters
     ----------
     method : str, type or BaseOptimizer
-        A registered name, an optimiser class, or an instance (cloned, then updated
-        with ``options``, so the caller's instance is left untouched).
+        A registered name, a ``"package.module:Class"`` path (imported), an optimiser
+        class, or an instance (cloned, then updated with ``options``, so the caller's
+        instance is left untouched).
     **options
         The method's parameters.
 
@@ -216,7 +226,14 @@ def get_method(method: Any = DEFAULT_METHOD, **options: Any) -> BaseOptimizer:
     """
     from sklearn.base import clone
 
-    if isinstance(method, str):
+    if isinstance(method, str) and ":" in method and method not in METHODS:
+        cls = load_entry_point(method)
+        if not (isinstance(cls, type) and issubclass(cls, BaseOptimizer)):
+            raise InvalidParameterError(
+                f"{method!r} is a {type(cls).__name__}, not a BaseOptimizer subclass."
+            )
+        optimizer = cls()
+    elif isinstance(method, str):
         cls = METHODS.get(method)
         optimizer = cls()
     elif isinstance(method, type) and issubclass(method, BaseOptimizer):

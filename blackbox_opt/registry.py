@@ -10,12 +10,18 @@ an :mod:`importlib.metadata` entry-point group, which is how installed packages
 from __future__ import annotations
 
 import importlib
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from .exceptions import InvalidParameterError, UnknownNameError, unknown_name_message
+from .exceptions import (
+    BlackboxOptWarning,
+    InvalidParameterError,
+    UnknownNameError,
+    unknown_name_message,
+)
 
 __all__ = ["METHODS", "PROBLEMS", "Entry", "Registry", "Table"]
 
@@ -67,6 +73,23 @@ class Entry:
     kwargs: dict = field(default_factory=dict)
     metadata: dict = field(default_factory=dict)
 
+    def points_to(self, entry_point: Any) -> bool:
+        """Whether ``entry_point`` (an object or a ``"module:attr"`` string) is this entry's.
+
+        A package that registers its class on import, and also lists it in an
+        entry-point group, names the same object twice: that is no collision.
+        """
+        mine, theirs = self.entry_point, entry_point
+        if mine is theirs or (isinstance(mine, str) and mine == theirs):
+            return True
+        paths = [p if isinstance(p, str) else _path_of(p) for p in (mine, theirs)]
+        return paths[0] is not None and paths[0] == paths[1]
+
+    def describe(self) -> str:
+        """Where the entry points to, for messages."""
+        ep = self.entry_point
+        return ep if isinstance(ep, str) else (_path_of(ep) or repr(ep))
+
     def load(self) -> Any:
         """Return the registered object, importing it if it was given as a string."""
         if isinstance(self.entry_point, str):
@@ -108,8 +131,17 @@ class Registry(Mapping):
             return
         self._group_loaded = True
         for ep in metadata.entry_points(group=self.group):
-            if ep.name not in self._entries:
+            entry = self._entries.get(ep.name)
+            if entry is None:
                 self._entries[ep.name] = Entry(ep.name, ep.value)
+            elif not entry.points_to(ep.value):
+                warnings.warn(
+                    f"The {self.kind} {ep.name!r} of the {self.group!r} entry-point group "
+                    f"({ep.value}) is shadowed by the one registered first "
+                    f"({entry.describe()}).",
+                    BlackboxOptWarning,
+                    stacklevel=3,
+                )
 
     def register(
         self,
@@ -149,13 +181,15 @@ class Registry(Mapping):
                 return obj
 
             return decorator
-        self._load_group()
         if not isinstance(name, str) or not name:
             raise InvalidParameterError(f"A {self.kind} name must be a non-empty string.")
         if name in self._entries and not overwrite:
+            entry = self._entries[name]
+            if entry.points_to(entry_point) and entry.kwargs == dict(kwargs or {}):
+                return None  # the same object again (lazily and by import): nothing to do
             raise InvalidParameterError(
-                f"A {self.kind} named {name!r} is already registered; "
-                "pass overwrite=True to replace it."
+                f"A {self.kind} named {name!r} is already registered "
+                f"({self._entries[name].describe()}); pass overwrite=True to replace it."
             )
         self._entries[name] = Entry(name, entry_point, dict(kwargs or {}), dict(metadata or {}))
         return None
@@ -250,6 +284,12 @@ class Table(list):
         return pd.DataFrame(list(self), columns=self.columns())
 
 
+def _path_of(obj: Any) -> str | None:
+    """``"module:qualname"`` of a class or function, None for other objects."""
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    return f"{module}:{name}" if module and name else None
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -264,8 +304,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-#: The registry of optimisation methods (filled by ``blackbox_opt.optimizers``).
-METHODS = Registry("method")
+#: The registry of optimisation methods: the library's own (``blackbox_opt.optimizers``)
+#: and those of installed packages, read from the ``blackbox_opt.methods`` entry-point
+#: group.
+METHODS = Registry("method", group="blackbox_opt.methods")
 
 #: The registry of problems, read from the ``blackbox_opt.problems`` entry-point group.
 PROBLEMS = Registry("problem", group="blackbox_opt.problems")

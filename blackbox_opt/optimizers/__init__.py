@@ -21,5 +21,4 @@ _BUILTIN = {
     "nevergrad": "blackbox_opt.optimizers.nevergrad:Nevergrad",
 }
 for _name, _entry_point in _BUILTIN.items():
-    if _name not in METHODS:
-        METHODS.register(_name, _entry_point)
+    METHODS.register(_name, _entry_point)  # first: installed packages cannot shadow them
