@@ -18,6 +18,7 @@ __all__ = [
     "EvaluationError",
     "InsufficientMemoryError",
     "InvalidParameterError",
+    "MethodError",
     "MissingDependencyError",
     "NotDifferentiableError",
     "NotFittedError",
@@ -74,6 +75,13 @@ class EvaluationError(BlackboxOptError, RuntimeError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class MethodError(BlackboxOptError, RuntimeError):
+    """An optimiser broke its own contract (a malformed batch from ``_ask``...).
+
+    A bug in the method, never handled as a failure of the forward model.
+    """
 
 
 class CallbackError(BlackboxOptError, RuntimeError):

@@ -143,7 +143,8 @@ class History:
     monitored), ``best`` (best loss so far), ``grad_norm`` (norm of the method's
     parameter gradient, NaN for methods without one), ``sigma`` (the smoothing or
     step scale, NaN where it has no meaning), ``param_error`` (mean squared error of
-    the iterate to the known optimum, NaN when unknown).
+    the iterate to the known optimum, NaN when unknown); then every other key that a
+    method's ``_tell`` returned (its own columns, NaN in rows without them).
 
     Examples
     --------
@@ -172,19 +173,24 @@ class History:
 
     def _columns(self) -> dict[str, np.ndarray]:
         if self._cache is None:
-            self._cache = {c: _column(self._rows, c) for c in HISTORY_COLUMNS}
+            extra: dict[str, None] = {}
+            for row in self._rows:
+                extra.update((k, None) for k in row if k not in HISTORY_COLUMNS)
+            names = HISTORY_COLUMNS + tuple(extra)
+            self._cache = {c: _column(self._rows, c) for c in names}
         return self._cache
 
     def __getitem__(self, column: str) -> np.ndarray:
         """Return one column as a numpy array."""
-        if column not in HISTORY_COLUMNS:
-            raise KeyError(f"Unknown history column {column!r}; columns: {HISTORY_COLUMNS}.")
-        return self._columns()[column]
+        columns = self._columns()
+        if column not in columns:
+            raise KeyError(f"Unknown history column {column!r}; columns: {tuple(columns)}.")
+        return columns[column]
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The column names."""
-        return HISTORY_COLUMNS
+        """The column names: :data:`HISTORY_COLUMNS`, then any a method added."""
+        return tuple(self._columns())
 
     def to_dict(self) -> dict[str, list]:
         """Return ``{column: list of values}``."""
@@ -219,16 +225,16 @@ class History:
         from .utils import require
 
         pd = require("pandas", "bench")
-        frame = pd.DataFrame(self._columns(), columns=list(HISTORY_COLUMNS))
+        frame = pd.DataFrame(self._columns(), columns=list(self.columns))
         return frame.astype({"nit": "int64", "nfev": "int64", "nfev_monitor": "int64"})
 
     def to_csv(self, path: str) -> None:
         """Write the history as CSV (no pandas needed)."""
         cols = self._columns()
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(",".join(HISTORY_COLUMNS) + "\n")
+            fh.write(",".join(cols) + "\n")
             for i in range(len(self)):
-                fh.write(",".join(_fmt(cols[c][i]) for c in HISTORY_COLUMNS) + "\n")
+                fh.write(",".join(_fmt(cols[c][i]) for c in cols) + "\n")
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows)"

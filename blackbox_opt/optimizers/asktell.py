@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from ..exceptions import EvaluationError, InvalidParameterError
+from ..exceptions import EvaluationError, InvalidParameterError, MethodError
 from .pending import PendingBatch
 from .run_state import _as_batch, _as_losses
 
@@ -67,7 +67,7 @@ class AskTell:
             waiting = batch.waiting()
             return batch.hand_out(batch.X[waiting].clone(), waiting)
         if n is None:
-            X = self._ask()
+            X = self._checked_batch(self._ask(), "_ask", None)
         else:
             sizes = self._batch_range()
             if sizes is None:
@@ -80,10 +80,28 @@ class AskTell:
                 raise InvalidParameterError(
                     f"{type(self).__name__} can ask for {low} to {high} points here; got n={n!r}."
                 )
-            X = self._ask_n(int(n))
+            X = self._checked_batch(self._ask_n(int(n)), "_ask_n", int(n))
         batch = PendingBatch(X, needs_gradient=self.needs_gradient)
         state.pending = batch
         return batch.hand_out(X, torch.arange(X.shape[0], device=X.device))
+
+    def _checked_batch(self, X: Any, hook: str, n: int | None) -> torch.Tensor:
+        """The method's proposed batch, or an error that names the method as the culprit."""
+        state = self._state
+        rows = "B" if n is None else str(n)
+        expected = (
+            f"{type(self).__name__}.{hook} must return a torch.Tensor of shape ({rows}, "
+            f"{state.dim}), dtype {state.dtype}, on {state.device}"
+        )
+        if not torch.is_tensor(X):
+            raise MethodError(f"{expected}; it returned a {type(X).__name__}.")
+        if X.ndim != 2 or X.shape[1] != state.dim or X.shape[0] < 1:
+            raise MethodError(f"{expected}; it returned shape {tuple(X.shape)}.")
+        if n is not None and X.shape[0] != n:
+            raise MethodError(f"{expected}; it returned {X.shape[0]} points.")
+        if X.dtype != state.dtype or X.device != state.device:
+            raise MethodError(f"{expected}; it returned {X.dtype} on {X.device}.")
+        return X
 
     @property
     def n_waiting(self) -> int:

@@ -192,6 +192,18 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         init = cls.__dict__.get("__init__")
         if init is None:
             return
+        lost = [
+            p.name
+            for p in list(inspect.signature(init).parameters.values())[1:]
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+        ]
+        if lost:
+            raise TypeError(
+                f"{cls.__name__}.__init__ takes {lost} positionally: an optimiser's "
+                "parameters must be keyword-only, or get_params, clone and minimize would "
+                f"lose them. Write def __init__(self, *, {lost[0]}=..., **kwargs) and pass "
+                "**kwargs to super().__init__."
+            )
         own = [
             p
             for p in inspect.signature(init).parameters.values()

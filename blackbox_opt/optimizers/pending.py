@@ -18,15 +18,16 @@ from ..exceptions import InvalidParameterError
 __all__ = ["PendingBatch", "row_keys"]
 
 _INT_OF_SIZE = {2: torch.int16, 4: torch.int32, 8: torch.int64}
-_WEIGHTS: dict[tuple[int, str], torch.Tensor] = {}
+_WEIGHTS: dict[tuple[int, torch.dtype, str], torch.Tensor] = {}
 
 
-def _weights(dim: int, device: torch.device) -> torch.Tensor:
-    key = (dim, str(device))
+def _weights(dim: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    key = (dim, dtype, str(device))
     if key not in _WEIGHTS:
         g = torch.Generator().manual_seed(0x5EED)
-        w = torch.randint(-(2**62), 2**62, (dim,), generator=g, dtype=torch.int64) | 1
-        _WEIGHTS[key] = w.to(device)
+        high = 2**62 if dtype == torch.int64 else 2**30
+        w = torch.randint(-high, high, (dim,), generator=g, dtype=torch.int64) | 1
+        _WEIGHTS[key] = w.to(device=device, dtype=dtype)
     return _WEIGHTS[key]
 
 
@@ -51,8 +52,11 @@ def row_keys(X: torch.Tensor) -> torch.Tensor:
     (True, False)
     """
     X = X.contiguous()
-    bits = X.view(_INT_OF_SIZE[X.element_size()]).to(torch.int64)
-    return (bits * _weights(X.shape[1], X.device)).sum(-1)
+    bits = X.view(_INT_OF_SIZE[X.element_size()])
+    if bits.dtype == torch.int16:
+        bits = bits.to(torch.int32)
+    # products wrap in the bits' own width; the sum is taken in 64 bits
+    return (bits * _weights(X.shape[1], bits.dtype, X.device)).sum(-1, dtype=torch.int64)
 
 
 class PendingBatch:
@@ -169,19 +173,39 @@ class PendingBatch:
         equal = (self.X[slots] == X).all(1) & inside
         if bool(equal.all()):
             return slots
-        i = int((~equal).nonzero()[0])
-        asked = (self.X == X[i]).all(1)
-        if bool(asked.any()):
+        return self._match_one_by_one(X, slots, equal)
+
+    def _match_one_by_one(
+        self, X: torch.Tensor, slots: torch.Tensor, matched: torch.Tensor
+    ) -> torch.Tensor:
+        """Match, by direct comparison, the rows the keyed search did not place.
+
+        Reached for a wrong tell, or when two different asked points share a key (a
+        chance of about one in a billion per pair); a loop over those rows only.
+        """
+        B = self.size
+        taken = self.told | self.redraw
+        taken[slots[matched]] = True
+        slots = slots.clone()
+        for i in (~matched).nonzero().flatten().tolist():
+            same = (self.X == X[i]).all(1)
+            free = (same & ~taken).nonzero().flatten()
+            if free.numel():
+                slots[i] = free[0]
+                taken[free[0]] = True
+                continue
+            if bool(same.any()):
+                raise InvalidParameterError(
+                    f"Row {i} of X was told already: each asked point takes one loss. The "
+                    f"batch has {B} points, {self.n_told()} told; ask() returns those "
+                    "still waiting."
+                )
             raise InvalidParameterError(
-                f"Row {i} of X was told already: each asked point takes one loss. The "
-                f"batch has {B} points, {self.n_told()} told; ask() returns those still "
-                "waiting."
+                f"Row {i} of X is not a point of the pending batch: tell() takes the "
+                f"points ask() returned (bit-for-bit, in any order and in pieces); it "
+                f"returned {B} points, {self.n_told()} told so far."
             )
-        raise InvalidParameterError(
-            f"Row {i} of X is not a point of the pending batch: tell() takes the points "
-            f"ask() returned (bit-for-bit, in any order and in pieces); it returned {B} "
-            f"points, {self.n_told()} told so far."
-        )
+        return slots
 
     def fill(
         self, slots: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None = None

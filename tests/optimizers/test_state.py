@@ -5,6 +5,7 @@ import math
 import pickle
 from typing import ClassVar
 
+import numpy as np
 import pytest
 import torch
 
@@ -173,3 +174,42 @@ def test_nevergrad_pending_candidates_survive_a_reload():
     second.tell(X, y)
     assert torch.equal(first.ask(), second.ask())
     assert math.isfinite(second.result().fun)
+
+
+def test_a_signature_that_would_lose_parameters_is_an_error_at_class_creation():
+    with pytest.raises(TypeError, match=r"takes \['sigma0'\] positionally.*keyword-only"):
+
+        class Positional(_SPSA):
+            def __init__(self, sigma0=None, **kwargs):
+                super().__init__(**kwargs)
+                self.sigma0 = sigma0
+
+
+def test_a_malformed_batch_names_the_method_not_the_problem():
+    from blackbox_opt import MethodError
+
+    class FlatAsk(_SPSA):
+        def _ask(self):
+            return super()._ask()[0]  # (D,) instead of (B, D)
+
+    class NumpyAsk(_SPSA):
+        def _ask(self):
+            return super()._ask().numpy()
+
+    for cls, got in ((FlatAsk, r"shape \(3,\)"), (NumpyAsk, "ndarray")):
+        # raised even under on_error="stop": a bug of the method, not a failed render
+        opt = cls(max_iter=3, on_error="stop", verbose=False)
+        with pytest.raises(MethodError, match=rf"{cls.__name__}\._ask must return .*{got}"):
+            opt.fit(quadratic_problem())
+
+
+def test_keys_that_tell_returns_become_history_columns():
+    class Counting(_SPSA):
+        def _tell(self, X, y, grads):
+            return {**super()._tell(X, y, grads), "spread": float(y.max() - y.min())}
+
+    res = Counting(max_iter=4, random_state=0, verbose=False).fit(quadratic_problem()).result_
+    assert res.history.columns[-1] == "spread"
+    spread = res.history["spread"]
+    assert np.isnan(spread[0]) and np.all(spread[1:] >= 0)
+    assert "spread" in res.history.to_pandas().columns
