@@ -151,3 +151,20 @@ def test_the_checkpoint_is_replaced_atomically(tmp_path):
     assert saved["run"]["nit"] == 4
     with pytest.raises(InvalidParameterError, match="This state is of a SPSA"):
         PRDPT(max_iter=4, verbose=False).fit(quadratic_problem(), checkpoint=path)
+
+
+def test_matching_is_exact_even_when_every_key_collides(monkeypatch):
+    import blackbox_opt.optimizers.pending as pending
+
+    monkeypatch.setattr(pending, "row_keys", lambda X: torch.zeros(X.shape[0], dtype=torch.int64))
+    X = torch.rand(6, 3, generator=torch.Generator().manual_seed(0))
+    batch = PendingBatch(X)
+    order = torch.tensor([4, 1, 5])
+    slots = batch.match(X[order])
+    assert slots.tolist() == [4, 1, 5]
+    batch.fill(slots, torch.ones(3))
+    assert batch.match(X[[0, 2, 3]]).tolist() == [0, 2, 3]
+    with pytest.raises(InvalidParameterError, match="told already"):
+        batch.match(X[[1]])
+    with pytest.raises(InvalidParameterError, match="not a point"):
+        batch.match(X[[0]] + 1.0)
