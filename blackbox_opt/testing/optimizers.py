@@ -29,7 +29,8 @@ def check_clone(method: Any) -> None:
     _assert(type(twin) is type(optimizer), "clone changed the class")
     _assert(
         repr(twin.get_params()) == repr(optimizer.get_params()),
-        "clone changed the parameters",
+        "clone changed the parameters: __init__ must store every argument unchanged under "
+        "its own name (self.sigma = sigma) and validate nothing; validation happens in fit",
     )
     _assert(repr(twin) == repr(optimizer), "repr differs after clone")
     _raises(NotFittedError, lambda: twin.x_, "x_ before fit")
@@ -42,7 +43,12 @@ def check_same_seed_same_run(method: Any) -> None:
         optimizer = _make(method, random_state=7, max_iter=8)
         runs.append(optimizer.fit(quadratic_problem()).result_)
     a, b = runs
-    _assert(torch.equal(a.x, b.x), f"same seed, different x: {a.x} vs {b.x}")
+    _assert(
+        torch.equal(a.x, b.x),
+        f"same seed, different x: {a.x} vs {b.x}; draw every random number from "
+        "state.generator (a wrapped library: seed it from self._library_seed(state)), "
+        "never from a global generator",
+    )
     _assert(torch.equal(a.x_last, b.x_last), "same seed, different final iterate")
     for column in ("best", "loss", "nfev"):
         _assert(
@@ -64,7 +70,8 @@ def check_budget_respected(method: Any) -> None:
         _assert(optimizer.nfev_ <= budget, f"nfev {optimizer.nfev_} > budget {budget}")
         _assert(
             problem.n_evaluations == optimizer.nfev_ + optimizer.nfev_monitor_,
-            "the problem's evaluation count differs from nfev + nfev_monitor",
+            "the problem's evaluation count differs from nfev + nfev_monitor: a method must "
+            "not call the problem itself; it asks for points and is told their losses",
         )
         _assert(optimizer.result_.status == Status.BUDGET, "budget stop not reported")
 
@@ -105,7 +112,8 @@ def check_ask_tell_equals_fit(method: Any) -> None:
                 optimizer.tell(X, problem(X))
     _assert(
         torch.allclose(optimizer.recommend(), fitted.result_.x_last, rtol=0, atol=0),
-        f"ask/tell ended at {optimizer.recommend()}, fit at {fitted.result_.x_last}",
+        f"ask/tell ended at {optimizer.recommend()}, fit at {fitted.result_.x_last}: the "
+        "method may depend only on what ask and tell give it, not on fit",
     )
     _assert(optimizer.result().nit == n_iter, "ask/tell iteration count is wrong")
 
@@ -201,14 +209,22 @@ def check_result_fields(method: Any) -> None:
         "fun is not the loss at x",
     )
     _assert(res.nit == 5 and res.status == Status.MAX_ITER, "max_iter not honoured")
-    _assert(len(res.history) == res.nit + 1, "history needs one row per iteration + start")
+    _assert(
+        len(res.history) == res.nit + 1,
+        "history needs one row per iteration + start: return a dict (or None) from _tell; "
+        "the base class appends the row",
+    )
     _assert(
         tuple(res.history.columns[: len(HISTORY_COLUMNS)]) == HISTORY_COLUMNS,
         f"the history's columns must start with {HISTORY_COLUMNS}; a method's own columns "
         "(other keys that _tell returns) come after them",
     )
     best = res.history["best"]
-    _assert(bool(np.all(np.diff(best) <= 0)), "the best loss increased")
+    _assert(
+        bool(np.all(np.diff(best) <= 0)),
+        "the best loss increased: report the best point through the base class (tell), "
+        "never by editing the run state",
+    )
     _assert(best[-1] == res.fun, "the last best differs from fun")
     _assert(
         optimizer.x_ is res.x and optimizer.fun_ == res.fun and optimizer.n_iter_ == res.nit,
@@ -308,4 +324,8 @@ def check_converges_on_quadratic(method: Any) -> None:
     problem = quadratic_problem()
     start = float(problem(problem.x0))
     res = _make(method, random_state=0, budget=600).fit(problem).result_
-    _assert(res.fun < 0.5 * start, f"no progress on a quadratic: {res.fun} vs start {start}")
+    _assert(
+        res.fun < 0.5 * start,
+        f"no progress on a quadratic: {res.fun} vs start {start} in 600 evaluations; check "
+        "the default step sizes against the bounds [-2, 2] and the sign of the update",
+    )
