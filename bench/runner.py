@@ -3,11 +3,12 @@
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the
 mark of a finished run, so a re-run skips it (unless the experiment's settings for that
-run, its budget or hyperparameters, or the problem's ``version`` have changed since:
-then it runs again), and both are written to a temporary name and renamed into place,
-so an interrupted run leaves no partial file behind. Runs that
-cannot happen (a method that needs gradients on a problem without them, a missing
-optional dependency, too little memory) are recorded as skipped, with the reason.
+run, its budget or hyperparameters, or the ``version`` of the method's or the
+problem's class have changed since: then it runs again), and both are written to a
+temporary name and renamed into place, so an interrupted run leaves no partial file
+behind. Runs that cannot happen (a method that needs gradients on a problem without
+them, a missing optional dependency, too little memory) are recorded as skipped, with
+the reason.
 
 Layout under ``out`` (default ``results``)::
 
@@ -37,6 +38,7 @@ __all__ = [
     "Task",
     "load_history",
     "load_records",
+    "method_version",
     "plan",
     "problem_version",
     "run",
@@ -87,6 +89,8 @@ class Task:
     problem_version : int
         The problem's ``version`` (see :func:`problem_version`) when the run was
         planned: a record made at another version is stale.
+    method_version : int
+        The method's ``version`` (see :func:`method_version`), likewise.
     """
 
     experiment: str
@@ -101,6 +105,7 @@ class Task:
     max_iter: int | None = None
     requires: str | None = None
     problem_version: int = 1
+    method_version: int = 1
 
     def stem(self, out: Path) -> Path:
         """The path of this run's files, without suffix."""
@@ -176,6 +181,32 @@ def plan(
     return tasks
 
 
+def method_version(method: str) -> int:
+    """The version of the method registered as ``method``.
+
+    A method class's ``version`` attribute is bumped when a change alters its runs; a
+    class without one is at version 1.
+
+    Parameters
+    ----------
+    method : str
+
+    Returns
+    -------
+    int
+        1 also when the method cannot be loaded (an unknown name, a missing optional
+        dependency): its runs then fail or are skipped, with the reason.
+    """
+    from blackbox_opt import BlackboxOptError
+    from blackbox_opt.registry import METHODS
+
+    try:
+        method_class = METHODS.entry(method).load()
+    except (BlackboxOptError, ImportError):
+        return 1
+    return int(getattr(method_class, "version", 1))
+
+
 def problem_version(problem_id: str) -> int:
     """The version of the problem registered as ``problem_id``.
 
@@ -216,6 +247,7 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
         max_iter=e.iterations(scale, method, spec.label),
         requires=spec.requires,
         problem_version=problem_version(spec.id),
+        method_version=method_version(method),
     )
 
 
@@ -359,9 +391,17 @@ def _write_record(
 
 
 #: The fields of a task that decide its result: a record made with other values is stale.
-_SPEC_FIELDS = ("problem_id", "problem_options", "params", "budget", "max_iter", "problem_version")
+_SPEC_FIELDS = (
+    "problem_id",
+    "problem_options",
+    "params",
+    "budget",
+    "max_iter",
+    "problem_version",
+    "method_version",
+)
 #: The values of fields that records written before the field existed had.
-_SPEC_DEFAULTS = {"problem_version": 1}
+_SPEC_DEFAULTS = {"problem_version": 1, "method_version": 1}
 
 
 def _is_done(task: Task, out: Path) -> bool:

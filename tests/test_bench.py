@@ -91,6 +91,34 @@ def test_a_changed_problem_version_makes_its_records_stale(tmp_path, monkeypatch
     assert (records["problem_version"] == version + 1).all()
 
 
+def test_a_changed_method_version_makes_its_records_stale(tmp_path, monkeypatch):
+    from blackbox_opt.registry import METHODS
+
+    spsa = METHODS.entry("spsa").load()
+    version = getattr(spsa, "version", 1)
+    first = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    assert [r["method_version"] for r in first["ran"]] == [version, version]
+    assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+
+    # a record written before records carried the method's version counts as version 1
+    if version == 1:
+        path = tmp_path / "quick/runs/tiny/rosenbrock/spsa/seed0.json"
+        record = json.loads(path.read_text())
+        del record["method_version"]
+        path.write_text(json.dumps(record))
+        assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+
+    # a new version of the method: its runs are stale and run again, once; prdpt's not
+    monkeypatch.setattr(spsa, "version", version + 1, raising=False)
+    assert runner.method_version("spsa") == version + 1
+    again = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
+    assert [r["method_version"] for r in again["ran"]] == [version + 1, version + 1]
+    assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
+    records = pd.read_csv(runner.gather(tmp_path)["records"])
+    assert (records["method_version"] == version + 1).all()
+    assert runner.method_version("no-such-method") == 1
+
+
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
     def interrupted(self, path, **kwargs):
         path.write_bytes(b"half a file")
