@@ -6,6 +6,7 @@ Examples
 
     $ python -m bench demo --jobs 2            # quick experiments, figures, summary
     $ python -m bench run plateaus --scale full --seeds 5 --jobs 4
+    $ python -m bench run rastrigin --add-methods random --retry-failed
     $ python -m bench figures
     $ python -m bench summary
     $ python -m bench speed
@@ -141,7 +142,24 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument(
-        "--methods", type=_csv_list, default=None, help="comma-separated methods (default: all)"
+        "--methods",
+        type=_csv_list,
+        default=None,
+        help="comma-separated methods to keep, each one that a chosen experiment runs "
+        "(default: all)",
+    )
+    parser.add_argument(
+        "--add-methods",
+        type=_csv_list,
+        default=None,
+        metavar="METHODS",
+        help="comma-separated registered methods to add to the chosen experiments, with "
+        "their default hyperparameters (with --methods, they are kept as well)",
+    )
+    parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the runs recorded as failed (skipped runs stay skipped)",
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
@@ -174,6 +192,8 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         jobs=args.jobs,
         out=args.out,
         methods=args.methods,
+        add_methods=args.add_methods,
+        retry_failed=args.retry_failed,
         threads=args.threads,
         progress=not args.no_progress,
     )

@@ -8,7 +8,9 @@ problem's class have changed since: then it runs again), and both are written to
 temporary name and renamed into place, so an interrupted run leaves no partial file
 behind. Runs that cannot happen (a method that needs gradients on a problem without
 them, a missing optional dependency, too little memory) are recorded as skipped, with
-the reason.
+the reason, and stay so; runs whose code raised or whose worker process died are
+recorded as failed, and run again only with ``retry_failed=True``
+(``--retry-failed``).
 
 Layout under ``out`` (default ``results``)::
 
@@ -27,7 +29,7 @@ import os
 import time
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +128,7 @@ def plan(
     scale: str = "quick",
     seeds: int | None = None,
     methods: Sequence[str] | None = None,
+    add_methods: Sequence[str] | None = None,
 ) -> list[Task]:
     """List the runs of some experiments.
 
@@ -138,7 +141,12 @@ def plan(
     seeds : int, optional
         Seeds per run, replacing the experiments' own.
     methods : sequence of str, optional
-        Keep only these methods.
+        Keep only these methods (and the ``add_methods``): each must be one that a
+        chosen experiment runs, or one of ``add_methods``.
+    add_methods : sequence of str, optional
+        Registered methods to add to every chosen experiment that does not list them,
+        with their default hyperparameters (the experiment's budgets, seeds and
+        iterations).
 
     Returns
     -------
@@ -148,7 +156,10 @@ def plan(
     ------
     ValueError
         For a bad scale or number of seeds, a method that none of the experiments
-        runs, or an experiment that another subcommand runs (e.g. ``mitsuba``).
+        runs, an empty ``methods``, or an experiment that another subcommand runs
+        (e.g. ``mitsuba``).
+    blackbox_opt.UnknownNameError
+        For a name in ``add_methods`` that is not a registered method.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
@@ -163,11 +174,21 @@ def plan(
             raise ValueError(
                 f"experiment {e.name!r} runs with 'python -m bench {e.command}', not the runner."
             )
+    if add_methods:
+        chosen = [_with_methods(e, add_methods) for e in chosen]
     if methods is not None:
+        if not methods:
+            raise ValueError("methods names no method (to run every method, leave it out).")
+        methods = [*methods, *(add_methods or ())]
         known = {method for e in chosen for method in e.methods}
         unknown = [method for method in methods if method not in known]
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; the experiments run {sorted(known)}.")
+            names = ", ".join(repr(e.name) for e in chosen)
+            raise ValueError(
+                f"unknown methods {unknown}: not a method of the experiments {names}, "
+                f"which run {sorted(known)} (to add a method to them, use add_methods, "
+                "on the command line --add-methods)."
+            )
     tasks = []
     for e in chosen:
         for spec in e.problem_specs(scale):
@@ -179,6 +200,16 @@ def plan(
                 for seed in e.run_seeds(scale, method, seeds):
                     tasks.append(_task(e, spec, method, seed, scale))
     return tasks
+
+
+def _with_methods(e: Experiment, add: Sequence[str]) -> Experiment:
+    """``e`` with the registered methods ``add`` that it does not list appended."""
+    from blackbox_opt.registry import METHODS
+
+    for name in add:
+        METHODS.entry(name)  # an unknown name raises, with suggestions
+    extra = tuple(name for name in dict.fromkeys(add) if name not in e.methods)
+    return replace(e, methods=(*e.methods, *extra)) if extra else e
 
 
 def method_version(method: str) -> int:
@@ -404,14 +435,19 @@ _SPEC_FIELDS = (
 _SPEC_DEFAULTS = {"problem_version": 1, "method_version": 1}
 
 
-def _is_done(task: Task, out: Path) -> bool:
-    """Whether the task has a record made with the same settings (else it runs again)."""
+def _is_done(task: Task, out: Path, retry_failed: bool = False) -> bool:
+    """Whether the task has a record made with the same settings (else it runs again).
+
+    With ``retry_failed``, a record of a failed run does not count.
+    """
     path = task.stem(out).with_suffix(".json")
     if not path.exists():
         return False
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        return False
+    if retry_failed and record.get("status") == "failed":
         return False
     spec = json.loads(json.dumps({k: getattr(task, k) for k in _SPEC_FIELDS}, default=str))
     return all(record.get(k, _SPEC_DEFAULTS.get(k)) == v for k, v in spec.items())
@@ -429,6 +465,8 @@ def run(
     jobs: int = 1,
     out: str | Path = "results",
     methods: Sequence[str] | None = None,
+    add_methods: Sequence[str] | None = None,
+    retry_failed: bool = False,
     threads: int | None = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -445,7 +483,13 @@ def run(
         Worker processes; 1 runs in this process.
     out : str or Path, default="results"
     methods : sequence of str, optional
-        Keep only these methods.
+        Keep only these methods (see :func:`plan`).
+    add_methods : sequence of str, optional
+        Registered methods to add to the experiments, with their default
+        hyperparameters (see :func:`plan`).
+    retry_failed : bool, default=False
+        Run again the runs recorded as failed (by default they count as finished);
+        skipped runs stay skipped.
     threads : int or None, default=1
         Torch intra-op threads per run (None: leave torch's setting).
     progress : bool, default=True
@@ -460,8 +504,8 @@ def run(
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got {jobs}.")
     out = Path(out)
-    tasks = plan(experiments, scale, seeds, methods)
-    todo = [t for t in tasks if not _is_done(t, out)]
+    tasks = plan(experiments, scale, seeds, methods, add_methods)
+    todo = [t for t in tasks if not _is_done(t, out, retry_failed)]
     ran: list[dict] = []
     bar = _progress(len(todo), progress)
     try:
@@ -495,25 +539,35 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
     ctx = multiprocessing.get_context("spawn")
     # the largest budgets first, so the pool does not end on one long run
     pending = sorted(todo, key=lambda t: -t.budget)
+    for task in pending:  # marks left by an interrupted benchmark: these have not started
+        task.stem(out).with_suffix(".started").unlink(missing_ok=True)
     while pending:
         broken = False
+        finished: set[int] = set()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = {pool.submit(_worker, t, str(out), threads): t for t in pending}
+            futures = {
+                pool.submit(_worker, task, str(out), threads): i for i, task in enumerate(pending)
+            }
             for future in as_completed(futures):
                 try:
                     ran.append(future.result())
+                    finished.add(futures[future])
                     bar.update()
                 except BrokenProcessPool:
                     broken = True
         if not broken:
             break
-        pending = [t for t in pending if not _is_done(t, out)]
-        for task in pending:
+        rest = []
+        for i, task in enumerate(pending):
+            if i in finished:
+                continue
             if task.stem(out).with_suffix(".started").exists():
                 reason = "its worker process died (out of memory, or a crash in native code)"
                 ran.append(_write_record(task, out, status="failed", reason=reason))
                 bar.update()
-        pending = [t for t in pending if not _is_done(t, out)]
+            else:  # not started (or finished, its result lost with the pool): run it
+                rest.append(task)
+        pending = rest
     return ran
 
 

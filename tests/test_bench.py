@@ -108,7 +108,7 @@ def test_a_changed_method_version_makes_its_records_stale(tmp_path, monkeypatch)
         path.write_text(json.dumps(record))
         assert runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])["ran"] == []
 
-    # a new version of the method: its runs are stale and run again, once; prdpt's not
+    # a new version of the method: its runs are stale and run again, once
     monkeypatch.setattr(spsa, "version", version + 1, raising=False)
     assert runner.method_version("spsa") == version + 1
     again = runner.run([TINY], out=tmp_path, progress=False, methods=["spsa"])
@@ -117,6 +117,71 @@ def test_a_changed_method_version_makes_its_records_stale(tmp_path, monkeypatch)
     records = pd.read_csv(runner.gather(tmp_path)["records"])
     assert (records["method_version"] == version + 1).all()
     assert runner.method_version("no-such-method") == 1
+
+
+def test_methods_the_experiments_do_not_run_are_an_error_unless_added(tmp_path, capsys):
+    from blackbox_opt import UnknownNameError
+
+    with pytest.raises(ValueError, match="not a method of the experiments 'tiny'"):
+        runner.plan([TINY], methods=["cmaes"])
+    with pytest.raises(ValueError, match="names no method"):
+        runner.plan([TINY], methods=[])
+    with pytest.raises(UnknownNameError, match="nope"):
+        runner.plan([TINY], add_methods=["nope"])
+
+    # an added method runs on every problem with every seed, at its default settings
+    added = runner.plan([TINY], add_methods=["random", "spsa"])
+    assert [t.method for t in added] == ["prdpt", "prdpt", "spsa", "spsa", "random", "random"]
+    random = [t for t in added if t.method == "random"]
+    assert [t.seed for t in random] == [0, 1]
+    assert all(t.params == {} and t.budget == 40 for t in random)
+    assert TINY.methods == ("prdpt", "spsa")  # the experiment itself is left as it was
+    only = runner.plan([TINY], methods=["spsa"], add_methods=["random"])
+    assert {t.method for t in only} == {"spsa", "random"}
+
+    out = ["--out", str(tmp_path), "--no-progress"]
+    assert bench_main(["run", "toys", "--methods", "cmaes,nope", *out]) == 2
+    err = capsys.readouterr().err
+    assert "unknown methods ['nope']" in err and "--add-methods" in err
+    assert bench_main(["run", "rastrigin", "--methods", "adam", *out]) == 2
+    assert "not a method of the experiments 'rastrigin'" in capsys.readouterr().err
+    assert bench_main(["run", "rastrigin", "--add-methods", "nope", *out]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_failed_runs_run_again_only_with_retry_failed(tmp_path, capsys, monkeypatch):
+    import blackbox_opt
+
+    e = Experiment(
+        name="retry",
+        title="",
+        problems=("occlusion",),
+        methods=("adam", "spsa"),
+        budgets={"quick": {"default": 20}, "full": {"default": 20}},
+        seeds={"quick": 1},
+    )
+    monkeypatch.setitem(EXPERIMENTS, "retry", e)
+    minimize = blackbox_opt.minimize
+
+    def crashing(problem, method, **kwargs):
+        if method == "spsa":
+            raise RuntimeError("a crash")
+        return minimize(problem, method, **kwargs)
+
+    monkeypatch.setattr(blackbox_opt, "minimize", crashing)
+    first = runner.run([e], out=tmp_path, progress=False)["ran"]
+    assert {r["method"]: r["status"] for r in first} == {"adam": "skipped", "spsa": "failed"}
+    assert "RuntimeError: a crash" in next(r["reason"] for r in first if r["method"] == "spsa")
+    monkeypatch.setattr(blackbox_opt, "minimize", minimize)
+    # a failed run counts as finished ...
+    assert runner.run([e], out=tmp_path, progress=False)["ran"] == []
+    # ... unless asked: then it runs again; the skipped one stays skipped
+    out = ["--out", str(tmp_path), "--no-progress"]
+    assert bench_main(["run", "retry", "--retry-failed", *out]) == 0
+    assert "1 run(s) made, 1 already finished" in capsys.readouterr().out
+    records = runner.load_records(tmp_path).set_index("method")
+    assert records.loc["spsa", "status"] == "done" and records.loc["adam", "status"] == "skipped"
+    assert runner.run([e], out=tmp_path, progress=False, retry_failed=True)["ran"] == []
 
 
 def test_an_interrupted_run_leaves_no_partial_file(tmp_path, monkeypatch):
