@@ -500,9 +500,17 @@ def run(
     dict
         ``ran`` (records of the runs made now), ``skipped_existing`` (how many were
         already finished), ``history`` and ``records`` (paths of the gathered tables).
+
+    Raises
+    ------
+    RuntimeError
+        When called while a worker process imports the main module: with
+        ``jobs > 1``, a script that calls this function needs an
+        ``if __name__ == "__main__":`` guard.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got {jobs}.")
+    _check_not_in_bootstrap()
     out = Path(out)
     tasks = plan(experiments, scale, seeds, methods, add_methods)
     todo = [t for t in tasks if not _is_done(t, out, retry_failed)]
@@ -522,12 +530,40 @@ def run(
     return {"ran": ran, "skipped_existing": len(tasks) - len(todo), **paths}
 
 
+#: What a script that starts worker processes without a main guard is told.
+_NO_MAIN_GUARD = (
+    "bench.runner.run with jobs > 1 starts worker processes that import the main "
+    "module again (the 'spawn' start method); the script that calls it must do so "
+    "under an 'if __name__ == \"__main__\":' guard. Add the guard, or pass jobs=1."
+)
+
+
+def _check_not_in_bootstrap() -> None:
+    """Raise when a worker process is importing the main module (a script without guard).
+
+    A spawned process imports the parent's main module as ``__mp_main__`` before it
+    runs anything; a script that calls :func:`run` at its top level would otherwise
+    plan and start a pool of its own in every worker.
+    """
+    import multiprocessing
+    import sys
+
+    main = sys.modules.get("__main__")
+    importing_main = getattr(multiprocessing.current_process(), "_inheriting", False)
+    if multiprocessing.parent_process() is not None and (
+        importing_main or getattr(main, "__name__", "") == "__mp_main__"
+    ):
+        raise RuntimeError(_NO_MAIN_GUARD)
+
+
 def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) -> list[dict]:
     """Run tasks in worker processes; a task whose worker dies is recorded as failed.
 
     A worker killed from outside (out of memory, a crash in native code) breaks the
     whole pool; the tasks that had started then and not finished are recorded as
-    failed with that reason, and a fresh pool runs the rest.
+    failed with that reason, and a fresh pool runs the rest. A pool that breaks before
+    any task started (workers that die while starting, e.g. a script without a main
+    guard) raises ``RuntimeError``.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -557,7 +593,7 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
                     broken = True
         if not broken:
             break
-        rest = []
+        rest, died = [], 0
         for i, task in enumerate(pending):
             if i in finished:
                 continue
@@ -565,8 +601,14 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
                 reason = "its worker process died (out of memory, or a crash in native code)"
                 ran.append(_write_record(task, out, status="failed", reason=reason))
                 bar.update()
+                died += 1
             else:  # not started (or finished, its result lost with the pool): run it
                 rest.append(task)
+        if not finished and not died:
+            raise RuntimeError(
+                "the worker processes died before starting any run. If a script calls "
+                f"bench.runner.run: {_NO_MAIN_GUARD}"
+            )
         pending = rest
     return ran
 

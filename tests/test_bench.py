@@ -228,6 +228,47 @@ def test_parallel_jobs_give_the_same_results_as_one_process(tmp_path):
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
 
 
+UNGUARDED = """
+from bench import runner
+from bench.experiments import Experiment
+
+tiny = Experiment(
+    name="tiny", title="", problems=("rosenbrock",), methods=("spsa",),
+    budgets={"quick": {"default": 20}, "full": {"default": 20}}, seeds={"quick": 2},
+)
+runner.run([tiny], out=OUT, jobs=2, progress=False)  # no main guard
+"""
+
+
+def test_a_script_without_main_guard_fails_fast_with_jobs(tmp_path):
+    import os
+    import pathlib
+    import subprocess
+    import sys
+    import time
+
+    root = pathlib.Path(runner.__file__).resolve().parents[1]
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED.replace("OUT", repr(str(tmp_path / "results"))))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,  # it used to start pools for ever
+    )
+    assert done.returncode != 0
+    assert 'if __name__ == "__main__":' in done.stderr and "RuntimeError" in done.stderr
+    assert time.perf_counter() - t0 < 180
+    assert not list((tmp_path / "results").rglob("seed*.json"))
+
+
 def test_figures_and_summary_write_files(tmp_path, monkeypatch):
     plateau = Experiment(
         name="plateaus",
