@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(demo)
     figures = sub.add_parser("figures", help="draw the figures from the results")
     figures.add_argument("--out", default="results", help="results folder (default: results)")
+    figures.add_argument(
+        "--x-axis",
+        choices=("nfev", "nit"),
+        default="nfev",
+        help="x axis of the convergence and plateau figures: evaluations (default) or iterations",
+    )
     summary = sub.add_parser("summary", help="print and save the summary table")
     summary.add_argument("--out", default="results", help="results folder (default: results)")
     summary.add_argument("--scale", choices=SCALES, default="quick")
@@ -227,7 +233,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 def _cmd_figures(args: argparse.Namespace) -> None:
     from .figures import draw_all
 
-    for p in draw_all(args.out):
+    for p in draw_all(args.out, x=args.x_axis):
         print(p)
 
 

@@ -11,7 +11,7 @@ under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
     The variance of the gradient magnitude over a sliding window of iterations, per
     method, on a log scale (ZeroGrads' Fig. 8).
 ``plateaus``
-    Parameter error against iteration for every method on the plateau problems,
+    Parameter error against evaluations for every method on the plateau problems,
     with a table beside the PRDPT paper's Table 2.
 ``scaling``
     Time per iteration against the dimension per method, marking the runs that could
@@ -21,6 +21,12 @@ under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
 ``meta``
     The MetaInitializer's quality-speed figure, from ``results/meta/curves.csv``
     (``python -m bench meta``) when it exists.
+
+The curves of ``convergence`` and ``plateaus`` (:func:`run_curves`) are medians over
+every seed: a run that ended early (a method's own stopping rule) keeps its last value
+to the end of the method's longest run, so the last point of a curve is the median of
+the runs' final values, the summary's median. Their x axis is the evaluations
+(``nfev``, the budget's unit) by default, or the iterations (``x="nit"``).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ __all__ = [
     "plot_plateaus",
     "plot_scaling",
     "plot_strips",
+    "run_curves",
 ]
 
 #: The lowest value drawn on a log axis.
@@ -52,6 +59,9 @@ LOG_FLOOR = 1e-16
 
 #: Points per curve on the common evaluation grid.
 GRID_POINTS = 101
+
+#: The x axes of the curves: a history column and its label.
+X_AXES: dict[str, str] = {"nfev": "evaluations", "nit": "iteration"}
 
 
 def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 1):
@@ -91,12 +101,57 @@ def _save(fig, path: Path) -> list[Path]:
     return paths
 
 
-def _on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """The running minimum of ``y`` as a step function of ``x``, read at ``grid``."""
+def _on_grid(
+    x: np.ndarray, y: np.ndarray, grid: np.ndarray, running_min: bool = True
+) -> np.ndarray:
+    """``y`` (its running minimum) as a step function of ``x``, read at ``grid``.
+
+    Before the first point: NaN; after the last: the last value (carried forward).
+    """
     order = np.argsort(x, kind="stable")
-    x, y = x[order], np.fmin.accumulate(y[order])
+    x, y = x[order], y[order]
+    if running_min:
+        y = np.fmin.accumulate(y)
     idx = np.searchsorted(x, grid, side="right") - 1
     return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+
+
+def run_curves(
+    runs: Any, y: str, grid: np.ndarray, x: str = "nfev", running_min: bool = False
+) -> np.ndarray:
+    """Each run's ``y`` against ``x``, read at ``grid``: the rows a band is drawn from.
+
+    A run that ended before the longest of ``runs`` keeps its last value up to that
+    run's end, so a median over the rows is over every run; past the end of the
+    longest run the values are NaN.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        History rows of one method on one problem (a run per ``seed``).
+    y : str
+        The column drawn, e.g. ``"best"`` or ``"param_error"``.
+    grid : numpy.ndarray
+        The points of the x axis.
+    x : {"nfev", "nit"}, default="nfev"
+        The column of the x axis.
+    running_min : bool, default=False
+        Draw the running minimum of ``y`` (the best so far).
+
+    Returns
+    -------
+    numpy.ndarray
+        Runs x grid points.
+    """
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}; got {x!r}.")
+    rows = [
+        _on_grid(r[x].to_numpy(float), r[y].to_numpy(float), grid, running_min)
+        for _, r in runs.groupby("seed")
+    ]
+    curves = np.stack(rows)
+    curves[:, grid > runs[x].max()] = np.nan
+    return curves
 
 
 def _band(ax, x, values: np.ndarray, color, label: str, log: bool = True) -> None:
@@ -111,7 +166,7 @@ def _band(ax, x, values: np.ndarray, color, label: str, log: bool = True) -> Non
     ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
 
 
-def plot_convergence(history: Any, path: Path, title: str = "") -> list[Path]:
+def plot_convergence(history: Any, path: Path, title: str = "", x: str = "nfev") -> list[Path]:
     """Best loss against evaluations, median and quartiles over seeds, per problem.
 
     Parameters
@@ -121,6 +176,8 @@ def plot_convergence(history: Any, path: Path, title: str = "") -> list[Path]:
     path : Path
         Output path without suffix (PNG and PDF are written).
     title : str, optional
+    x : {"nfev", "nit"}, default="nfev"
+        The x axis: evaluations or iterations (see :func:`run_curves`).
 
     Returns
     -------
@@ -131,22 +188,17 @@ def plot_convergence(history: Any, path: Path, title: str = "") -> list[Path]:
     fig, axes = _figure(len(problems), rows=1 if len(problems) <= 4 else 2)
     for ax, problem in zip(axes, problems, strict=True):
         sub = history[history["problem"] == problem]
-        grid = np.linspace(0, sub["nfev"].max(), GRID_POINTS)
+        grid = np.linspace(0, sub[x].max(), GRID_POINTS)
         for method, runs in sub.groupby("method", sort=True):
-            curves = np.stack(
-                [
-                    _on_grid(r["nfev"].to_numpy(float), r["best"].to_numpy(float), grid)
-                    for _, r in runs.groupby("seed")
-                ]
-            )
+            curves = run_curves(runs, "best", grid, x, running_min=True)
             _band(ax, grid, curves, palette[method], method)
         ax.set_yscale("log")
         ax.set_title(problem)
-        ax.set_xlabel("evaluations")
+        ax.set_xlabel(X_AXES[x])
         ax.set_ylabel("best loss")
         ax.grid(True, alpha=0.3)
     _legend(fig, palette)
-    fig.suptitle(title or "Best loss against evaluations (median, band: quartiles)")
+    fig.suptitle(title or f"Best loss against {X_AXES[x]} (median, band: quartiles)")
     return _save(fig, path)
 
 
@@ -202,8 +254,10 @@ def _rolling_var(g: np.ndarray, window: int) -> np.ndarray:
     return np.concatenate([np.full(window - 1, np.nan), var])
 
 
-def plot_plateaus(history: Any, records: Any, path: Path) -> tuple[list[Path], str]:
-    """Parameter error against iteration per method, and the table beside PRDPT's.
+def plot_plateaus(
+    history: Any, records: Any, path: Path, x: str = "nfev"
+) -> tuple[list[Path], str]:
+    """Parameter error against evaluations per method, and the table beside PRDPT's.
 
     Parameters
     ----------
@@ -211,6 +265,8 @@ def plot_plateaus(history: Any, records: Any, path: Path) -> tuple[list[Path], s
         The runner's tables for the plateau experiment.
     path : Path
         Output path without suffix; the table goes to ``<path>.md`` as well.
+    x : {"nfev", "nit"}, default="nfev"
+        The x axis: evaluations or iterations (see :func:`run_curves`).
 
     Returns
     -------
@@ -225,19 +281,13 @@ def plot_plateaus(history: Any, records: Any, path: Path) -> tuple[list[Path], s
     fig, axes = _figure(max(len(problems), 1), rows=1 if len(problems) <= 4 else 2)
     for ax, problem in zip(axes, problems, strict=False):
         sub = data[data["problem"] == problem]
+        grid = np.linspace(0, sub[x].max(), GRID_POINTS)
         for method, runs in sub.groupby("method", sort=True):
-            n = int(runs["nit"].max()) + 1
-            x = np.arange(n)
-            rows = []
-            for _, r in runs.groupby("seed"):
-                r = r.sort_values("nit")
-                y = np.full(n, np.nan)
-                y[r["nit"].to_numpy(int)] = r["param_error"].to_numpy(float)
-                rows.append(y)
-            _band(ax, x, np.stack(rows), palette[method], method)
+            curves = run_curves(runs, "param_error", grid, x)
+            _band(ax, grid, curves, palette[method], method)
         ax.set_yscale("log")
         ax.set_title(problem)
-        ax.set_xlabel("iteration")
+        ax.set_xlabel(X_AXES[x])
         ax.set_ylabel("parameter MSE")
         ax.grid(True, alpha=0.3)
     _legend(fig, palette)
@@ -488,13 +538,17 @@ def plot_meta(csv: Path, path: Path) -> list[Path]:
     return _save(fig, path)
 
 
-def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "full")) -> list:
+def draw_all(
+    out: str | Path = "results", scales: Sequence[str] = ("quick", "full"), x: str = "nfev"
+) -> list:
     """Draw every figure for which results exist.
 
     Parameters
     ----------
     out : str or Path, default="results"
     scales : sequence of str, default=("quick", "full")
+    x : {"nfev", "nit"}, default="nfev"
+        The x axis of the convergence and plateau figures.
 
     Returns
     -------
@@ -503,6 +557,8 @@ def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "ful
     """
     from .runner import load_history, load_records
 
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}; got {x!r}.")
     out = Path(out)
     written: list[Path] = []
     figures = out / "figures"
@@ -521,12 +577,12 @@ def draw_all(out: str | Path = "results", scales: Sequence[str] = ("quick", "ful
             stem = figures / f"{scale}_{name}"
             if "convergence" in experiment.figures and not h.empty:
                 written += plot_convergence(
-                    h, stem.with_name(stem.name + "_convergence"), experiment.title
+                    h, stem.with_name(stem.name + "_convergence"), experiment.title, x
                 )
             if "grad_variance" in experiment.figures and not h.empty:
                 written += plot_grad_variance(h, stem.with_name(stem.name + "_grad_variance"))
             if "plateaus" in experiment.figures and not h.empty:
-                written += plot_plateaus(h, r, stem.with_name(stem.name + "_plateaus"))[0]
+                written += plot_plateaus(h, r, stem.with_name(stem.name + "_plateaus"), x)[0]
             if "scaling" in experiment.figures:
                 written += plot_scaling(h, r, stem.with_name(stem.name + "_scaling"))
             if "strips" in experiment.figures:

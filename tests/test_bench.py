@@ -269,6 +269,54 @@ def test_a_script_without_main_guard_fails_fast_with_jobs(tmp_path):
     assert not list((tmp_path / "results").rglob("seed*.json"))
 
 
+def _history(rows):
+    columns = ["method", "seed", "nit", "nfev", "best", "param_error"]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.assign(experiment="plateaus", problem="p", loss=frame["best"])
+
+
+def test_figures_take_the_median_over_every_run_against_evaluations(tmp_path, monkeypatch):
+    # two of three runs stop early (stuck at 1 and 2); the third goes on to 1e-12: the
+    # median at the end is 1, as in the summary, not the one run left's 1e-12
+    rows = [("cmaes", s, i, 10 * i, v, v) for s, v in ((0, 1.0), (1, 2.0)) for i in range(3)]
+    rows += [("cmaes", 2, i, 10 * i, 10.0 ** -(3 * i), 10.0 ** -(3 * i)) for i in range(5)]
+    rows += [("adam", 0, i, 5 * i, 0.5, 0.5) for i in range(3)]
+    history = _history(rows)
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or [])
+    records = pd.DataFrame(columns=["problem", "method", "status", "reason"])
+
+    grid = np.linspace(0, 40, 5)
+    cmaes = history[history["method"] == "cmaes"]
+    curves = figures.run_curves(cmaes, "param_error", grid)
+    assert np.array_equal(curves[:, -1], [1.0, 2.0, 1e-12])  # carried to the longest's end
+    final = pd.DataFrame({
+        "experiment": "plateaus", "problem": "p", "method": "cmaes", "seed": [0, 1, 2],
+        "status": "done", "fun": curves[:, -1], "param_error": curves[:, -1],
+        "nfev": [20, 20, 40], "wall_time": 0.1,
+    })  # fmt: skip
+    assert np.median(curves, 0)[-1] == 1.0 == summary.summarize(final)["param_error"].item()
+
+    figures.plot_plateaus(history, records, tmp_path / "plateaus")
+    figures.plot_convergence(history, tmp_path / "convergence")
+    for fig in drawn:
+        ax = fig.axes[0]
+        assert ax.get_xlabel() == "evaluations"
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        x, y = lines["cmaes"].get_data()
+        assert x[-1] == 40 and y[-1] == 1.0 and y[np.searchsorted(x, 20)] == 1.0
+        x, y = lines["adam"].get_data()  # a method's curve ends with its longest run
+        assert np.isnan(y[x > 10]).all() and y[x <= 10][-1] == 0.5
+
+    drawn.clear()
+    figures.plot_plateaus(history, records, tmp_path / "plateaus", x="nit")
+    ax = drawn[0].axes[0]
+    x, y = {line.get_label(): line for line in ax.get_lines()}["cmaes"].get_data()
+    assert ax.get_xlabel() == "iteration" and x[-1] == 4 and y[-1] == 1.0
+    with pytest.raises(ValueError, match="x must be one of"):
+        figures.draw_all(tmp_path, x="time")
+
+
 def test_figures_and_summary_write_files(tmp_path, monkeypatch):
     plateau = Experiment(
         name="plateaus",
