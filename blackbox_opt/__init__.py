@@ -14,6 +14,7 @@ from .api import (
     register_method,
     register_problem,
 )
+from .compare import Comparison, compare
 from .exceptions import (
     BlackboxOptError,
     BlackboxOptWarning,
@@ -53,6 +54,7 @@ __all__ = [
     "BlackboxOptError",
     "BlackboxOptWarning",
     "CallbackError",
+    "Comparison",
     "EvaluationError",
     "FiniteDifferences",
     "FunctionProblem",
@@ -74,6 +76,7 @@ __all__ = [
     "UnknownNameError",
     "UnsupportedProblemError",
     "__version__",
+    "compare",
     "get_method",
     "list_methods",
     "list_problems",

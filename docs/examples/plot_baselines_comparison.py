@@ -27,18 +27,18 @@ The two wrappers need the ``baselines`` extra (``pip install
 # %%
 # The runs
 # --------
-# Every run is one :func:`~blackbox_opt.minimize` call. ``history["nfev"]`` counts
+# :func:`~blackbox_opt.compare` makes every run one :func:`~blackbox_opt.minimize` call
+# with the method's options, the seed and the same budget, and returns a tidy table
+# of the runs, their results and a summary of medians. ``history["nfev"]`` counts
 # the evaluations charged to the budget after each iteration, ``history["best"]``
 # is the lowest loss found so far; the methods evaluate different batch sizes per
 # iteration (CMA-ES 10, nevergrad and the smoothing methods 8, SPSA 2), so the
 # curves are compared by evaluations, not iterations.
-import time
-
 import matplotlib.pyplot as plt
 import numpy as np
 
 import problems
-from blackbox_opt import minimize
+from blackbox_opt import compare
 
 budget = 8000
 seeds = (0, 1, 2)
@@ -55,22 +55,14 @@ start_loss = float(problem(problem.x0))
 print(problem)
 print("loss at the start:", start_loss)
 
-results = {}
-for name, options in methods.items():
-    t0 = time.perf_counter()
-    results[name] = [
-        minimize(
-            "rastrigin",
-            method=name,
-            dim=10,
-            budget=budget,
-            random_state=seed,
-            verbose=False,
-            **options,
-        )
-        for seed in seeds
-    ]
-    print(f"{name:10s} {len(seeds)} runs in {time.perf_counter() - t0:5.1f} s")
+comparison = compare(
+    {"rastrigin": problem}, methods, seeds=seeds, budget=budget
+)  # every method x seed through minimize, at the same budget
+results = {name: [comparison.results["rastrigin", name, s] for s in seeds] for name in methods}
+for name in methods:
+    seconds = sum(r["time"] for r in comparison.runs if r["method"] == name)
+    print(f"{name:10s} {len(seeds)} runs in {seconds:5.1f} s")
+print(comparison.summary())
 
 # %%
 # Convergence
