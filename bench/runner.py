@@ -549,9 +549,9 @@ def _check_not_in_bootstrap() -> None:
     import sys
 
     main = sys.modules.get("__main__")
-    importing_main = getattr(multiprocessing.current_process(), "_inheriting", False)
-    if multiprocessing.parent_process() is not None and (
-        importing_main or getattr(main, "__name__", "") == "__mp_main__"
+    if (
+        multiprocessing.parent_process() is not None
+        and getattr(main, "__name__", "") == "__mp_main__"
     ):
         raise RuntimeError(_NO_MAIN_GUARD)
 
