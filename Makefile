@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: venv test lint demo docs bench clean llvm
+.PHONY: venv test lint demo docs bench asv clean llvm
 
 venv: $(STAMP)
 
@@ -33,6 +33,15 @@ docs: $(STAMP) llvm
 # The papers' budgets: hours on a CPU; resumable (finished runs are skipped).
 bench: $(STAMP) llvm
 	$(BIN)/python -m bench demo --scale full --jobs 2
+
+# The asv suite across the last ASV_COMMITS commits (each commit's wheel in asv's own
+# environment under .asv/env), then the HTML report in .asv/html (asv preview serves it).
+ASV_COMMITS ?= 3
+ASV_BENCH ?= .
+asv: $(STAMP)
+	$(BIN)/asv machine --yes > /dev/null
+	$(BIN)/asv run --skip-existing-successful -b '$(ASV_BENCH)' HEAD~$(ASV_COMMITS)..HEAD
+	$(BIN)/asv publish
 
 # Mitsuba's llvm_ad_rgb variant needs an LLVM >= 16 library; with an older one (mesa's
 # libLLVM-15) Dr.Jit aborts on the first render, so the Mitsuba problems fall back to
