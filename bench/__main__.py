@@ -143,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--experiments",
+        dest="experiment_files",
+        action="append",
+        default=[],
+        metavar="FILE.py",
+        help="a Python file defining Experiments (and registering its own methods) to "
+        "run, from anywhere; its experiments run when no names are given (repeatable)",
+    )
     parser.add_argument("--scale", choices=SCALES, default="quick", help="(default: quick)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
@@ -191,8 +200,11 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         raise ValueError("--seeds must be at least 1")
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    from .experiments import load_experiments
+
+    from_files = [name for path in args.experiment_files for name in load_experiments(path)]
     result = run(
-        args.experiments or None,
+        args.experiments or from_files or None,
         scale=args.scale,
         seeds=args.seeds,
         jobs=args.jobs,

@@ -24,6 +24,8 @@ quick``; ``mitsuba`` with ``python -m bench mitsuba`` (:mod:`bench.mitsuba`) and
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -41,6 +43,8 @@ __all__ = [
     "PaperResult",
     "ProblemSpec",
     "get_experiment",
+    "load_experiments",
+    "loaded_files",
     "prdpt_paper",
 ]
 
@@ -711,3 +715,66 @@ def get_experiment(name: str) -> Experiment:
         raise UnknownExperimentError(
             f"Unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}.{hint}"
         ) from None
+
+
+#: The experiment files loaded in this process, in order (the runner's workers load
+#: them too).
+_LOADED: dict[str, list[str]] = {}
+
+
+def load_experiments(path: str | os.PathLike) -> list[str]:
+    """Load a Python file of experiments (and the methods it registers) into the registry.
+
+    The file is imported as a module; every :class:`Experiment` defined at its top level
+    joins :data:`EXPERIMENTS`. It may import and register its own methods
+    (:func:`blackbox_opt.register_method`) and problems. Loading the same file again
+    does nothing.
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    list of str
+        The names of the file's experiments.
+
+    Raises
+    ------
+    ValueError
+        For a file without experiments, or an experiment whose name is taken.
+    """
+    import importlib.util
+
+    path = os.path.abspath(os.fspath(path))
+    if path in _LOADED:
+        return _LOADED[path]
+    if not os.path.isfile(path):
+        raise ValueError(f"No experiment file {path!r}.")
+    name = "bench_experiments_" + "".join(c if c.isalnum() else "_" for c in path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up
+    spec.loader.exec_module(module)
+    found = [v for v in vars(module).values() if isinstance(v, Experiment)]
+    if not found:
+        raise ValueError(f"{path} defines no Experiment at its top level.")
+    for experiment in found:
+        if experiment.name in EXPERIMENTS and EXPERIMENTS[experiment.name] is not experiment:
+            raise ValueError(
+                f"{path} defines the experiment {experiment.name!r}, which exists already; "
+                "give it another name."
+            )
+        EXPERIMENTS[experiment.name] = experiment
+    _LOADED[path] = [e.name for e in found]
+    return _LOADED[path]
+
+
+def loaded_files() -> list[str]:
+    """The experiment files :func:`load_experiments` has loaded in this process.
+
+    Returns
+    -------
+    list of str
+    """
+    return list(_LOADED)

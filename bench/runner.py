@@ -453,7 +453,11 @@ def _is_done(task: Task, out: Path, retry_failed: bool = False) -> bool:
     return all(record.get(k, _SPEC_DEFAULTS.get(k)) == v for k, v in spec.items())
 
 
-def _worker(task: Task, out: str, threads: int | None) -> dict:
+def _worker(task: Task, out: str, threads: int | None, files: tuple[str, ...] = ()) -> dict:
+    from .experiments import load_experiments
+
+    for path in files:  # a user's experiment file registers its methods in this process
+        load_experiments(path)
     return run_task(task, out, threads)
 
 
@@ -572,7 +576,10 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
     ran: list[dict] = []
     # spawn: a fresh interpreter per worker (forking a process that has started torch's
     # thread pools can deadlock)
+    from .experiments import loaded_files
+
     ctx = multiprocessing.get_context("spawn")
+    files = tuple(loaded_files())
     # the largest budgets first, so the pool does not end on one long run
     pending = sorted(todo, key=lambda t: -t.budget)
     for task in pending:  # marks left by an interrupted benchmark: these have not started
@@ -582,7 +589,8 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
         finished: set[int] = set()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = {
-                pool.submit(_worker, task, str(out), threads): i for i, task in enumerate(pending)
+                pool.submit(_worker, task, str(out), threads, files): i
+                for i, task in enumerate(pending)
             }
             for future in as_completed(futures):
                 try:

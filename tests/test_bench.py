@@ -525,3 +525,52 @@ def test_meta_runs_the_meta_experiment_at_the_smoke_scale(tmp_path, capsys):
     assert set(factor["family"]) == {"texture-family"} and (factor["adam_budget"] == steps).all()
     for name in ("curves.csv", "regimes.csv", "summary.md", "regimes.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+USER_FILE = '''
+from bench.experiments import Experiment
+from blackbox_opt import RandomSearch, register_method
+
+
+class Wide(RandomSearch):
+    """Random search with a user's default."""
+
+    name = "wide"
+
+
+register_method("wide", Wide)
+
+MINE = Experiment(
+    name="mine",
+    title="a user's experiment",
+    problems=("sphere",),
+    methods=("wide", "random"),
+    budgets={"quick": {"default": 32}, "full": {"default": 32}},
+    seeds={"quick": 2, "full": 2},
+)
+'''
+
+
+def test_experiments_and_methods_from_a_file_outside_the_repository(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "my_experiments.py").write_text(USER_FILE)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    argv = ["run", "--experiments", "my_experiments.py", "--jobs", "2", "--out", "out"]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *argv, "--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "4 run(s) made" in done.stdout
+    records = pd.read_csv(tmp_path / "out" / "quick" / "runs.csv")
+    assert sorted(records["method"]) == ["random", "random", "wide", "wide"]
+    assert set(records["status"]) == {"done"}
