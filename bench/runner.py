@@ -228,14 +228,9 @@ def method_version(method: str) -> int:
         1 also when the method cannot be loaded (an unknown name, a missing optional
         dependency): its runs then fail or are skipped, with the reason.
     """
-    from blackbox_opt import BlackboxOptError
     from blackbox_opt.registry import METHODS
 
-    try:
-        method_class = METHODS.entry(method).load()
-    except (BlackboxOptError, ImportError):
-        return 1
-    return int(getattr(method_class, "version", 1))
+    return _registered_version(METHODS, method)
 
 
 def problem_version(problem_id: str) -> int:
@@ -254,14 +249,19 @@ def problem_version(problem_id: str) -> int:
         1 also when the problem cannot be loaded (an unknown id, a missing optional
         dependency): its runs then fail or are skipped, with the reason.
     """
-    from blackbox_opt import BlackboxOptError
     from blackbox_opt.registry import PROBLEMS
 
+    return _registered_version(PROBLEMS, problem_id)
+
+
+def _registered_version(registry, name: str) -> int:
+    from blackbox_opt import BlackboxOptError
+
     try:
-        factory = PROBLEMS.entry(problem_id).load()
+        registered = registry.entry(name).load()
     except (BlackboxOptError, ImportError):
         return 1
-    return int(getattr(factory, "version", 1))
+    return int(getattr(registered, "version", 1))
 
 
 def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) -> Task:
