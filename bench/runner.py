@@ -203,11 +203,12 @@ def plan(
 
 
 def _with_methods(e: Experiment, add: Sequence[str]) -> Experiment:
-    """``e`` with the registered methods ``add`` that it does not list appended."""
-    from blackbox_opt.registry import METHODS
+    """``e`` with the methods ``add`` (registered names or ``module:Class`` paths) that it
+    does not list appended."""
+    from blackbox_opt import get_method
 
     for name in add:
-        METHODS.entry(name)  # an unknown name raises, with suggestions
+        get_method(name)  # an unknown name raises, with suggestions; a path is imported
     extra = tuple(name for name in dict.fromkeys(add) if name not in e.methods)
     return replace(e, methods=(*e.methods, *extra)) if extra else e
 
@@ -256,10 +257,14 @@ def problem_version(problem_id: str) -> int:
 
 def _registered_version(registry, name: str) -> int:
     from blackbox_opt import BlackboxOptError
+    from blackbox_opt.registry import load_entry_point
 
     try:
-        registered = registry.entry(name).load()
-    except (BlackboxOptError, ImportError):
+        if ":" in name and name not in registry:  # a "module:Class" path
+            registered = load_entry_point(name)
+        else:
+            registered = registry.entry(name).load()
+    except (BlackboxOptError, ImportError, AttributeError):
         return 1
     return int(getattr(registered, "version", 1))
 

@@ -574,3 +574,12 @@ def test_experiments_and_methods_from_a_file_outside_the_repository(tmp_path):
     records = pd.read_csv(tmp_path / "out" / "quick" / "runs.csv")
     assert sorted(records["method"]) == ["random", "random", "wide", "wide"]
     assert set(records["status"]) == {"done"}
+
+
+def test_add_methods_takes_module_paths_as_well_as_names():
+    path = "blackbox_opt.optimizers.random_search:RandomSearch"
+    tasks = runner.plan(["toys"], "quick", seeds=1, add_methods=[path])
+    mine = [t for t in tasks if t.method == path]
+    assert mine and all(t.method_version == 1 for t in mine)
+    with pytest.raises(KeyError, match="Unknown method"):
+        runner.plan(["toys"], "quick", seeds=1, add_methods=["randomm"])
