@@ -108,12 +108,13 @@ def _on_grid(
 
     Before the first point: NaN; after the last: the last value (carried forward).
     """
+    from blackbox_opt.compare import on_grid
+
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if running_min:
         y = np.fmin.accumulate(y)
-    idx = np.searchsorted(x, grid, side="right") - 1
-    return np.where(idx >= 0, y[np.clip(idx, 0, None)], np.nan)
+    return on_grid(x, y, grid)
 
 
 def run_curves(

@@ -19,7 +19,35 @@ import numpy as np
 from .exceptions import InvalidParameterError
 from .registry import Table
 
-__all__ = ["Comparison", "compare", "median_curve"]
+__all__ = ["Comparison", "compare", "median_curve", "on_grid"]
+
+
+def on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """``y`` as a step function of ``x``, read at ``grid``.
+
+    Each value holds from its ``x`` until the next; before the first point the value
+    is NaN, after the last the last value is carried forward (a run that ended keeps
+    its result).
+
+    Parameters
+    ----------
+    x, y : numpy.ndarray
+        A run's evaluation counts (or iterations) and values, in any order.
+    grid : numpy.ndarray
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Examples
+    --------
+    >>> on_grid(np.array([0, 10]), np.array([3.0, 1.0]), np.array([-1, 0, 5, 10, 99])).tolist()
+    [nan, 3.0, 3.0, 1.0, 1.0]
+    """
+    order = np.argsort(x, kind="stable")
+    x, y = np.asarray(x)[order], np.asarray(y, dtype=float)[order]
+    index = np.searchsorted(x, grid, side="right") - 1
+    return np.where(index >= 0, y[np.clip(index, 0, None)], np.nan)
 
 
 def median_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> np.ndarray:
@@ -49,13 +77,9 @@ def median_curve(curves: Sequence[tuple[np.ndarray, np.ndarray]], grid: np.ndarr
     [5.0, 2.5, 2.0, 2.0]
     """
     grid = np.asarray(grid)
-    values = np.full((len(curves), grid.shape[0]), math.nan)
-    for i, (nfev, best) in enumerate(curves):
-        index = np.searchsorted(np.asarray(nfev), grid, side="right") - 1
-        known = index >= 0
-        values[i, known] = np.asarray(best, dtype=float)[index[known]]
     if not curves:
-        return values[0] if values.shape[0] else np.full(grid.shape, math.nan)
+        return np.full(grid.shape, math.nan)
+    values = np.stack([on_grid(nfev, best, grid) for nfev, best in curves])
     with warnings.catch_warnings():  # grid points before any run's first: NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(values, axis=0)
