@@ -190,8 +190,13 @@ def test_register_method_and_listing():
         assert "still-test" in [r["name"] for r in list_methods()]
         res = minimize(quadratic_problem(), method="still-test", budget=20, verbose=False)
         assert torch.equal(res.x_last, quadratic_problem().x0)
+        register_method("still-test", Still)  # the same class again: no collision
+
+        class Other(Still):
+            pass
+
         with pytest.raises(ValueError, match="already registered"):
-            register_method("still-test", Still)
+            register_method("still-test", Other)  # another class under the name
     finally:
         METHODS.unregister("still-test")
     assert get_method("spsa", c=0.3).c == 0.3
