@@ -170,10 +170,10 @@ class AskTell:
                     f"grads must have the shape of X {tuple(X.shape)}; got {tuple(grads.shape)}."
                 )
         slots = batch.match(X)
-        failed = ~torch.isfinite(y)
         # one reduction and one read: NaN and inf propagate through the sum (a finite
         # sum that overflows is checked point by point and passes)
-        if not math.isfinite(float(y.sum())) and bool(failed.any()):
+        failed = None if math.isfinite(float(y.sum())) else ~torch.isfinite(y)
+        if failed is not None and bool(failed.any()):
             y = self._failed_losses(y, failed, slots, batch)
             keep = ~batch.redraw[slots]
             slots, y = slots[keep], y[keep]
@@ -202,6 +202,7 @@ class AskTell:
             return y
         penalty = self._penalty()
         batch.penalized[slots[failed]] = True
+        batch.any_penalized = True
         return torch.where(failed, penalty, y)
 
     def _penalty(self) -> torch.Tensor:
@@ -223,9 +224,11 @@ class AskTell:
         """The batch is complete: update the best point and let the method step."""
         state = self._state
         state.pending = None
-        usable = torch.where(batch.penalized, torch.full_like(batch.y, math.inf), batch.y)
+        usable = finite = batch.y
+        if batch.any_penalized:  # penalties never become the best, nor the worst seen
+            usable = torch.where(batch.penalized, torch.full_like(batch.y, math.inf), batch.y)
+            finite = torch.where(batch.penalized, torch.full_like(batch.y, -math.inf), batch.y)
         self._update_best(batch.X, usable)
-        finite = torch.where(batch.penalized, torch.full_like(batch.y, -math.inf), batch.y)
         state.worst_f = torch.maximum(state.worst_f, finite.max())
         info = self._tell(batch.X, batch.y, batch.grads) or {}
         state.nit += 1

@@ -91,8 +91,11 @@ class PendingBatch:
         self.told = torch.zeros(B, dtype=torch.bool, device=X.device)
         self.redraw = torch.zeros(B, dtype=torch.bool, device=X.device)
         self.penalized = torch.zeros(B, dtype=torch.bool, device=X.device)
+        self.any_penalized = False
+        self._n_told = 0
+        self._every_row: torch.Tensor | None = None  # arange(B), the slots of a whole tell
         self._sorted_keys: torch.Tensor | None = None  # built on the first search
-        self._handed_out: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._handed_out: tuple[torch.Tensor, torch.Tensor | None] | None = None
 
     def _index(self) -> None:
         self._sorted_keys, self._order = torch.sort(row_keys(self.X), stable=True)
@@ -103,7 +106,8 @@ class PendingBatch:
         A tell of that very tensor, unchanged and whole (the ``fit`` loop's case), is
         matched by one comparison instead of a search.
         """
-        self._handed_out = (X, slots)
+        whole = slots.numel() == self.size and self._n_told == 0
+        self._handed_out = (X, None if whole else slots)  # None: every row, in order
         return X
 
     @property
@@ -113,11 +117,11 @@ class PendingBatch:
 
     def n_told(self) -> int:
         """The number of points told so far."""
-        return int(self.told.sum())
+        return self._n_told
 
     def complete(self) -> bool:
         """Whether every point has its loss."""
-        return bool(self.told.all())
+        return self._n_told == self.size
 
     def waiting(self) -> torch.Tensor:
         """Indices of the rows still waiting for a loss (not told, not to be redrawn)."""
@@ -146,10 +150,17 @@ class PendingBatch:
         P, B = X.shape[0], self.size
         if self._handed_out is not None:
             out, slots = self._handed_out
-            if (
+            same_tensor = (
                 X.data_ptr() == out.data_ptr()
                 and X.shape == out.shape
                 and X.stride() == out.stride()
+            )
+            if same_tensor and slots is None and self._n_told == 0 and torch.equal(X, self.X):
+                self._every_row = torch.arange(B, device=X.device)
+                return self._every_row
+            if (
+                same_tensor
+                and slots is not None
                 and not bool(self.told[slots].any())
                 and torch.equal(X, self.X[slots])
             ):
@@ -210,11 +221,28 @@ class PendingBatch:
     def fill(
         self, slots: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None = None
     ) -> None:
-        """Record the losses (and gradients) of the matched rows."""
+        """Record the losses (and gradients) of the matched rows (distinct, not told)."""
+        if slots is self._every_row:  # the batch as asked, whole: nothing to reorder
+            self.y = y.to(self.y.dtype)
+            if self.grads is not None and grads is not None:
+                self.grads = grads.to(self.grads.dtype)
+            self.told = torch.ones_like(self.told)
+            self._n_told = self.size
+            return
+        if slots.numel() == self.size:  # the whole batch at once: no scatter needed
+            order = torch.empty_like(slots)
+            order[slots] = torch.arange(self.size, device=slots.device)
+            self.y = y[order].to(self.y.dtype)
+            if self.grads is not None and grads is not None:
+                self.grads = grads[order].to(self.grads.dtype)
+            self.told = torch.ones_like(self.told)
+            self._n_told = self.size
+            return
         self.y[slots] = y
         if self.grads is not None and grads is not None:
             self.grads[slots] = grads
         self.told[slots] = True
+        self._n_told += slots.numel()
 
     def mark_redraw(self, slots: torch.Tensor) -> None:
         """Mark rows whose evaluation failed, to be replaced by the next ask."""
@@ -247,4 +275,6 @@ class PendingBatch:
         batch.told = state["told"].to(device)
         batch.redraw = state["redraw"].to(device)
         batch.penalized = state["penalized"].to(device)
+        batch.any_penalized = bool(batch.penalized.any())
+        batch._n_told = int(batch.told.sum())
         return batch
