@@ -353,7 +353,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         for attr in FITTED_ATTRIBUTES:
             self.__dict__.pop(attr, None)
         self._start(state)
-        resume = self.__dict__.get("_resume")
+        resume = self.__dict__.pop("_resume", None)  # applied once: a later run is new
         if resume is not None:
             self._apply_state(resume)
         state.t0 = time.perf_counter()  # set-up (first imports, allocations) is not run time

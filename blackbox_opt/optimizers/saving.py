@@ -149,7 +149,7 @@ class Saving:
 
     @property
     def resuming(self) -> bool:
-        """Whether the run continues a saved state (loaded, not yet asked from).
+        """Whether a loaded state waits to be applied by the next :meth:`start` or ``fit``.
 
         Returns
         -------
