@@ -76,6 +76,8 @@ class RunLoop:
         self.verbose = sys.stderr.isatty() if optimizer.verbose is None else optimizer.verbose
         self._last_postfix = 0.0
         self._unchecked: tuple[torch.Tensor, int] | None = None
+        #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
+        self.failures_cost_one_point = optimizer.on_error in ("penalize", "reask")
 
     def run(self) -> None:
         """Iterate until a stop, then fit the optimiser with the result.
@@ -145,7 +147,7 @@ class RunLoop:
         try:
             y, grads = self.evaluate(X, gradients=opt.needs_gradient)
         except _ModelFailure:
-            if opt.on_error in ("raise", "stop"):
+            if not self.failures_cost_one_point:
                 raise
             y, grads = self.evaluate_each(X)
         opt.tell(X, y, grads)  # reads the losses: the device has caught up here
@@ -215,7 +217,7 @@ class RunLoop:
             try:
                 loss = self.evaluate(x[None])[0][0]
             except _ModelFailure:
-                if opt.on_error in ("raise", "stop"):
+                if not self.failures_cost_one_point:
                     raise
                 loss = torch.full((), math.nan, dtype=state.dtype, device=state.device)
             state.nfev_monitor += 1
@@ -243,7 +245,7 @@ class RunLoop:
             return
         loss, nit = self._unchecked
         self._unchecked = None
-        if self.optimizer.on_error in ("penalize", "reask"):
+        if self.failures_cost_one_point:
             return  # a failed monitoring evaluation costs its history row only
         value = float(loss)
         if not math.isfinite(value):
@@ -305,17 +307,17 @@ class RunLoop:
         ) from failure
 
 
-class _ModelFailure(Exception):
-    """Carries a failure of the forward model out of the loop to ``finish``."""
+class _Carried(Exception):
+    """Carries an exception out of the loop to ``finish``, which decides what it costs."""
 
     def __init__(self, cause: Exception):
         super().__init__(str(cause))
         self.cause = cause
 
 
-class _CallbackFailure(Exception):
-    """Carries an exception of the user's callback out of the loop to ``finish``."""
+class _ModelFailure(_Carried):
+    """A failure of the forward model."""
 
-    def __init__(self, cause: Exception):
-        super().__init__(str(cause))
-        self.cause = cause
+
+class _CallbackFailure(_Carried):
+    """An exception of the user's callback."""

@@ -229,15 +229,6 @@ class PendingBatch:
             self.told = torch.ones_like(self.told)
             self._n_told = self.size
             return
-        if slots.numel() == self.size:  # the whole batch at once: no scatter needed
-            order = torch.empty_like(slots)
-            order[slots] = torch.arange(self.size, device=slots.device)
-            self.y = y[order].to(self.y.dtype)
-            if self.grads is not None and grads is not None:
-                self.grads = grads[order].to(self.grads.dtype)
-            self.told = torch.ones_like(self.told)
-            self._n_told = self.size
-            return
         self.y[slots] = y
         if self.grads is not None and grads is not None:
             self.grads[slots] = grads

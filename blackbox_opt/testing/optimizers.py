@@ -102,14 +102,7 @@ def check_ask_tell_equals_fit(method: Any) -> None:
     fitted = _make(method, random_state=11, max_iter=n_iter).fit(quadratic_problem())
     problem = quadratic_problem()
     optimizer = _make(method, random_state=11, max_iter=n_iter).start(problem)
-    for _ in range(n_iter):
-        X = optimizer.ask()
-        if optimizer.needs_gradient:
-            y, grads = problem.value_and_grad(X)
-            optimizer.tell(X, y, grads)
-        else:
-            with torch.no_grad():
-                optimizer.tell(X, problem(X))
+    _drive(optimizer, problem, n_iter)
     _assert(
         torch.allclose(optimizer.recommend(), fitted.result_.x_last, rtol=0, atol=0),
         f"ask/tell ended at {optimizer.recommend()}, fit at {fitted.result_.x_last}: the "
