@@ -26,6 +26,7 @@ __all__ = [
     "STATE_FORMAT",
     "copy_state",
     "is_library_pickle",
+    "is_plain",
     "pickle_library_object",
     "plain_params",
     "unpickle_library_object",
@@ -148,13 +149,29 @@ def copy_state(value: Any) -> Any:
     return copy.copy(value)
 
 
-def _is_plain(value: Any) -> bool:
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` loads with ``torch.load(weights_only=True)`` as it is: None, a
+    bool, number or string, or lists, tuples and string-keyed dicts of them.
+
+    Parameters
+    ----------
+    value : object
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_plain({"lr": 0.1, "betas": (0.9, 0.99)}), is_plain(print)
+    (True, False)
+    """
     if value is None or isinstance(value, bool | int | float | str):
         return True
     if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
+        return all(is_plain(v) for v in value)
     if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+        return all(isinstance(k, str) and is_plain(v) for k, v in value.items())
     return False
 
 
@@ -182,7 +199,7 @@ def plain_params(params: dict) -> dict:
             value = float(value)
         if isinstance(value, type):
             out[name] = f"<class {value.__module__}.{value.__qualname__}>"
-        elif _is_plain(value):
+        elif is_plain(value):
             out[name] = value
         else:
             out[name] = f"<{type(value).__module__}.{type(value).__qualname__}>"

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import torch
 from sklearn.base import BaseEstimator
 
+from ..checkpoint import is_plain
 from ..evaluation import evaluate
 from ..exceptions import (
     EvaluationError,
@@ -690,7 +691,7 @@ class MetaInitializer(BaseEstimator):
         dict
         """
         self._check_fitted()
-        params = {k: v for k, v in self.get_params(deep=False).items() if _is_plain(v)}
+        params = {k: v for k, v in self.get_params(deep=False).items() if is_plain(v)}
         return {
             "class": type(self).__name__,
             "params": params,
@@ -805,13 +806,3 @@ def _meta_sgd(
         problem=problem.name,
         time=time.perf_counter() - t0,
     )
-
-
-def _is_plain(value: Any) -> bool:
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_is_plain(v) for v in value)
-    return False
