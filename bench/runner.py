@@ -3,8 +3,9 @@
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the
 mark of a finished run, so a re-run skips it (unless the experiment's settings for that
-run, its budget or hyperparameters, or the ``version`` of the method's or the
-problem's class have changed since: then it runs again), and both are written to a
+run, its budget or hyperparameters, the ``version`` of the method's or the
+problem's class, or the source code of either class have changed since: then it
+runs again), and both are written to a
 temporary name and renamed into place, so an interrupted run leaves no partial file
 behind. Runs that cannot happen (a method that needs gradients on a problem without
 them, a missing optional dependency, too little memory) are recorded as skipped, with
@@ -40,6 +41,7 @@ __all__ = [
     "Task",
     "load_history",
     "load_records",
+    "code_fingerprint",
     "method_version",
     "plan",
     "problem_version",
@@ -93,6 +95,9 @@ class Task:
         planned: a record made at another version is stale.
     method_version : int
         The method's ``version`` (see :func:`method_version`), likewise.
+    problem_code, method_code : str or None
+        :func:`code_fingerprint` of the problem's and the method's class when the run
+        was planned: a record made by other code is stale.
     """
 
     experiment: str
@@ -108,6 +113,8 @@ class Task:
     requires: str | None = None
     problem_version: int = 1
     method_version: int = 1
+    problem_code: str | None = None
+    method_code: str | None = None
 
     def stem(self, out: Path) -> Path:
         """The path of this run's files, without suffix."""
@@ -255,21 +262,62 @@ def problem_version(problem_id: str) -> int:
     return _registered_version(PROBLEMS, problem_id)
 
 
-def _registered_version(registry, name: str) -> int:
+def _registered(registry, name: str) -> Any:
+    """What ``name`` is registered as (or the ``module:Class`` path names); None when it
+    cannot be loaded."""
     from blackbox_opt import BlackboxOptError
     from blackbox_opt.registry import load_entry_point
 
     try:
         if ":" in name and name not in registry:  # a "module:Class" path
-            registered = load_entry_point(name)
-        else:
-            registered = registry.entry(name).load()
+            return load_entry_point(name)
+        return registry.entry(name).load()
     except (BlackboxOptError, ImportError, AttributeError):
-        return 1
-    return int(getattr(registered, "version", 1))
+        return None
+
+
+def _registered_version(registry, name: str) -> int:
+    return int(getattr(_registered(registry, name), "version", 1))
+
+
+def code_fingerprint(obj: Any) -> str | None:
+    """A short hash of the source code of a method or problem class (or factory).
+
+    The hash covers the class and every base class defined in the same module, so an
+    edit of the method's own code changes it, while an edit elsewhere (the library's
+    shared base classes, another class in the same file) does not: a change there that
+    alters runs is marked by bumping the class's ``version``.
+
+    Parameters
+    ----------
+    obj : class or callable
+
+    Returns
+    -------
+    str or None
+        16 hex digits; None when the source is not available (a class built at run
+        time, a compiled extension). Records then fall back on ``version`` alone.
+    """
+    import hashlib
+    import inspect
+
+    if obj is None:
+        return None
+    owners = [obj]
+    if inspect.isclass(obj):
+        owners = [c for c in obj.__mro__ if c.__module__ == obj.__module__]
+    digest = hashlib.sha256()
+    try:
+        for owner in owners:
+            digest.update(inspect.getsource(owner).encode("utf-8"))
+    except (OSError, TypeError):
+        return None
+    return digest.hexdigest()[:16]
 
 
 def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) -> Task:
+    from blackbox_opt.registry import METHODS, PROBLEMS
+
     return Task(
         experiment=e.name,
         problem=spec.label,
@@ -284,6 +332,8 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
         requires=spec.requires,
         problem_version=problem_version(spec.id),
         method_version=method_version(method),
+        problem_code=code_fingerprint(_registered(PROBLEMS, spec.id)),
+        method_code=code_fingerprint(_registered(METHODS, method)),
     )
 
 
@@ -435,8 +485,11 @@ _SPEC_FIELDS = (
     "max_iter",
     "problem_version",
     "method_version",
+    "problem_code",
+    "method_code",
 )
-#: The values of fields that records written before the field existed had.
+#: The values of fields that records written before the field existed had (a record
+#: without a code fingerprint was made by unknown code, and is stale).
 _SPEC_DEFAULTS = {"problem_version": 1, "method_version": 1}
 
 

@@ -356,6 +356,7 @@ def minimize(
     *,
     x0: Any = None,
     budget: int | None = None,
+    bounds: Any = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
     method_options: dict | None = None,
     problem_options: dict | None = None,
@@ -378,6 +379,14 @@ def minimize(
         :class:`~blackbox_opt.MetaInitializer` gives its meta-learned start.
     budget : int, optional
         Evaluations of the problem the run may use.
+    bounds : optional
+        Bounds of the parameters, as ``scipy.optimize.minimize`` takes them: a sequence
+        of D ``(low, high)`` pairs (None for no bound), ``scipy.optimize.Bounds``, or
+        one ``(low, high)`` pair for every parameter; an array of shape ``(2, D)``
+        (lower row, upper row) too. For a plain callable they are the problem's bounds;
+        for a :class:`Problem` or an id they replace the problem's for this run. The
+        methods' default step and smoothing sizes scale with their widths (see
+        :mod:`blackbox_opt.scales`).
     callback : callable, optional
         ``callback(intermediate_result)`` after each iteration; ``StopIteration`` stops.
     method_options : dict, optional
@@ -422,9 +431,16 @@ def minimize(
     if both:
         raise InvalidParameterError(f"The option(s) {both} are given twice; give each once.")
     optimizer.set_params(**to_method)
-    problem_obj, numpy_io = source.build(x0, {**(problem_options or {}), **to_problem})
+    problem_kw = {**(problem_options or {}), **to_problem}
+    if bounds is not None and source.kind == "callable":
+        if "bounds" in problem_kw:
+            raise InvalidParameterError("bounds are given twice; give them once.")
+        problem_kw["bounds"], bounds = bounds, None
+    problem_obj, numpy_io = source.build(x0, problem_kw)
     try:
-        result = optimizer.minimize(problem_obj, x0, budget=budget, callback=callback)
+        result = optimizer.minimize(
+            problem_obj, x0, budget=budget, bounds=bounds, callback=callback
+        )
     except EvaluationError as exc:
         if numpy_io and exc.result is not None:
             _points_to_numpy(exc.result)

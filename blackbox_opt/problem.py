@@ -9,14 +9,14 @@ output.
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from .exceptions import EvaluationError, InvalidParameterError, NotDifferentiableError
+from .scales import bound_widths
 
 __all__ = ["FunctionProblem", "Problem"]
 
@@ -147,6 +147,17 @@ class Problem(torch.nn.Module):
     def dtype(self) -> torch.dtype:
         """The dtype of parameters and losses."""
         return self.x0.dtype
+
+    @property
+    def scales(self) -> torch.Tensor:
+        """The natural scale of each parameter, shape ``(D,)``: the width of its bounds.
+
+        The methods' step and smoothing sizes default to fractions of it (see
+        :mod:`blackbox_opt.scales`); ``inf`` where a parameter has no finite bounds, where
+        they fall back on absolute defaults. A problem whose parameters have a natural
+        scale other than their bounds overrides this property.
+        """
+        return bound_widths(self.bounds, self.dim, self.dtype, self.device)
 
     @property
     def name(self) -> str:
@@ -469,16 +480,27 @@ class FunctionProblem(Problem):
         if self.backend == "numpy":
             Xn = X.detach().cpu().numpy()
             if self.vectorized:
-                values = self.fun(Xn)
+                values = self._batch_values(self.fun(Xn), X.shape[0])
             else:
                 values = [_scalar(self.fun(x), self.name) for x in Xn]
             y = torch.as_tensor(np.asarray(values, dtype=np.float64).reshape(-1))
             return y.to(device=self.device, dtype=self.dtype)
         if self.vectorized:
-            y = self.fun(X)
+            y = self._batch_values(self.fun(X), X.shape[0])
             y = torch.as_tensor(y, device=self.device)
-            return y.reshape(-1).to(self.dtype) if y.ndim <= 1 else y
+            return y.reshape(-1).to(self.dtype)
         return torch.stack([_scalar_tensor(self.fun(x), self) for x in X])
+
+    def _batch_values(self, values: Any, batch: int) -> Any:
+        """A vectorised function's output, if it holds one loss per point."""
+        shape = tuple(values.shape) if hasattr(values, "shape") else np.shape(values)
+        if int(np.prod(shape)) != batch or len([n for n in shape if n != 1]) > 1:
+            raise EvaluationError(
+                f"{self.name} (vectorized=True) must return one loss per point of the "
+                f"batch, shape ({batch},), for a batch of shape {(batch, self.dim)}; it "
+                f"returned shape {shape}."
+            )
+        return values
 
 
 def _scalar(value: Any, name: str) -> float:
@@ -499,6 +521,35 @@ def _scalar_tensor(value: Any, problem: FunctionProblem) -> torch.Tensor:
             f"{tuple(y.shape)}. Pass vectorized=True if it evaluates a batch."
         )
     return y.reshape(()).to(device=problem.device, dtype=problem.dtype)
+
+
+def _bounds_array(bounds: Any) -> np.ndarray:
+    """``bounds`` as a float array, None entries (scipy's "no bound") as -inf / +inf."""
+    try:
+        array = np.asarray(bounds, dtype=object)
+        if array.ndim >= 1 and array.shape[-1] == 2 and array.dtype == object:
+            array = array.copy()
+            lower, upper = array[..., 0], array[..., 1]
+            lower[np.equal(lower, None)] = -np.inf
+            upper[np.equal(upper, None)] = np.inf
+        return np.asarray(array, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(
+            f"bounds must be real numbers (None for no bound); {exc}"
+        ) from None
+
+
+def _unambiguous_square(bounds: np.ndarray) -> np.ndarray:
+    """A 2 x 2 array of bounds: two (low, high) pairs or a lower and an upper row."""
+    as_rows = bool(np.all(bounds[0] < bounds[1]))
+    as_pairs = bool(np.all(bounds[:, 0] < bounds[:, 1]))
+    if as_rows and as_pairs and not np.array_equal(bounds, bounds.T):
+        raise InvalidParameterError(
+            f"bounds {bounds.tolist()} read both as two (low, high) pairs and as a lower "
+            "and an upper row; give a list of tuples [(low, high), (low, high)],"
+            " scipy.optimize.Bounds(lb, ub) or a (2, D) tensor (lower row, upper row)."
+        )
+    return bounds.T if as_pairs and not as_rows else bounds
 
 
 def _as_vector(
@@ -527,7 +578,8 @@ def _as_vector(
         )
     if like is not None and t.shape != like.shape:
         raise InvalidParameterError(
-            f"{what} must have shape {tuple(like.shape)} like x0; got {tuple(t.shape)}."
+            f"{what} has {t.shape[0]} value(s); the problem has {like.shape[0]} "
+            f"parameter(s), so {what} must have shape {tuple(like.shape)}."
         )
     if not bool(torch.isfinite(t).all()):
         raise InvalidParameterError(f"{what} contains NaN or inf: {t.tolist()[:10]}.")
@@ -535,30 +587,57 @@ def _as_vector(
 
 
 def _as_bounds(bounds: Any, x0: torch.Tensor) -> torch.Tensor | None:
+    """The bounds as a ``(2, D)`` tensor (lower row, upper row), from any accepted form.
+
+    Accepted: a ``(low, high)`` pair of numbers for every coordinate; an object with
+    ``lb`` and ``ub`` (``scipy.optimize.Bounds``); a sequence of D ``(low, high)``
+    pairs, as ``scipy.optimize.minimize`` takes them (None for no bound); an array of
+    shape ``(2, D)`` (lower row, upper row) or ``(D, 2)``. A tensor is always read as
+    ``(2, D)``. For two parameters, a list of tuples is read as pairs; another 2 x 2
+    array that reads validly both ways is refused as ambiguous.
+    """
     if bounds is None:
         return None
     D = x0.shape[0]
-    if isinstance(bounds, Sequence) and len(bounds) == 2 and not torch.is_tensor(bounds):
-        lo, hi = bounds
-        if isinstance(lo, numbers.Real) and isinstance(hi, numbers.Real):
-            bounds = [[lo] * D, [hi] * D]
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):  # scipy.optimize.Bounds
+        lower = np.broadcast_to(np.asarray(bounds.lb, dtype=np.float64), (D,))
+        upper = np.broadcast_to(np.asarray(bounds.ub, dtype=np.float64), (D,))
+        bounds = np.stack([lower, upper])
+    elif not torch.is_tensor(bounds):
+        # a list of tuples is scipy's sequence of (low, high) pairs
+        pairs = isinstance(bounds, list | tuple) and all(isinstance(b, tuple) for b in bounds)
+        bounds = _bounds_array(bounds)
+        if bounds.shape == (2,):
+            bounds = np.repeat(bounds[:, None], D, axis=1)
+        elif bounds.ndim == 2 and bounds.shape[1] == 2 and bounds.shape[0] != 2:
+            bounds = bounds.T  # D (low, high) pairs
+        elif bounds.shape == (2, 2):
+            bounds = bounds.T if pairs else _unambiguous_square(bounds)
     try:
         b = torch.as_tensor(
-            bounds.detach().cpu().numpy() if torch.is_tensor(bounds) else np.asarray(bounds),
+            bounds.detach().cpu().numpy() if torch.is_tensor(bounds) else bounds,
             dtype=x0.dtype,
         ).to(x0.device)
     except (TypeError, ValueError) as exc:
         raise InvalidParameterError(f"bounds must be real numbers; {exc}") from None
     if b.shape == (2,):
         b = b[:, None].expand(2, D).clone()
+    if b.ndim == 2 and b.shape[0] == 2 and b.shape[1] != D:
+        raise InvalidParameterError(
+            f"x0 has {D} value(s) but bounds give {b.shape[1]} (low, high) pair(s): x0 "
+            f"needs one value per bounded parameter, shape ({b.shape[1]},)."
+        )
     if b.shape != (2, D):
         raise InvalidParameterError(
-            f"bounds must have shape (2, {D}) (lower row, upper row) or be a (low, high) "
-            f"pair; got shape {tuple(b.shape)}."
+            f"bounds must be a (low, high) pair for every parameter, {D} (low, high) pairs "
+            f"(scipy's form), scipy.optimize.Bounds, or an array of shape (2, {D}) (lower "
+            f"row, upper row); got shape {tuple(b.shape)}."
         )
     if bool(torch.isnan(b).any()) or not bool((b[0] < b[1]).all()):
+        bad = (~(b[0] < b[1])).nonzero().flatten().tolist()[:10]
         raise InvalidParameterError(
-            "bounds must satisfy lower < upper in every coordinate (inf allowed, NaN not)."
+            f"bounds must satisfy low < high for every parameter (inf allowed, NaN not); "
+            f"parameter(s) {bad} do not."
         )
     outside = (x0 < b[0]) | (x0 > b[1])
     if bool(outside.any()):

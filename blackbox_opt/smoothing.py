@@ -38,9 +38,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 
 from .exceptions import InvalidParameterError
+from .validation import PositiveVector
 
 __all__ = ["SAMPLERS", "draw_offsets", "mean_radius", "smooth", "smoothed_gradient"]
 
@@ -137,39 +139,57 @@ def smoothed_gradient(weights: torch.Tensor, losses: torch.Tensor) -> torch.Tens
 
 class _Smoothed(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, theta: torch.Tensor, fn: Callable, options: dict) -> torch.Tensor:
+    def forward(ctx: Any, theta: torch.Tensor, evaluate: Callable, options: dict) -> torch.Tensor:
+        thetas = theta.detach().reshape(-1, theta.shape[-1])  # (K, D)
+        K, D = thetas.shape
+        n = options["n_samples"]
+        sigma = options["sigma"]
+        if torch.is_tensor(sigma):
+            sigma = sigma.to(dtype=theta.dtype, device=theta.device)
         offsets, weights = draw_offsets(
-            options["n_samples"],
-            theta.shape[-1],
-            options["sigma"],
+            n * K,
+            D,
+            sigma,
             generator=options["generator"],
             sampler=options["sampler"],
             antithetic=options["antithetic"],
             dtype=theta.dtype,
             device=theta.device,
         )
+        # per theta: its n draws (and their mirrors, in the same order as for one theta)
+        M = offsets.shape[0] // K
+        offsets, weights = _per_theta(offsets, K, n), _per_theta(weights, K, n)
         with torch.no_grad():
-            losses = fn(theta.detach()[None] - offsets)
-        if not torch.is_tensor(losses) or losses.shape != (offsets.shape[0],):
-            raise InvalidParameterError(
-                f"smooth() needs f to map (B, D) to (B,); got "
-                f"{tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__}."
-            )
-        ctx.save_for_backward(smoothed_gradient(weights, losses))
-        return losses.mean().to(theta.dtype)
+            losses = evaluate((thetas[:, None, :] - offsets).reshape(K * M, D)).reshape(K, M)
+        losses = losses.to(theta.dtype)
+        estimate = (weights * losses[:, :, None]).mean(1)  # (K, D)
+        ctx.save_for_backward(estimate.reshape(theta.shape))
+        value = losses.mean(1)
+        return value.reshape(()) if theta.ndim == 1 else value
 
     @staticmethod
     def backward(ctx: Any, grad_output: torch.Tensor) -> tuple:
         (estimate,) = ctx.saved_tensors
-        return grad_output * estimate, None, None
+        grad = grad_output[..., None] * estimate if estimate.ndim == 2 else grad_output * estimate
+        return grad, None, None
+
+
+def _per_theta(rows: torch.Tensor, K: int, n: int) -> torch.Tensor:
+    """``(M K, D)`` draws (originals, then mirrors) as ``(K, M, D)``, K groups of M."""
+    D = rows.shape[-1]
+    if rows.shape[0] == n * K:
+        return rows.reshape(K, n, D)
+    return torch.cat([rows[: n * K].reshape(K, n, D), rows[n * K :].reshape(K, n, D)], dim=1)
 
 
 def smooth(
-    f: Callable[[torch.Tensor], torch.Tensor],
-    sigma: float,
+    f: Callable,
+    sigma: Any,
     n_samples: int = 1,
     antithetic: bool = True,
     *,
+    vectorized: bool = True,
+    backend: str = "torch",
     sampler: str = "radial",
     generator: torch.Generator | None = None,
 ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -182,14 +202,22 @@ def smooth(
 
     Parameters
     ----------
-    f : callable
-        Batched loss ``(B, D) -> (B,)``, e.g. a :class:`~blackbox_opt.Problem`.
-    sigma : float
-        The smoothing scale.
+    f : callable or Problem
+        The loss, in any form :class:`~blackbox_opt.FunctionProblem` takes: with
+        ``vectorized=True`` (the default) ``f(X) -> (B,)`` for a batch ``X`` of shape
+        ``(B, D)``, e.g. a :class:`~blackbox_opt.Problem`; with ``vectorized=False``
+        ``f(x) -> float`` for one point (called once per point). It may return tensors,
+        numpy arrays or floats.
+    sigma : float or array-like of shape (D,)
+        The smoothing scale, in parameter units; a vector gives each parameter its own.
     n_samples : int, default=1
-        Draws per call (pairs when ``antithetic``).
+        Draws per call and per theta (pairs when ``antithetic``).
     antithetic : bool, default=True
         Use mirrored pairs.
+    vectorized : bool, default=True
+        Whether ``f`` takes a whole batch (see ``f``).
+    backend : {"torch", "numpy"}, default="torch"
+        What ``f`` receives: tensors, or numpy arrays (float64 on the CPU).
     sampler : {"radial", "coordinate", "gaussian"}, default="radial"
         See the module documentation.
     generator : torch.Generator, optional
@@ -198,9 +226,11 @@ def smooth(
     Returns
     -------
     callable
-        ``g(theta)`` for ``theta`` of shape ``(D,)``, returning a 0-d tensor: the mean
-        loss over the perturbed points (an estimate of the smoothed loss exactly for
-        the ``"gaussian"`` sampler, a close monitoring value for the others).
+        ``g(theta)``: for ``theta`` of shape ``(D,)`` a 0-d tensor, the mean loss over
+        the perturbed points (an estimate of the smoothed loss exactly for the
+        ``"gaussian"`` sampler, a close monitoring value for the others); for a batch
+        of thetas of shape ``(K, D)`` one such value per theta, shape ``(K,)``, all
+        ``K x 2 n_samples`` points evaluated in one call of ``f``.
 
     Examples
     --------
@@ -210,27 +240,68 @@ def smooth(
     >>> g(theta).backward()
     >>> bool(theta.grad < 0)  # the step lies ahead: go right
     True
+
+    A numpy function of one point:
+
+    >>> import numpy as np
+    >>> g = smooth(lambda x: float(np.sum(x**2)), sigma=0.1, n_samples=4, vectorized=False,
+    ...            backend="numpy", generator=torch.Generator().manual_seed(0))
+    >>> g(torch.ones(3, dtype=torch.float64)).shape
+    torch.Size([])
     """
-    if not (isinstance(sigma, int | float) and sigma > 0):
-        raise InvalidParameterError(f"sigma must be a positive number; got {sigma!r}.")
+    from .problem import FunctionProblem, Problem
+
+    if isinstance(sigma, bool) or not (
+        (isinstance(sigma, int | float) and sigma > 0) or PositiveVector().is_satisfied_by(sigma)
+    ):
+        raise InvalidParameterError(
+            f"sigma must be a positive number or a 1-D array of positive numbers; got {sigma!r}."
+        )
     if not (isinstance(n_samples, int) and n_samples >= 1):
         raise InvalidParameterError(f"n_samples must be a positive int; got {n_samples!r}.")
     if sampler not in SAMPLERS:
         raise InvalidParameterError(f"sampler must be one of {SAMPLERS}; got {sampler!r}.")
+    if backend not in ("torch", "numpy"):
+        raise InvalidParameterError(f"backend must be 'torch' or 'numpy'; got {backend!r}.")
+    if not callable(f):
+        raise InvalidParameterError(f"f must be callable; got {type(f).__name__}.")
+    if isinstance(sigma, int | float):
+        sigma = float(sigma)
+    else:
+        sigma = torch.as_tensor(np.asarray(sigma, dtype=np.float64))
     options = dict(
-        sigma=float(sigma),
+        sigma=sigma,
         n_samples=n_samples,
         antithetic=bool(antithetic),
         sampler=sampler,
         generator=generator,
     )
+    wrappers: dict = {}
+
+    def evaluator(theta: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """f as a batched evaluation, with FunctionProblem's checks and conversions."""
+        if isinstance(f, Problem):
+            return f  # its forward validates and converts the batch
+        key = (theta.shape[-1], theta.dtype, theta.device)
+        if key not in wrappers:
+            x0 = theta.detach().reshape(-1, theta.shape[-1])[0]
+            name = getattr(f, "__name__", None) or type(f).__name__
+            wrappers[key] = FunctionProblem(
+                f, x0, vectorized=vectorized, backend=backend, name=f"smooth()'s f ({name})"
+            ).evaluate
+        return wrappers[key]
 
     def smoothed(theta: torch.Tensor) -> torch.Tensor:
-        if not torch.is_tensor(theta) or theta.ndim != 1:
+        if not torch.is_tensor(theta) or theta.ndim not in (1, 2) or theta.shape[-1] == 0:
             raise InvalidParameterError(
-                "The smoothed function takes theta as a tensor of shape (D,); got "
+                "The smoothed function takes theta as a tensor of shape (D,), or a batch "
+                "of thetas of shape (K, D); got "
                 f"{tuple(theta.shape) if torch.is_tensor(theta) else type(theta).__name__}."
             )
-        return _Smoothed.apply(theta, f, options)
+        if torch.is_tensor(sigma) and sigma.shape != (theta.shape[-1],):
+            raise InvalidParameterError(
+                f"sigma holds {sigma.shape[0]} values; theta has {theta.shape[-1]} parameters."
+            )
+        return _Smoothed.apply(theta, evaluator(theta), options)
 
     return smoothed

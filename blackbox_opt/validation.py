@@ -13,7 +13,7 @@ imported.
 
 An entry of a table is a list of alternatives, each one of:
 
-- a :class:`Constraint` (:class:`Interval`, :class:`Options`);
+- a :class:`Constraint` (:class:`Interval`, :class:`Options`, :class:`PositiveVector`);
 - ``"boolean"``: ``bool`` or ``numpy.bool_``;
 - ``None``: the value None;
 - the builtin :func:`callable`: any callable;
@@ -31,7 +31,7 @@ import numpy as np
 
 from .exceptions import InvalidParameterError
 
-__all__ = ["Constraint", "Interval", "Options", "validate_params"]
+__all__ = ["Constraint", "Interval", "Options", "PositiveVector", "validate_params"]
 
 
 class Constraint:
@@ -156,6 +156,32 @@ class Options(Constraint):
 
     def describe(self) -> str:
         return "a str among {" + ", ".join(repr(o) for o in sorted(self.options)) + "}"
+
+
+class PositiveVector(Constraint):
+    """A 1-D array-like (list, tuple, numpy array, tensor) of positive finite numbers.
+
+    The per-parameter form of a scale (``sigma``, ``c``, ``h``, ``lr``...); its length is
+    checked against the problem's dimension when a run starts.
+    """
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if isinstance(value, str | bytes | Mapping) or _is_bool(value):
+            return False
+        if not isinstance(value, list | tuple | np.ndarray) and not hasattr(value, "__array__"):
+            return False
+        try:
+            array = np.asarray(
+                value.detach().cpu() if hasattr(value, "detach") else value, dtype=np.float64
+            )
+        except (TypeError, ValueError):
+            return False
+        return (
+            array.ndim == 1 and array.size > 0 and bool(np.all(np.isfinite(array) & (array > 0)))
+        )
+
+    def describe(self) -> str:
+        return "a 1-D array of positive finite numbers (one per parameter)"
 
 
 class _Boolean(Constraint):

@@ -28,7 +28,7 @@ def test_method_by_name_class_and_instance_give_the_same_run():
     kwargs = dict(budget=200, random_state=0, verbose=False)
     by_name = minimize("rosenbrock", method="spsa", **kwargs)
     by_class = minimize("rosenbrock", method=SPSA, **kwargs)
-    instance = SPSA(c=0.1)
+    instance = SPSA(n_perturbations=1)  # the default, given explicitly
     by_instance = minimize("rosenbrock", method=instance, **kwargs)
     assert by_name.fun == by_class.fun == by_instance.fun
     with pytest.raises(NotFittedError):

@@ -583,3 +583,44 @@ def test_add_methods_takes_module_paths_as_well_as_names():
     assert mine and all(t.method_version == 1 for t in mine)
     with pytest.raises(KeyError, match="Unknown method"):
         runner.plan(["toys"], "quick", seeds=1, add_methods=["randomm"])
+
+
+METHOD_V1 = """
+from blackbox_opt import RandomSearch
+
+
+class Wider(RandomSearch):
+    '''Random search over the bounds (a user's method, in its own module).'''
+"""
+
+
+def test_an_edit_of_a_methods_code_makes_its_records_stale(tmp_path, monkeypatch):
+    import importlib
+
+    (tmp_path / "my_method.py").write_text(METHOD_V1)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = "my_method:Wider"
+    first = runner.run([TINY], out=tmp_path / "out", progress=False, add_methods=[path])
+    mine = [r for r in first["ran"] if r["method"] == path]
+    assert len(mine) == 2 and all(r["method_code"] for r in mine)
+    rerun = runner.run([TINY], out=tmp_path / "out", progress=False, add_methods=[path])
+    assert rerun["ran"] == []
+
+    # the user edits the method's code (not its version): only its runs are made again
+    (tmp_path / "my_method.py").write_text(METHOD_V1 + "\n    batch_size = 3\n")
+    importlib.reload(importlib.import_module("my_method"))
+    again = runner.run([TINY], out=tmp_path / "out", progress=False, add_methods=[path])
+    assert sorted({r["method"] for r in again["ran"]}) == [path]
+    assert len(again["ran"]) == 2
+    assert {r["method_code"] for r in again["ran"]}.isdisjoint(r["method_code"] for r in mine)
+
+
+def test_code_fingerprints_cover_the_class_and_its_bases_in_the_same_module():
+    from blackbox_opt.registry import METHODS
+
+    spsa = METHODS.entry("spsa").load()
+    assert runner.code_fingerprint(spsa) == runner.code_fingerprint(spsa)
+    assert runner.code_fingerprint(spsa) != runner.code_fingerprint(METHODS.entry("cmaes").load())
+    assert len(runner.code_fingerprint(spsa)) == 16
+    assert runner.code_fingerprint(type("Dynamic", (), {})) is None
+    assert runner.code_fingerprint(None) is None

@@ -1,5 +1,7 @@
 """The Problem contract: shapes, validation, chunking, counting, devices."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -54,14 +56,50 @@ def test_wrong_device_is_reported():
 def test_bounds_forms_and_errors():
     assert Sphere(x0=[0.0, 0.0], bounds=(-1, 1)).bounds.tolist() == [[-1, -1], [1, 1]]
     assert Sphere(x0=[0.0, 0.0], bounds=[[-1, -2], [1, 2]]).bounds.shape == (2, 2)
-    with pytest.raises(InvalidParameterError, match="lower < upper"):
+    with pytest.raises(InvalidParameterError, match=r"low < high .* parameter\(s\) \[0\]"):
         Sphere(x0=[0.0], bounds=(1, -1))
-    with pytest.raises(InvalidParameterError, match=r"shape \(2, 2\)"):
+    with pytest.raises(InvalidParameterError, match=r"x0 has 2 value\(s\) but bounds give 3"):
         Sphere(x0=[0.0, 0.0], bounds=[[0, 0, 0], [1, 1, 1]])
+    with pytest.raises(InvalidParameterError, match=r"array of shape \(2, 2\)"):
+        Sphere(x0=[0.0, 0.0], bounds=[[[0, 1]], [[0, 1]]])
     with pytest.raises(InvalidParameterError, match="outside the bounds"):
         Sphere(x0=[5.0, 0.0], bounds=(-1, 1))
     with pytest.raises(InvalidParameterError, match="NaN"):
         Sphere(x0=[float("nan")])
+
+
+def test_bounds_in_scipys_forms():
+    import scipy.optimize
+
+    x0 = [0.5, 0.5, 0.5]
+    expected = [[0.0, -1.0, 0.0], [1.0, 1.0, 2.0]]
+    pairs = [(0, 1), (-1, 1), (0, 2)]
+    assert Sphere(x0=x0, bounds=pairs).bounds.tolist() == expected
+    assert Sphere(x0=x0, bounds=np.array(pairs)).bounds.tolist() == expected
+    bounds = scipy.optimize.Bounds([0, -1, 0], [1, 1, 2])
+    assert Sphere(x0=x0, bounds=bounds).bounds.tolist() == expected
+    assert Sphere(x0=x0, bounds=scipy.optimize.Bounds(0, 1)).bounds.tolist() == [[0] * 3, [1] * 3]
+    # None is scipy's "no bound"
+    open_ended = Sphere(x0=x0, bounds=[(None, 1), (0, None), (-1, 1)]).bounds
+    assert open_ended.tolist() == [[-math.inf, 0, -1], [1, math.inf, 1]]
+    assert Sphere(x0=x0, bounds=(0, None)).bounds[1].isinf().all()
+    # two parameters: a list of tuples is two pairs; rows that read only one way are rows
+    assert Sphere(x0=[0.5, 2.5], bounds=[(0, 1), (2, 3)]).bounds.tolist() == [[0, 2], [1, 3]]
+    assert Sphere(x0=[0.0, 0.0], bounds=[[-1, -1], [1, 1]]).bounds.tolist() == [[-1, -1], [1, 1]]
+    assert Sphere(x0=[0.0, 0.0], bounds=[[-1, 1], [-1, 1]]).bounds.tolist() == [[-1, -1], [1, 1]]
+    with pytest.raises(InvalidParameterError, match="read both as two .* pairs and as a lower"):
+        Sphere(x0=[0.5, 2.5], bounds=[[0, 1], [2, 3]])
+    # a tensor is always (lower row, upper row)
+    rows = torch.tensor([[0.0, 2.0], [1.0, 3.0]])
+    assert Sphere(x0=[0.5, 2.5], bounds=rows).bounds.tolist() == [[0, 2], [1, 3]]
+    with pytest.raises(InvalidParameterError, match="None for no bound"):
+        Sphere(x0=x0, bounds=[("a", 1)] * 3)
+
+
+def test_scales_are_the_bound_widths():
+    p = Sphere(x0=[0.0, 0.0, 0.0], bounds=[(-1, 1), (0, 10), (-math.inf, math.inf)])
+    assert p.scales.tolist() == [2.0, 10.0, math.inf]
+    assert Sphere(x0=[0.0, 0.0]).scales.isinf().all()
 
 
 class Counting(Sphere):

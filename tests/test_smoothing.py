@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from blackbox_opt import InvalidParameterError
+from blackbox_opt import EvaluationError, InvalidParameterError
 from blackbox_opt.smoothing import draw_offsets, mean_radius, smooth
 
 
@@ -129,7 +129,69 @@ def test_smooth_rejects_bad_input():
         smooth(lambda X: X.sum(1), sigma=0)
     with pytest.raises(InvalidParameterError, match="sampler"):
         smooth(lambda X: X.sum(1), sigma=1.0, sampler="sobol")
-    with pytest.raises(InvalidParameterError, match=r"shape \(D,\)"):
-        smooth(lambda X: X.sum(1), sigma=1.0)(torch.zeros(2, 2))
-    with pytest.raises(InvalidParameterError, match=r"\(B, D\) to \(B,\)"):
+    with pytest.raises(InvalidParameterError, match=r"shape \(D,\), or a batch of thetas"):
+        smooth(lambda X: X.sum(1), sigma=1.0)(torch.zeros(2, 2, 2))
+    with pytest.raises(EvaluationError, match=r"must return one loss per point .* \(2,\)"):
         smooth(lambda X: X, sigma=1.0)(torch.zeros(2))
+    with pytest.raises(InvalidParameterError, match="sigma holds 3 values; theta has 2"):
+        smooth(lambda X: X.sum(1), sigma=[0.1, 0.1, 0.1])(torch.zeros(2))
+    with pytest.raises(InvalidParameterError, match="backend"):
+        smooth(lambda X: X.sum(1), sigma=1.0, backend="jax")
+
+
+def test_smooth_takes_what_function_problem_takes():
+    """numpy or torch, one point or a batch: the same estimate from the same draws."""
+    target = np.array([0.3, -0.2, 0.5])
+    forms = {
+        "torch batch": (lambda X: ((X - torch.as_tensor(target)) ** 2).sum(1), True, "torch"),
+        "numpy batch": (lambda X: ((X - target) ** 2).sum(1), True, "numpy"),
+        "numpy point": (lambda x: float(((x - target) ** 2).sum()), False, "numpy"),
+        "torch point": (lambda x: ((x - torch.as_tensor(target)) ** 2).sum(), False, "torch"),
+    }
+    grads = {}
+    for name, (f, vectorized, backend) in forms.items():
+        theta = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        g = smooth(
+            f,
+            0.1,
+            n_samples=20_000,
+            vectorized=vectorized,
+            backend=backend,
+            generator=torch.Generator().manual_seed(5),
+        )
+        g(theta).backward()
+        grads[name] = theta.grad
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, grads["torch batch"], msg=name)
+    np.testing.assert_allclose(grads["numpy point"].numpy(), -2 * target, atol=0.02)
+
+
+def test_smooth_takes_a_batch_of_thetas_and_per_parameter_sigmas():
+    f = lambda X: (X**2).sum(1)  # noqa: E731
+    thetas = torch.tensor([[1.0, -2.0], [0.5, 3.0]], dtype=torch.float64, requires_grad=True)
+    calls = []
+
+    def counted(X):
+        calls.append(X.shape[0])
+        return f(X)
+
+    g = smooth(counted, [0.1, 0.3], n_samples=200_000, generator=torch.Generator().manual_seed(1))
+    values = g(thetas)
+    assert values.shape == (2,) and calls == [2 * 2 * 200_000]  # one call for both thetas
+    values.sum().backward()
+    np.testing.assert_allclose(thetas.grad.numpy(), 2 * thetas.detach().numpy(), rtol=0.03)
+    # E f(theta - tau) = |theta|^2 + sum sigma_i^2 for tau ~ N(0, diag(sigma^2))
+    gauss = smooth(
+        f,
+        [0.1, 0.3],
+        n_samples=40_000,
+        sampler="gaussian",
+        generator=torch.Generator().manual_seed(2),
+    )
+    expected = (thetas.detach() ** 2).sum(1) + 0.1**2 + 0.3**2
+    torch.testing.assert_close(gauss(thetas.detach()), expected, rtol=0.01, atol=0)
+    # one theta of a batch of one equals the same theta alone, draw for draw
+    one = smooth(f, 0.2, n_samples=3, generator=torch.Generator().manual_seed(4))
+    alone = one(thetas.detach()[0])
+    batch = smooth(f, 0.2, n_samples=3, generator=torch.Generator().manual_seed(4))
+    assert float(batch(thetas.detach()[:1])[0]) == float(alone)

@@ -21,8 +21,10 @@ class Autodiff(GradientMethod):
 
     Parameters
     ----------
-    lr : float, default=1e-2
-        Learning rate.
+    lr : float, array-like of shape (D,) or None, default=None
+        Learning rate, in parameter units: None is 0.01 of each parameter's bound width
+        (0.01 where it has no finite bounds); a vector gives one rate per parameter (see
+        :class:`~blackbox_opt.optimizers.GradientMethod`).
     optimizer : str or type, default="adam"
         Any :mod:`torch.optim` optimiser by name or class.
     optimizer_options : dict, optional

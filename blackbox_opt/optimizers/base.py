@@ -26,6 +26,7 @@ from sklearn.base import BaseEstimator
 from ..exceptions import InvalidParameterError, NotFittedError
 from ..problem import Problem, _as_bounds, _as_vector
 from ..result import OptimizeResult, Status
+from ..scales import bound_widths, resolve_scale
 from ..utils import check_int, check_param_constraints, check_random_state, missing_attribute
 from ..validation import Interval, Options
 from .asktell import AskTell
@@ -298,8 +299,10 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             The start point (default: ``problem.x0``; required without a problem). An
             object with an ``as_x0(problem)`` method, such as a fitted
             :class:`~blackbox_opt.MetaInitializer`, gives its start for the problem.
-        bounds : array-like of shape (2, D), optional
-            Bounds, when no problem gives them.
+        bounds : optional
+            Bounds: a ``(low, high)`` pair, D ``(low, high)`` pairs,
+            ``scipy.optimize.Bounds`` or a ``(2, D)`` array; in place of the problem's
+            when both are given.
         budget : int, optional
             The evaluations the run will use (default: the ``budget`` parameter);
             schedules that span the run (sigma annealing, gains) read it.
@@ -322,9 +325,11 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             dtype = x0.dtype if torch.is_tensor(x0) and x0.is_floating_point() else None
             x0 = _as_vector(x0, "x0", dtype or torch.float64, None)
             bounds = _as_bounds(bounds, x0)
+            scales = None
         else:
             x0 = problem.x0 if x0 is None else x0
             x0 = _as_vector(x0, "x0", problem.dtype, problem.device, problem.x0)
+            scales = problem.scales if bounds is None else None
             bounds = _as_bounds(problem.bounds if bounds is None else bounds, x0)
         if self.on_error == "reask" and type(self)._reask is BaseOptimizer._reask:
             raise InvalidParameterError(
@@ -338,11 +343,14 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
                 f"gradient for {type(self).__name__}; use 'raise' or 'stop'."
             )
         generator = check_random_state(self.random_state, x0.device)
+        if scales is None:
+            scales = bound_widths(bounds, x0.shape[0], x0.dtype, x0.device)
         state = RunState(
             dim=x0.shape[0],
             x0=x0,
             bounds=bounds,
             generator=generator,
+            scales=scales.to(dtype=x0.dtype, device=x0.device),
             problem=problem,
             budget=self.budget if budget is None else budget,
         )
@@ -385,6 +393,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         x0: Any = None,
         *,
         budget: int | None = None,
+        bounds: Any = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
@@ -399,6 +408,10 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             The start point (default: ``problem.x0``); see :meth:`start`.
         budget : int, optional
             Overrides the ``budget`` parameter for this run.
+        bounds : optional
+            Bounds for this run in place of the problem's, in any form that
+            :func:`blackbox_opt.minimize` takes; the methods search inside them and
+            scale their default steps to their widths.
         callback : callable, optional
             ``callback(intermediate_result)`` after every iteration, with an
             :class:`~blackbox_opt.OptimizeResult` of the run so far; raising
@@ -441,7 +454,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             budget = DEFAULT_BUDGET
         if checkpoint is not None and os.path.exists(checkpoint):
             self.load_state_dict(torch.load(checkpoint, weights_only=True))
-        self.start(problem, x0, budget=budget)
+        self.start(problem, x0, bounds=bounds, budget=budget)
         RunLoop(self, problem, budget, callback, checkpoint, checkpoint_every).run()
         return self
 
@@ -510,20 +523,21 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         x0: Any = None,
         *,
         budget: int | None = None,
+        bounds: Any = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
     ) -> OptimizeResult:
         """Run :meth:`fit` and return its :class:`~blackbox_opt.OptimizeResult`.
 
         Parameters
         ----------
-        problem, x0, budget, callback :
+        problem, x0, budget, bounds, callback :
             As in :meth:`fit`.
 
         Returns
         -------
         OptimizeResult
         """
-        return self.fit(problem, x0, budget=budget, callback=callback).result_
+        return self.fit(problem, x0, budget=budget, bounds=bounds, callback=callback).result_
 
     # -- helpers for subclasses ------------------------------------------------------------
     def _restored(self, value: Any) -> Any:
@@ -552,6 +566,22 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         if state.budget is not None:
             limits.append(max(1, state.budget // evaluations_per_iteration))
         return min(limits) if limits else None
+
+    def _per_parameter(self, name: str, fraction: float, absolute: float) -> torch.Tensor:
+        """The parameter ``name`` as one value per coordinate (see :mod:`~blackbox_opt.scales`).
+
+        None gives ``fraction`` of each coordinate's scale (its bound width), or
+        ``absolute`` where it has none; a number is used as it is; a vector is checked
+        against the run's dimension.
+        """
+        return resolve_scale(
+            getattr(self, name),
+            scales=self._state.scales,
+            fraction=fraction,
+            absolute=absolute,
+            name=name,
+            owner=type(self).__name__,
+        )
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
         """Clamp ``x`` into the bounds (no-op without bounds)."""

@@ -14,9 +14,11 @@ from ..exceptions import (
     InsufficientMemoryError,
     InvalidParameterError,
     UnsupportedProblemError,
+    did_you_mean,
 )
+from ..scales import is_uniform
 from ..utils import available_memory, require
-from ..validation import Interval, Options
+from ..validation import Interval, Options, PositiveVector
 from .base import BaseOptimizer, RunState
 
 __all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
@@ -26,7 +28,7 @@ __all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
 DIAGONAL_DIM = 1000
 
 #: Options this wrapper sets itself; giving them in ``cma_options`` as well is an error.
-_OWN_OPTIONS = ("seed", "randn", "popsize", "bounds", "CMA_diagonal")
+_OWN_OPTIONS = ("seed", "randn", "popsize", "bounds", "CMA_diagonal", "CMA_stds")
 
 
 def full_cma_bytes(dim: int) -> int:
@@ -52,6 +54,30 @@ def _cma_bound(side: np.ndarray) -> float | list | None:
     return [None if math.isinf(v) else float(v) for v in side]
 
 
+def _checked_cma_options(cma: Any, options: dict | None) -> dict:
+    """``options`` if every key is a pycma option; else the library's own error, with
+    the closest names."""
+    options = dict(options or {})
+    defaults = cma.CMAOptions()
+    for key in options:
+        # pycma takes any case and any unique start of a name ("TolFun", "maxfev")
+        name = defaults.corrected_key(key) if isinstance(key, str) else None
+        if name is None:
+            hint = did_you_mean(str(key), defaults, n=3, cutoff=0.6)
+            raise InvalidParameterError(
+                f"cma_options has {key!r}, which is not a pycma option.{hint} "
+                "List them with cma.CMAOptions() (or cma.CMAOptions('tol') for those "
+                "whose name or description contains 'tol')."
+            )
+        if name in _OWN_OPTIONS:
+            raise InvalidParameterError(
+                f"cma_options sets {key!r} ({name}), which CMAES sets from its own "
+                "parameters (random_state, popsize, the problem's bounds, diagonal, "
+                "sigma0); give it there."
+            )
+    return options
+
+
 class CMAES(BaseOptimizer):
     """CMA-ES (Hansen), wrapping pycma's ``CMAEvolutionStrategy``.
 
@@ -63,9 +89,11 @@ class CMAES(BaseOptimizer):
 
     Parameters
     ----------
-    sigma0 : float, optional
-        The initial step size. Default: a quarter of the mean width of finite bounds,
-        else 0.5.
+    sigma0 : float, array-like of shape (D,) or None, default=None
+        The initial step size, in parameter units. None: a quarter of each parameter's
+        bound width (pycma's advice), 0.5 where it has no finite bounds; a number
+        applies to every parameter; a vector gives each its own. Per-parameter sizes
+        reach pycma as ``sigma0 = max`` and the ``CMA_stds`` option (their ratios).
     popsize : int, optional
         Population size (pycma's default ``4 + floor(3 ln D)``, 10 for D = 10).
     diagonal : {"auto"} or bool, default="auto"
@@ -93,7 +121,7 @@ class CMAES(BaseOptimizer):
     _stays_in_bounds = True
     requires = ("baselines",)
     _parameter_constraints: ClassVar[dict] = {
-        "sigma0": [Interval(Real, 0, None, closed="neither"), None],
+        "sigma0": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "popsize": [Interval(Integral, 2, None, closed="left"), None],
         "diagonal": [Options({"auto"}), "boolean"],
         "cma_options": [dict, None],
@@ -140,10 +168,8 @@ class CMAES(BaseOptimizer):
                     "Use diagonal=True (separable CMA-ES, memory O(D)) or another method."
                 )
         bounds = state.bounds
-        finite = state.finite_bounds
-        sigma0 = self.sigma0
-        if sigma0 is None:
-            sigma0 = 0.25 * float((bounds[1] - bounds[0]).mean()) if finite else 0.5
+        steps = self._per_parameter("sigma0", 0.25, 0.5)
+        sigma0 = float(steps.max())
         options = {
             "seed": math.nan,  # pycma: "do nothing" to the global numpy generator
             "randn": np.random.RandomState(self._library_seed(state)).randn,
@@ -153,8 +179,10 @@ class CMAES(BaseOptimizer):
             "verb_log": 0,
             "verb_time": False,
             "signals_filename": "",  # no file system look-up every iteration
-            **(self.cma_options or {}),
+            **_checked_cma_options(cma, self.cma_options),
         }
+        if not is_uniform(steps):
+            options["CMA_stds"] = (steps / sigma0).cpu().numpy()
         if self.popsize is not None:
             options["popsize"] = self.popsize
         if bounds is not None:

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 import torch
 
 from ..exceptions import InsufficientMemoryError
+from ..scales import is_uniform
 from ..utils import available_memory
-from ..validation import Interval
+from ..validation import Interval, PositiveVector
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -27,10 +28,14 @@ class FiniteDifferences(GradientMethod):
 
     Parameters
     ----------
-    h : float, default=1e-3
-        The step of the differences, in parameter units.
-    lr : float, default=1e-2
-        Learning rate of the torch optimiser.
+    h : float, array-like of shape (D,) or None, default=None
+        The step of the differences, in parameter units. None: 1e-3 of each
+        parameter's bound width, 1e-3 where it has no finite bounds; a vector gives
+        each parameter its own (see :mod:`blackbox_opt.scales`).
+    lr : float, array-like of shape (D,) or None, default=None
+        Learning rate of the torch optimiser, in parameter units: None is 0.01 of each
+        parameter's bound width (0.01 where it has no finite bounds); a vector gives one
+        rate per parameter (see :class:`~blackbox_opt.optimizers.GradientMethod`).
     optimizer, optimizer_options :
         The torch optimiser (Adam by default).
     **kwargs
@@ -54,10 +59,12 @@ class FiniteDifferences(GradientMethod):
     """
 
     name = "fd"
-    _parameter_constraints: ClassVar[dict] = {"h": [Interval(Real, 0, None, closed="neither")]}
-    _derived_state: ClassVar[frozenset[str]] = frozenset({"_offsets"})
+    _parameter_constraints: ClassVar[dict] = {
+        "h": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None]
+    }
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_offsets", "_h"})
 
-    def __init__(self, *, h: float = 1e-3, **kwargs: Any):
+    def __init__(self, *, h: Any = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.h = h
 
@@ -73,13 +80,16 @@ class FiniteDifferences(GradientMethod):
                 "cost does not grow with D (spsa, prdpt, zerograds)."
             )
         super()._start(state)
+        h = self._per_parameter("h", 1e-3, 1e-3)
+        self._h = float(h[0]) if is_uniform(h) else h.to(state.dtype)
         eye = torch.eye(state.dim, dtype=state.dtype, device=state.device)
-        self._offsets = torch.cat([eye, -eye]) * self.h
+        self._offsets = torch.cat([eye, -eye]) * self._h
 
     def _ask(self) -> torch.Tensor:
         return self._theta.detach() + self._offsets
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
         D = self._state.dim
-        grad = (y[:D] - y[D:]) / (2 * self.h)
-        return {**self._step(grad), "sigma": self.h}
+        grad = (y[:D] - y[D:]) / (2 * self._h)
+        sigma = self._h.mean() if torch.is_tensor(self._h) else self._h
+        return {**self._step(grad), "sigma": sigma}

@@ -13,7 +13,8 @@ from typing import Any, ClassVar
 import torch
 
 from ..exceptions import InvalidParameterError, UnknownNameError, unknown_name_message
-from ..validation import Interval
+from ..scales import is_uniform
+from ..validation import Interval, PositiveVector
 from .base import BaseOptimizer, RunState
 
 __all__ = ["GradientMethod", "make_torch_optimizer", "torch_optimizer_class"]
@@ -102,8 +103,13 @@ class GradientMethod(BaseOptimizer):
 
     Parameters
     ----------
-    lr : float, default=1e-2
-        The learning rate of the parameter optimiser.
+    lr : float, array-like of shape (D,) or None, default=None
+        The learning rate of the parameter optimiser, in parameter units (Adam's steps
+        are about ``lr`` long in each coordinate). None: 0.01 of each parameter's bound
+        width, 0.01 where it has no finite bounds (see :mod:`blackbox_opt.scales`). A
+        number applies to every parameter; a vector gives one rate per parameter (the
+        optimiser's step is scaled per coordinate, exactly so for torch optimisers whose
+        step is proportional to the learning rate: Adam, SGD, RMSprop...).
     optimizer : str or type, default="adam"
         A :mod:`torch.optim` optimiser by name (any case) or class.
     optimizer_options : dict, optional
@@ -113,18 +119,21 @@ class GradientMethod(BaseOptimizer):
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "optimizer": [str, type],
         "optimizer_options": [dict, None],
     }
     #: Parameter values under which every step goes through the torch optimiser, so
     #: that a caller may supply its own (Meta-SGD's learned per-parameter rates).
     _steps_through_optimizer: ClassVar[dict] = {}
+    #: The default learning rate: this fraction of each bound width (absolute without).
+    _lr_default: ClassVar[float] = 1e-2
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_lr_base", "_lr_ratio"})
 
     def __init__(
         self,
         *,
-        lr: float = 1e-2,
+        lr: Any = None,
         optimizer: Any = "adam",
         optimizer_options: dict | None = None,
         **kwargs: Any,
@@ -136,8 +145,14 @@ class GradientMethod(BaseOptimizer):
 
     def _start(self, state: RunState) -> None:
         self._theta = torch.nn.Parameter(state.x0.clone())
+        lr = self._per_parameter("lr", self._lr_default, self._lr_default)
+        if is_uniform(lr):  # one rate: the torch optimiser's own
+            self._lr_base, self._lr_ratio = float(lr[0]), None
+        else:  # per-parameter rates: the largest in the optimiser, the ratios on the step
+            self._lr_base = float(lr.max())
+            self._lr_ratio = (lr / self._lr_base).to(state.dtype)
         self._torch_optimizer = make_torch_optimizer(
-            self.optimizer, [self._theta], self.lr, self.optimizer_options
+            self.optimizer, [self._theta], self._lr_base, self.optimizer_options
         )
 
     def _get_state(self) -> dict:
@@ -156,9 +171,16 @@ class GradientMethod(BaseOptimizer):
     def _step(self, grad: torch.Tensor) -> dict:
         """Apply one optimiser step along ``grad`` and return history info."""
         self._theta.grad = grad.to(self._theta.dtype)
-        self._torch_optimizer.step()
-        with torch.no_grad():
-            self._theta.copy_(self._project(self._theta))
+        if self._lr_ratio is None:
+            self._torch_optimizer.step()
+            with torch.no_grad():
+                self._theta.copy_(self._project(self._theta))
+        else:
+            before = self._theta.detach().clone()
+            self._torch_optimizer.step()
+            with torch.no_grad():
+                step = (self._theta - before) * self._lr_ratio
+                self._theta.copy_(self._project(before + step))
         return {"grad_norm": torch.linalg.vector_norm(grad)}
 
     def _recommend(self) -> torch.Tensor:

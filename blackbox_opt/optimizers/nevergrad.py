@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -15,8 +15,9 @@ from ..exceptions import (
     UnsupportedProblemError,
     did_you_mean,
 )
+from ..scales import is_uniform
 from ..utils import require
-from ..validation import Interval
+from ..validation import Interval, PositiveVector
 from .base import BaseOptimizer, RunState
 
 __all__ = ["Nevergrad"]
@@ -42,6 +43,12 @@ class Nevergrad(BaseOptimizer):
         matches.
     batch_size : int, default=8
         Candidates per iteration (nevergrad's ``num_workers``).
+    sigma : float, array-like of shape (D,) or None, default=None
+        The parametrisation's mutation scale (``ng.p.Array.set_mutation``), in
+        parameter units: the step size of nevergrad's mutations and the unit of its
+        standardised space. None: a sixth of each parameter's bound width (nevergrad's
+        own default for an array built with both bounds), 1 without bounds; a vector
+        gives each parameter its own.
     optimizer_options : dict, optional
         Extra keyword arguments of the registry entry's constructor. Most entries are
         preconfigured and take none; a few do (``Portfolio``'s ``config``, ``cGA``'s
@@ -66,6 +73,7 @@ class Nevergrad(BaseOptimizer):
     _parameter_constraints: ClassVar[dict] = {
         "optimizer": [str],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "optimizer_options": [dict, None],
     }
 
@@ -74,12 +82,14 @@ class Nevergrad(BaseOptimizer):
         *,
         optimizer: str = "NGOpt",
         batch_size: int = 8,
+        sigma: Any = None,
         optimizer_options: dict | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.optimizer = optimizer
         self.batch_size = batch_size
+        self.sigma = sigma
         self.optimizer_options = optimizer_options
 
     def _check_params_consistency(self) -> None:
@@ -123,6 +133,10 @@ class Nevergrad(BaseOptimizer):
                     "nevergrad's parametrisation takes finite bounds on every coordinate "
                     "or none; this problem mixes finite and infinite bounds."
                 )
+        sigma = self._per_parameter("sigma", 1 / 6, 1.0)
+        parametrization.set_mutation(
+            sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
+        )
         # some of nevergrad's algorithms draw from numpy's global generator; they get a
         # private, seeded stream of their own, swapped in around every call
         stream = _NumpyStream(np.random.RandomState(seed + 1).get_state())

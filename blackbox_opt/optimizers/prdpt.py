@@ -28,9 +28,11 @@ class PRDPT(SmoothingMethod):
 
     Parameters
     ----------
-    sigma : float, default=0.1
+    sigma : float, array-like of shape (D,) or None, default=None
         The initial smoothing scale, in parameter units (the paper advises about half
-        the parameter domain's extent when the start is far from the target).
+        the parameter domain's extent when the start is far from the target). None: 0.1
+        of each parameter's bound width, 0.1 where it has no finite bounds; a vector
+        gives each parameter its own (see :mod:`blackbox_opt.scales`).
     n_samples : int, default=2
         Offsets per iteration (pairs with ``antithetic``).
     antithetic : bool, default=True
@@ -44,14 +46,16 @@ class PRDPT(SmoothingMethod):
         reaching ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
         budget; constant when the run is open-ended). A callable
         ``schedule(iteration) -> sigma`` replaces it.
-    sigma_min : float, optional
-        The final scale; default ``sigma / 50`` (the paper's 0.5 -> 0.01).
+    sigma_min : float or array-like of shape (D,), optional
+        The final scale; default ``sigma / 50`` per parameter (the paper's 0.5 -> 0.01).
     anneal_start : int or float, default=0.5
         Iterations at constant ``sigma``: an int, or a fraction of the run.
     lr_follows_sigma : bool, default=False
         Scale the learning rate by ``sigma_t / sigma`` as ``sigma`` is annealed.
-    lr : float, default=1e-2
-        The optimiser's learning rate.
+    lr : float, array-like of shape (D,) or None, default=None
+        The optimiser's learning rate, in parameter units: None is 0.01 of each
+        parameter's bound width (0.01 where it has no finite bounds); a vector gives one
+        rate per parameter (see :class:`~blackbox_opt.optimizers.GradientMethod`).
     optimizer, optimizer_options :
         The torch optimiser (name or class) and its extra arguments.
     **kwargs
@@ -79,7 +83,11 @@ class PRDPT(SmoothingMethod):
         self._sigma: float | None = None
 
     def _get_state(self) -> dict:
-        return {**super()._get_state(), "weights": self._weights, "sigma": self._sigma}
+        return {
+            **super()._get_state(),
+            "weights": self._weights,
+            "sigma": self._sigma_info(self._sigma),
+        }
 
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
@@ -103,4 +111,4 @@ class PRDPT(SmoothingMethod):
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
         grad = smoothed_gradient(self._weights, y)
-        return {**self._step(grad), "sigma": self._sigma}
+        return {**self._step(grad), "sigma": self._sigma_info(self._sigma)}

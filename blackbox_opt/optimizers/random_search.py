@@ -8,7 +8,8 @@ from typing import Any, ClassVar
 import torch
 
 from ..exceptions import InvalidParameterError
-from ..validation import Interval, Options
+from ..scales import is_uniform
+from ..validation import Interval, Options, PositiveVector
 from .base import BaseOptimizer, RunState
 
 __all__ = ["RandomSearch"]
@@ -28,9 +29,10 @@ class RandomSearch(BaseOptimizer):
         ``"uniform"`` samples the box of the bounds (which must be finite);
         ``"gaussian"`` samples ``N(centre, sigma^2 I)``; ``"auto"`` is uniform when the
         problem has finite bounds, Gaussian otherwise.
-    sigma : float, default=0.1
-        Standard deviation of the Gaussian samples, as a fraction of the bounds' width
-        per coordinate when bounds are finite, in parameter units otherwise.
+    sigma : float, array-like of shape (D,) or None, default=None
+        Standard deviation of the Gaussian samples, in parameter units. None: 0.1 of
+        each parameter's bound width, 0.1 where it has no finite bounds; a vector gives
+        each parameter its own (see :mod:`blackbox_opt.scales`).
     center : {"x0", "best"}, default="x0"
         Where Gaussian samples are centred: the start, or the best point so far (a
         simple local search).
@@ -54,7 +56,7 @@ class RandomSearch(BaseOptimizer):
     _parameter_constraints: ClassVar[dict] = {
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "sampling": [Options({"auto", "uniform", "gaussian"})],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "sigma": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "center": [Options({"x0", "best"})],
     }
 
@@ -63,7 +65,7 @@ class RandomSearch(BaseOptimizer):
         *,
         batch_size: int = 16,
         sampling: str = "auto",
-        sigma: float = 0.1,
+        sigma: Any = None,
         center: str = "x0",
         **kwargs: Any,
     ):
@@ -74,14 +76,14 @@ class RandomSearch(BaseOptimizer):
         self.center = center
 
     def _start(self, state: RunState) -> None:
-        bounds = state.bounds
         finite = state.finite_bounds
         self._uniform = self.sampling == "uniform" or (self.sampling == "auto" and finite)
         if self._uniform and not finite:
             raise InvalidParameterError(
                 "sampling='uniform' needs finite bounds on every coordinate."
             )
-        self._scale = self.sigma * (bounds[1] - bounds[0]) if finite else self.sigma
+        sigma = self._per_parameter("sigma", 0.1, 0.1)
+        self._scale = float(sigma[0]) if is_uniform(sigma) else sigma.to(state.dtype)
 
     def _ask(self) -> torch.Tensor:
         return self._draw(self.batch_size)

@@ -25,6 +25,7 @@ class RunState:
     x0: torch.Tensor
     bounds: torch.Tensor | None
     generator: torch.Generator
+    scales: torch.Tensor | None = None
     problem: Problem | None = None
     budget: int | None = None
     nit: int = 0

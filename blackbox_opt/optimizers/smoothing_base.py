@@ -10,8 +10,11 @@ from collections.abc import Callable
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
+import torch
+
 from ..exceptions import InvalidParameterError
-from ..validation import Interval, Options
+from ..scales import is_uniform, resolve_scale
+from ..validation import Interval, Options, PositiveVector
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -19,8 +22,8 @@ __all__ = ["SmoothingMethod", "sigma_schedule"]
 
 
 def sigma_schedule(
-    iteration: int, sigma: float, sigma_min: float, anneal_start: int, n_iter: int | None
-) -> float:
+    iteration: int, sigma: Any, sigma_min: Any, anneal_start: int, n_iter: int | None
+) -> Any:
     """The PRDPT annealing: constant for ``anneal_start`` iterations, then linear.
 
     ``sigma`` is kept until ``anneal_start``, then decays linearly to ``sigma_min`` at
@@ -30,8 +33,8 @@ def sigma_schedule(
     ----------
     iteration : int
         The 0-based iteration.
-    sigma, sigma_min : float
-        The start and end scales.
+    sigma, sigma_min : float or tensor of shape (D,)
+        The start and end scales (per coordinate when tensors).
     anneal_start : int
         Iterations at constant ``sigma``.
     n_iter : int or None
@@ -39,7 +42,7 @@ def sigma_schedule(
 
     Returns
     -------
-    float
+    float or tensor
 
     Examples
     --------
@@ -58,8 +61,12 @@ class SmoothingMethod(GradientMethod):
 
     Parameters
     ----------
-    sigma : float, default=0.1
-        The initial sampling scale, in parameter units.
+    sigma : float, array-like of shape (D,) or None, default=None
+        The initial sampling scale, in parameter units. None: 0.1 of each parameter's
+        bound width, 0.1 where it has no finite bounds (see :mod:`blackbox_opt.scales`);
+        a number applies to every parameter; a vector gives each its own (the samples
+        are then ``N(theta, diag(sigma^2))`` and the estimator is weighted per
+        coordinate).
     n_samples : int, default=2
         Offsets per iteration (pairs with ``antithetic``).
     antithetic : bool, default=True
@@ -69,23 +76,25 @@ class SmoothingMethod(GradientMethod):
         reaching ``sigma_min`` at the run's last iteration (known from ``max_iter`` or the
         budget; constant when the run is open-ended). A callable
         ``schedule(iteration) -> sigma`` replaces it.
-    sigma_min : float, optional
-        The final scale; default ``sigma / 50`` (PRDPT's 0.5 -> 0.01).
+    sigma_min : float or array-like of shape (D,), optional
+        The final scale, in parameter units; default ``sigma / 50`` per parameter
+        (PRDPT's 0.5 -> 0.01).
     anneal_start : int or float, default=0.5
         Iterations at constant ``sigma``: an int, or a fraction of the run.
     lr_follows_sigma : bool, default=False
         Scale the parameter optimiser's learning rate by ``sigma_t / sigma`` so that the
-        steps shrink with the sampling scale as it is annealed.
+        steps shrink with the sampling scale as it is annealed (with per-parameter
+        scales, by the mean of that ratio over the parameters).
     **kwargs
         The parameters of :class:`~blackbox_opt.optimizers.GradientMethod`.
     """
 
     _parameter_constraints: ClassVar[dict] = {
-        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "sigma": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "n_samples": [Interval(Integral, 1, None, closed="left")],
         "antithetic": ["boolean"],
         "schedule": [Options({"linear", "constant"}), callable],
-        "sigma_min": [Interval(Real, 0, None, closed="neither"), None],
+        "sigma_min": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "anneal_start": [
             Interval(Integral, 0, None, closed="left"),
             Interval(Real, 0, 1, closed="both"),
@@ -96,11 +105,11 @@ class SmoothingMethod(GradientMethod):
     def __init__(
         self,
         *,
-        sigma: float = 0.1,
+        sigma: Any = None,
         n_samples: int = 2,
         antithetic: bool = True,
         schedule: str | Callable[[int], float] = "linear",
-        sigma_min: float | None = None,
+        sigma_min: Any = None,
         anneal_start: int | float = 0.5,
         lr_follows_sigma: bool = False,
         **kwargs: Any,
@@ -116,12 +125,17 @@ class SmoothingMethod(GradientMethod):
 
     def _check_params_consistency(self) -> None:
         super()._check_params_consistency()
-        if self.sigma_min is not None and self.sigma_min > self.sigma:
+        both = isinstance(self.sigma, Real) and isinstance(self.sigma_min, Real)
+        if both and self.sigma_min > self.sigma:
             raise InvalidParameterError(
                 f"sigma_min ({self.sigma_min}) must not exceed sigma ({self.sigma})."
             )
 
-    _derived_state: ClassVar[frozenset[str]] = frozenset({"_n_iter", "_anneal_start"})
+    #: The default ``sigma``: this fraction of each bound width (absolute without).
+    _sigma_default: ClassVar[float] = 0.1
+    _derived_state: ClassVar[frozenset[str]] = frozenset(
+        {"_n_iter", "_anneal_start", "_sigma0", "_sigma_end", "_end_ratio"}
+    )
 
     @property
     def _batch(self) -> int:
@@ -135,21 +149,54 @@ class SmoothingMethod(GradientMethod):
         if isinstance(start, float):
             start = int(start * self._n_iter) if self._n_iter is not None else 0
         self._anneal_start = int(start)
+        sigma0 = self._per_parameter("sigma", self._sigma_default, self._sigma_default)
+        if self.sigma_min is None:
+            end = sigma0 / 50
+        else:
+            end = resolve_scale(
+                self.sigma_min,
+                scales=sigma0,
+                fraction=1.0,
+                absolute=1.0,
+                name="sigma_min",
+                owner=type(self).__name__,
+            )
+        if not bool((end <= sigma0).all()):
+            raise InvalidParameterError(
+                f"{type(self).__name__}'s sigma_min must not exceed sigma in any parameter."
+            )
+        self._end_ratio = float((end / sigma0).mean())
+        if is_uniform(sigma0) and is_uniform(end):  # one scale: plain floats, as given
+            self._sigma0, self._sigma_end = float(sigma0[0]), float(end[0])
+        else:
+            self._sigma0, self._sigma_end = sigma0.to(state.dtype), end.to(state.dtype)
 
-    def _next_sigma(self) -> float:
+    def _next_sigma(self) -> Any:
         """The coming iteration's sigma, with the learning rate following it if asked."""
         sigma = self.current_sigma()
         if self.lr_follows_sigma:
+            if isinstance(self._sigma0, float) and isinstance(sigma, float):
+                ratio = sigma / self._sigma0
+            elif self.schedule == "linear":  # per-parameter scales: the mean ratio
+                t = self._state.nit
+                ratio = sigma_schedule(t, 1.0, self._end_ratio, self._anneal_start, self._n_iter)
+            else:
+                ratio = 1.0
             for group in self._torch_optimizer.param_groups:
-                group["lr"] = self.lr * sigma / self.sigma
+                group["lr"] = self._lr_base * ratio
         return sigma
 
-    def current_sigma(self) -> float:
+    def _sigma_info(self, sigma: Any) -> Any:
+        """The history's ``sigma`` column: the scale, or its mean over the parameters."""
+        return sigma.mean() if torch.is_tensor(sigma) else sigma
+
+    def current_sigma(self) -> Any:
         """The sampling scale of the coming iteration.
 
         Returns
         -------
-        float
+        float or torch.Tensor of shape (D,)
+            A tensor when the parameters have different scales.
         """
         t = self._require_started().nit
         if callable(self.schedule):
@@ -158,6 +205,5 @@ class SmoothingMethod(GradientMethod):
                 raise InvalidParameterError(f"schedule({t}) returned {sigma}; it must be > 0.")
             return sigma
         if self.schedule == "constant":
-            return self.sigma
-        sigma_min = self.sigma_min if self.sigma_min is not None else self.sigma / 50
-        return sigma_schedule(t, self.sigma, sigma_min, self._anneal_start, self._n_iter)
+            return self._sigma0
+        return sigma_schedule(t, self._sigma0, self._sigma_end, self._anneal_start, self._n_iter)

@@ -7,7 +7,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..validation import Interval, Options
+from ..scales import is_uniform
+from ..validation import Interval, Options, PositiveVector
 from .base import RunState
 from .gradient import GradientMethod
 
@@ -31,10 +32,15 @@ class SPSA(GradientMethod):
     update : {"spall", "optimizer"}, default="spall"
         Spall's decaying gains, or the torch optimiser given by ``optimizer``/``lr``.
     a : float, optional
-        Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha``, so
-        that the first step gain ``a_0`` is 0.1.
-    c : float, default=0.1
-        Perturbation size at the first iteration.
+        Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha s^2`` per
+        parameter, with ``s`` its bound width (1 where it has no finite bounds), so
+        that the first step gain ``a_0`` is 0.1 in units of the bounds: the same steps,
+        relative to the bounds, on ``[0, 1]`` and on ``[-10, 10]``. A number given here
+        is used for every parameter.
+    c : float, array-like of shape (D,) or None, default=None
+        Perturbation size at the first iteration, in parameter units. None: 0.1 of
+        each parameter's bound width, 0.1 where it has no finite bounds; a vector gives
+        each parameter its own (see :mod:`blackbox_opt.scales`).
     A : float, optional
         Stability constant of the step gain; default 10 % of the expected number of
         iterations (from ``max_iter`` or the budget; 100 when the run is open-ended),
@@ -59,13 +65,13 @@ class SPSA(GradientMethod):
     """
 
     name = "spsa"
-    _derived_state: ClassVar[frozenset[str]] = frozenset({"_A", "_a"})
+    _derived_state: ClassVar[frozenset[str]] = frozenset({"_A", "_a", "_c"})
     _steps_through_optimizer: ClassVar[dict] = {"update": "optimizer"}
     _check_params: ClassVar[dict] = {}
     _parameter_constraints: ClassVar[dict] = {
         "update": [Options({"spall", "optimizer"})],
         "a": [Interval(Real, 0, None, closed="neither"), None],
-        "c": [Interval(Real, 0, None, closed="neither")],
+        "c": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None],
         "A": [Interval(Real, 0, None, closed="left"), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "gamma": [Interval(Real, 0, None, closed="left")],
@@ -77,7 +83,7 @@ class SPSA(GradientMethod):
         *,
         update: str = "spall",
         a: float | None = None,
-        c: float = 0.1,
+        c: Any = None,
         A: float | None = None,
         alpha: float = 0.602,
         gamma: float = 0.101,
@@ -100,7 +106,15 @@ class SPSA(GradientMethod):
         else:
             expected = self._expected_iterations(2 * self.n_perturbations) or 1000
             self._A = 0.1 * expected
-        self._a = self.a if self.a is not None else 0.1 * (self._A + 1) ** self.alpha
+        if self.a is not None:
+            self._a = float(self.a)
+        else:
+            widths = state.scales.double()
+            units = torch.where(torch.isfinite(widths), widths, torch.ones_like(widths))
+            a = 0.1 * (self._A + 1) ** self.alpha * units * units
+            self._a = float(a[0]) if is_uniform(a) else a.to(state.dtype)
+        c = self._per_parameter("c", 0.1, 0.1)
+        self._c = float(c[0]) if is_uniform(c) else c.to(state.dtype)
         self._k = 0
         self._delta: torch.Tensor | None = None
 
@@ -112,8 +126,8 @@ class SPSA(GradientMethod):
         self._k = state["k"]
         self._delta = self._restored(state["delta"])
 
-    def _ck(self) -> float:
-        return self.c / (self._k + 1) ** self.gamma
+    def _ck(self) -> Any:
+        return self._c / (self._k + 1) ** self.gamma
 
     def _ask(self) -> torch.Tensor:
         state = self._state
@@ -127,8 +141,11 @@ class SPSA(GradientMethod):
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
         K = self.n_perturbations
         ck = self._ck()
-        slopes = (y[:K] - y[K:]) / (2 * ck)
-        grad = (slopes[:, None] * self._delta).mean(0)
+        if torch.is_tensor(ck):  # per-parameter sizes: each coordinate's own difference
+            grad = ((y[:K] - y[K:])[:, None] * self._delta).mean(0) / (2 * ck)
+        else:
+            slopes = (y[:K] - y[K:]) / (2 * ck)
+            grad = (slopes[:, None] * self._delta).mean(0)
         if self.update == "spall":
             ak = self._a / (self._A + self._k + 1) ** self.alpha
             with torch.no_grad():
@@ -137,4 +154,4 @@ class SPSA(GradientMethod):
         else:
             info = self._step(grad)
         self._k += 1
-        return {**info, "sigma": ck}
+        return {**info, "sigma": ck.mean() if torch.is_tensor(ck) else ck}

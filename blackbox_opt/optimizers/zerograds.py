@@ -48,12 +48,17 @@ class ZeroGrads(SmoothingMethod):
 
     Parameters
     ----------
-    sigma : float, default=0.1
-        Initial sampling scale in parameter units.
+    sigma : float, array-like of shape (D,) or None, default=None
+        The initial sampling scale, in parameter units. None: 0.1 of each
+        parameter's bound width, 0.1 where it has no finite bounds; a vector gives each
+        parameter its own (see :mod:`blackbox_opt.scales`).
     n_samples : int, default=4
         Offsets per iteration (pairs with ``antithetic``: ``2 n_samples`` evaluations).
-    lr : float, default=5e-4
-        Learning rate of the parameter optimiser (``lr_theta`` in the paper).
+    lr : float, array-like of shape (D,) or None, default=None
+        Learning rate of the parameter optimiser (``lr_theta`` in the paper), in
+        parameter units: None is 5e-4 of each parameter's bound width (5e-4 where it has
+        no finite bounds); a vector gives one rate per parameter (see
+        :class:`~blackbox_opt.optimizers.GradientMethod`).
     lr_surrogate : float, default=1e-3
         Learning rate of the surrogate's Adam (``lr_phi``).
     k_theta : int, default=3
@@ -105,6 +110,7 @@ class ZeroGrads(SmoothingMethod):
     name = "zerograds"
     _derived_state: ClassVar[frozenset[str]] = frozenset({"_centre", "_half"})
     _check_params: ClassVar[dict] = {"width": 16, "depth": 2, "lr": 1e-2}
+    _lr_default: ClassVar[float] = 5e-4
     _parameter_constraints: ClassVar[dict] = {
         "lr_surrogate": [Interval(Real, 0, None, closed="neither")],
         "k_theta": [Interval(Integral, 1, None, closed="left")],
@@ -123,7 +129,7 @@ class ZeroGrads(SmoothingMethod):
         self,
         *,
         n_samples: int = 4,
-        lr: float = 5e-4,
+        lr: Any = None,
         lr_surrogate: float = 1e-3,
         k_theta: int = 3,
         k_phi: int = 3,
@@ -221,7 +227,7 @@ class ZeroGrads(SmoothingMethod):
         if self.order == "theta_first":
             self._fit(record, y)
         self._record = None
-        return {**info, "sigma": self._sigma}
+        return {**info, "sigma": self._sigma_info(self._sigma)}
 
     def surrogate_gradient(self) -> torch.Tensor:
         """The gradient of the surrogate at the current iterate.
