@@ -39,9 +39,9 @@ from .experiments import EXPERIMENTS, SCALES, Experiment, ProblemSpec, get_exper
 __all__ = [
     "TABLE_COLUMNS",
     "Task",
+    "code_fingerprint",
     "load_history",
     "load_records",
-    "code_fingerprint",
     "method_version",
     "plan",
     "problem_version",
