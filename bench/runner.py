@@ -404,6 +404,8 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     options: dict[str, Any] = {"budget": task.budget}
     if task.max_iter is not None:
         options["max_iter"] = task.max_iter
+    if "monitor" not in task.params:  # the figures draw the iterate's loss every iteration
+        options["monitor"] = True
     t0 = time.perf_counter()
     try:
         with warnings.catch_warnings():

@@ -72,7 +72,9 @@ class Problem(torch.nn.Module):
     tags : tuple of str
         Labels shown by ``problems.list()``: ``plateau``, ``discrete``, ``high-dim``...
     cost : str
-        ``"cheap"``, ``"medium"`` or ``"expensive"`` per evaluation.
+        ``"cheap"``, ``"medium"`` or ``"expensive"`` per evaluation. The methods'
+        default ``monitor="auto"`` evaluates the iterate of an expensive problem only
+        every few iterations (see :class:`~blackbox_opt.BaseOptimizer`).
     requires : tuple of str
         Optional dependencies (extras) the problem needs.
     image_shape : tuple of int or None
@@ -413,6 +415,11 @@ class FunctionProblem(Problem):
         functions, False for numpy ones.
     name : str, optional
         A name used in messages and results (default: the function's name).
+    cost : {"cheap", "medium", "expensive"}, optional
+        What one evaluation costs; default ``"cheap"`` for a vectorised function and
+        ``"expensive"`` for one evaluated point by point (taken to be a forward model
+        that cannot batch, such as a renderer): the methods' ``monitor="auto"`` then
+        evaluates the iterate only every few iterations.
     dtype, device, chunk_bytes :
         As in :class:`Problem`.
 
@@ -438,6 +445,7 @@ class FunctionProblem(Problem):
         f_opt: float | None = None,
         differentiable: bool | None = None,
         name: str | None = None,
+        cost: str | None = None,
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         chunk_bytes: int | None = None,
@@ -471,6 +479,13 @@ class FunctionProblem(Problem):
                 "tensor x0) for one."
             )
         self._name = name or getattr(fun, "__name__", None) or type(fun).__name__
+        if cost is None:
+            cost = "cheap" if self.vectorized else "expensive"
+        if cost not in ("cheap", "medium", "expensive"):
+            raise InvalidParameterError(
+                f"cost must be 'cheap', 'medium' or 'expensive'; got {cost!r}."
+            )
+        self.cost = cost
 
     @property
     def name(self) -> str:

@@ -71,11 +71,20 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         Wall-clock seconds after which the run stops (checked between iterations).
     target : float, optional
         Stop as soon as the best loss is at or below this value.
-    monitor : bool, default=True
-        Evaluate the loss at the method's current iterate after every iteration, for
-        the history and the best point. These evaluations are counted in
-        ``nfev_monitor_``, not charged to the budget. With False, only the final
-        iterate is evaluated.
+    monitor : bool, int or "auto", default="auto"
+        Evaluate the loss at the method's current iterate (for the history's ``loss``
+        column and the best point) after every iteration (True), every ``k``
+        iterations (an int), or only at the start and the end (False). These
+        evaluations are not charged to the budget, but they are renders all the same:
+        the progress bar shows their number and the result's ``nfev_monitor`` holds
+        it. ``"auto"`` follows the problem's ``cost`` as the problem declares it:
+        every iteration for a cheap problem; for an ``"expensive"`` one (Mitsuba
+        scenes, external renderers, a :class:`~blackbox_opt.FunctionProblem` evaluated
+        point by point) every ``ceil(10 / B)`` iterations for batches of ``B``
+        points, so that monitoring adds at most a tenth to the evaluations (SPSA's
+        2-point batches: every 5th iteration). The final iterate is always evaluated.
+        Methods whose recommendation is their best point (random search) monitor for
+        free.
     verbose : bool, optional
         Show a progress bar; None shows it when standard error is a terminal.
     on_error : {"raise", "stop", "penalize", "reask"}, default="raise"
@@ -149,7 +158,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "target": [Real, None],
-        "monitor": ["boolean"],
+        "monitor": ["boolean", Interval(Integral, 1, None, closed="left"), Options({"auto"})],
         "verbose": ["boolean", None],
         "on_error": [Options({"raise", "stop", "penalize", "reask"})],
         "penalty": [Real, None],
@@ -163,7 +172,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         max_iter: int | None = None,
         max_time: float | None = None,
         target: float | None = None,
-        monitor: bool = True,
+        monitor: bool | int | str = "auto",
         verbose: bool | None = None,
         on_error: str = "raise",
         penalty: float | None = None,

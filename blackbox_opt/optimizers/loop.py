@@ -42,6 +42,28 @@ if TYPE_CHECKING:
 __all__ = ["RunLoop"]
 
 
+def _monitor_every(monitor: Any) -> int | str | None:
+    if monitor is True:
+        return 1
+    if monitor is False:
+        return None
+    return monitor  # an int, or "auto"
+
+
+def _auto_monitor_every(problem: Problem, batch: int) -> int:
+    """Iterations between monitoring evaluations under ``monitor="auto"``.
+
+    A problem is monitored after every iteration, unless its ``cost`` is
+    ``"expensive"`` (a renderer, an external program, a callable evaluated point by
+    point): then every ``ceil(10 / batch)`` iterations, so that the monitoring adds at
+    most a tenth to the evaluations the budget pays for. The rule reads the problem's
+    declaration, not a timing, so that the same seed gives the same run.
+    """
+    if getattr(problem, "cost", "cheap") != "expensive":
+        return 1
+    return max(1, math.ceil(10 / batch))
+
+
 class RunLoop:
     """One run of an optimiser on a problem, from a started optimiser to its result.
 
@@ -76,6 +98,10 @@ class RunLoop:
         self.verbose = sys.stderr.isatty() if optimizer.verbose is None else optimizer.verbose
         self._last_postfix = 0.0
         self._unchecked: tuple[torch.Tensor, int] | None = None
+        #: iterations between monitoring evaluations (None: only the final iterate);
+        #: ``monitor="auto"`` decides after timing the first batch
+        self.monitor_every = _monitor_every(optimizer.monitor)
+        self._monitored_at = -1  # the iteration whose iterate was monitored last
         #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
         self.failures_cost_one_point = optimizer.on_error in ("penalize", "reask")
 
@@ -107,7 +133,7 @@ class RunLoop:
                 self.check_monitored()
             while status == Status.RUNNING:
                 status = self.iterate()
-            if not opt.monitor:
+            if self._monitored_at != self.state.nit:
                 self.monitor(new_row=False)  # the final iterate, evaluated once
             self.check_monitored()
         except KeyboardInterrupt:
@@ -151,11 +177,14 @@ class RunLoop:
                 raise
             y, grads = self.evaluate_each(X)
         opt.tell(X, y, grads)  # reads the losses: the device has caught up here
+        if self.monitor_every == "auto":
+            self.monitor_every = _auto_monitor_every(self.problem, X.shape[0])
         self.check_monitored()
         self.progress(X.shape[0])
         if state.pending is not None:  # points to redraw (on_error="reask"): go on
             return Status.RUNNING
-        if opt.monitor:
+        every = self.monitor_every
+        if opt._recommends_best or (every is not None and state.nit % every == 0):
             self.monitor(new_row=False)
         if self.callback is not None:
             try:
@@ -210,6 +239,7 @@ class RunLoop:
         next ``tell``), so monitoring adds no host-device synchronisation.
         """
         opt, state = self.optimizer, self.state
+        self._monitored_at = state.nit
         x = opt._recommend().detach()
         if opt._recommends_best and state.nit > 0:
             loss = state.best_f.clone()
@@ -274,7 +304,10 @@ class RunLoop:
         self.bar.update(n_points if self.budget is not None else 1)
         if self.verbose and time.monotonic() - self._last_postfix > 0.5:
             self._last_postfix = time.monotonic()
-            self.bar.set_postfix(best=f"{float(self.state.best_f):.4g}", refresh=False)
+            postfix = {"best": f"{float(self.state.best_f):.4g}"}
+            if self.state.nfev_monitor:  # the renders made only to monitor, not charged
+                postfix["monitor"] = self.state.nfev_monitor
+            self.bar.set_postfix(postfix, refresh=False)
 
     def finish(self, status: int, failure: Exception | None) -> None:
         """Fit the optimiser with the result; apply ``on_error`` to a failure."""

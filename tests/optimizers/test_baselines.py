@@ -101,9 +101,10 @@ def test_cmaes_options_pass_through_and_conflicts():
         minimize("sphere", method="cmaes", cma_options={"popsize": 5}, max_iter=2)
 
 
-def own_nevergrad_loop(x0, bounds, name, seed, budget, batch):
+def own_nevergrad_loop(x0, bounds, name, seed, budget, batch, sigma):
     param = ng.p.Array(init=x0)
     param.set_bounds(lower=bounds[0], upper=bounds[1])
+    param.set_mutation(sigma=sigma)
     param.random_state = np.random.RandomState(seed)
     opt = ng.optimizers.registry[name](parametrization=param, budget=budget, num_workers=batch)
     for _ in range(budget // batch):
@@ -126,7 +127,8 @@ def test_nevergrad_matches_its_own_loop(name):
         verbose=False,
         monitor=False,
     )
-    expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4)
+    # the wrapper's default mutation scale: half of the bound width (10 on sphere)
+    expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4, sigma=5.0)
     np.testing.assert_allclose(res.x_last.numpy(), expected, rtol=0, atol=1e-12)
 
 
