@@ -11,6 +11,7 @@ Examples
     $ python -m bench summary
     $ python -m bench speed
     $ python -m bench overhead
+    $ python -m bench threads
     $ python -m bench batching
     $ python -m bench meta
     $ python -m bench mitsuba --quick
@@ -87,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     overhead.add_argument("--dim", type=int, default=10, help="sphere dimension (default 10)")
     overhead.add_argument("--iterations", type=int, default=300, help="per timing")
+    threads = sub.add_parser(
+        "threads", help="1 against 2 threads for ZeroGrads and MetaInitializer, idle and loaded"
+    )
+    threads.add_argument("--repeats", type=int, default=3, help="interleaved timings")
     batching = sub.add_parser(
         "batching", help="one batched call against a loop of single calls, per problem"
     )
@@ -281,6 +286,12 @@ def _cmd_overhead(args: argparse.Namespace) -> None:
     tell_matching()
 
 
+def _cmd_threads(args: argparse.Namespace) -> None:
+    from .threads import run_threads
+
+    run_threads(repeats=args.repeats)
+
+
 def _cmd_batching(args: argparse.Namespace) -> None:
     from .batching import run_batching
 
@@ -320,6 +331,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "list": _cmd_list,
     "speed": _cmd_speed,
     "overhead": _cmd_overhead,
+    "threads": _cmd_threads,
     "batching": _cmd_batching,
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,

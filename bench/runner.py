@@ -28,7 +28,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -391,6 +390,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
         NotDifferentiableError,
         UnsupportedProblemError,
     )
+    from blackbox_opt.compare import result_row, run_one
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -401,25 +401,22 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     # the first torch optimiser built imports torch._dynamo (about a second): pay it
     # before the clock starts
     torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
-    options: dict[str, Any] = {"budget": task.budget}
-    if task.max_iter is not None:
-        options["max_iter"] = task.max_iter
+    options: dict[str, Any] = {}
     if "monitor" not in task.params:  # the figures draw the iterate's loss every iteration
         options["monitor"] = True
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings():
-            # library internals (pycma's injected solutions, nevergrad's bounds notes)
-            warnings.filterwarnings("ignore", module=r"(cma|nevergrad)(\.|$)")
-            problem = blackbox_opt.make_problem(task.problem_id, **task.problem_options)
-            result = blackbox_opt.minimize(
-                problem,
-                task.method,
-                random_state=task.seed,
-                verbose=False,
-                **options,
-                **task.params,
-            )
+        problem = blackbox_opt.make_problem(task.problem_id, **task.problem_options)
+        # the same single run as blackbox_opt.compare's
+        result = run_one(
+            problem,
+            task.method,
+            seed=task.seed,
+            budget=task.budget,
+            max_iter=task.max_iter,
+            **options,
+            **task.params,
+        )
     except (
         NotDifferentiableError,
         UnsupportedProblemError,
@@ -432,15 +429,9 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     else:
         record["wall_time"] = time.perf_counter() - t0
-        err = problem.param_error(result.x)
-        record.update(
-            fun=float(result.fun),
-            param_error=math.nan if err is None else float(err),
-            nfev=int(result.nfev),
-            nit=int(result.nit),
-            message=str(result.message),
-            dim=int(problem.dim),
-        )
+        row = result_row(problem, result)
+        record.update({k: row[k] for k in ("fun", "param_error", "nfev", "nit", "message")})
+        record["dim"] = int(problem.dim)
         frame = result.history.to_pandas()
         for key in ("experiment", "problem", "method", "seed"):
             frame.insert(0, key, getattr(task, key))

@@ -19,7 +19,7 @@ import numpy as np
 from .exceptions import InvalidParameterError
 from .registry import Table
 
-__all__ = ["Comparison", "compare", "median_curve", "on_grid"]
+__all__ = ["Comparison", "compare", "median_curve", "on_grid", "result_row", "run_one"]
 
 
 def on_grid(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -245,7 +245,7 @@ def compare(
     >>> [(r["method"], r["rank"]) for r in result.summary()]
     [('cmaes', 1), ('random', 2)]
     """
-    from .api import make_problem, minimize
+    from .api import make_problem
     from .problem import Problem
 
     if budget is None and max_iter is None:
@@ -272,32 +272,87 @@ def compare(
             for seed in seeds:
                 row = dict(problem=label, method=name, seed=seed)
                 try:
-                    res = minimize(
-                        problem,
-                        method,
-                        budget=budget,
-                        max_iter=max_iter,
-                        random_state=seed,
-                        verbose=False,
-                        **options,
+                    res = run_one(
+                        problem, method, seed=seed, budget=budget, max_iter=max_iter, **options
                     )
                 except Exception as exc:  # recorded; the comparison goes on
                     res = getattr(exc, "result", None)
                     row["error"] = f"{type(exc).__name__}: {exc}"
                 if res is not None:
-                    err = problem.param_error(problem.validate(res.x))
-                    row.update(
-                        fun=res.fun,
-                        param_error=math.nan if err is None else float(err),
-                        nfev=res.nfev,
-                        nit=res.nit,
-                        time=res.time,
-                        status=res.status,
-                        success=bool(res.success),
-                    )
+                    row.update(result_row(problem, res))
                     results[(label, name, seed)] = res
                 rows.append(_complete(row))
     return Comparison(Table(rows), results, budget)
+
+
+def run_one(
+    problem: Any,
+    method: Any,
+    *,
+    seed: Any,
+    budget: int | None = None,
+    max_iter: int | None = None,
+    **options: Any,
+) -> Any:
+    """One cell of a comparison: ``method`` on ``problem`` with ``random_state=seed``.
+
+    The run is silent (no progress bar; the wrapped libraries' own notes, such as
+    pycma's injected solutions and nevergrad's bounds advice, are not shown). Both
+    :func:`compare` and the benchmark's runner (``python -m bench run``) make every run
+    through this function.
+
+    Parameters
+    ----------
+    problem : Problem or str
+    method : str, type or BaseOptimizer
+    seed : int or generator
+        The run's ``random_state``.
+    budget, max_iter : int, optional
+    **options
+        The method's parameters (or the problem's, as in :func:`~blackbox_opt.minimize`).
+
+    Returns
+    -------
+    OptimizeResult
+    """
+    import warnings
+
+    from .api import minimize
+
+    if max_iter is not None:
+        options["max_iter"] = max_iter
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module=r"(cma|nevergrad)(\.|$)")
+        return minimize(
+            problem, method, budget=budget, random_state=seed, verbose=False, **options
+        )
+
+
+def result_row(problem: Any, result: Any) -> dict:
+    """The numbers of one run that a comparison tabulates.
+
+    Parameters
+    ----------
+    problem : Problem
+    result : OptimizeResult
+
+    Returns
+    -------
+    dict
+        ``fun``, ``param_error`` (NaN where the problem has no known optimum), ``nfev``,
+        ``nit``, ``time``, ``status``, ``success`` and ``message``.
+    """
+    err = problem.param_error(problem.validate(result.x))
+    return dict(
+        fun=float(result.fun),
+        param_error=math.nan if err is None else float(err),
+        nfev=int(result.nfev),
+        nit=int(result.nit),
+        time=float(result.time),
+        status=result.status,
+        success=bool(result.success),
+        message=str(result.message),
+    )
 
 
 def _complete(row: dict) -> dict:
@@ -309,6 +364,7 @@ def _complete(row: dict) -> dict:
         time=math.nan,
         status=None,
         success=False,
+        message="",
         error="",
     )
     return {**defaults, **row}

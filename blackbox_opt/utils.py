@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import numbers
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "check_random_state",
     "missing_attribute",
     "require",
+    "torch_threads",
 ]
 
 
@@ -232,3 +234,32 @@ def check_int(value: Any, name: str, low: int, high: int | None = None) -> int:
         expected = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise InvalidParameterError(f"{name} must be an int {expected}; got {value!r}.")
     return int(value)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads, then restore the previous number.
+
+    Parameters
+    ----------
+    n : int or None
+        Threads for the block; None leaves torch's setting alone.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -624,3 +624,73 @@ def test_code_fingerprints_cover_the_class_and_its_bases_in_the_same_module():
     assert len(runner.code_fingerprint(spsa)) == 16
     assert runner.code_fingerprint(type("Dynamic", (), {})) is None
     assert runner.code_fingerprint(None) is None
+
+
+DYING_FILE = '''
+import os
+import time
+
+from bench.experiments import Experiment
+from blackbox_opt import RandomSearch, register_method
+
+
+class Dies(RandomSearch):
+    """Random search whose worker process dies while the flag file exists."""
+
+    name = "dies"
+
+    def _tell(self, X, y, grads):
+        if os.path.exists(os.environ["DIE_FLAG"]):
+            time.sleep(2.0)  # the other run of the pool finishes first
+            os._exit(3)  # as a crash in native code or the OOM killer would
+        return super()._tell(X, y, grads)
+
+
+register_method("dies", Dies)
+
+CRASHY = Experiment(
+    name="crashy",
+    title="a worker that dies",
+    problems=("sphere",),
+    methods=("dies", "random"),
+    budgets={"quick": {"default": 32}, "full": {"default": 32}},
+    seeds={"quick": 1, "full": 1},
+)
+'''
+
+
+def test_a_dead_worker_is_a_failed_run_that_retry_failed_runs_again(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    (tmp_path / "crashy.py").write_text(DYING_FILE)
+    flag = tmp_path / "die"
+    flag.touch()
+    env = dict(os.environ, PYTHONPATH=str(root), DIE_FLAG=str(flag))
+
+    def bench(*extra):
+        argv = ["run", "--experiments", "crashy.py", "--jobs", "2", "--out", "out"]
+        done = subprocess.run(
+            [sys.executable, "-m", "bench", *argv, *extra, "--no-progress"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        return pd.read_csv(tmp_path / "out" / "quick" / "runs.csv").set_index("method")
+
+    records = bench()
+    assert records.loc["dies", "status"] == "failed"
+    assert "worker process died" in records.loc["dies", "reason"]
+    assert records.loc["random", "status"] == "done"
+    assert not list((tmp_path / "out").rglob("*.tmp"))  # no half-written file
+    flag.unlink()
+    assert bench().loc["dies", "status"] == "failed"  # a failed run counts as finished...
+    records = bench("--retry-failed")  # ...until it is asked for again
+    assert records.loc["dies", "status"] == "done"
+    assert records.loc["random", "status"] == "done"

@@ -42,7 +42,12 @@ from ..optimizers.base import _RANDOM_STATE
 from ..optimizers.gradient import GradientMethod
 from ..problem import Problem
 from ..result import History, OptimizeResult, Status
-from ..utils import check_param_constraints, check_random_state, missing_attribute
+from ..utils import (
+    check_param_constraints,
+    check_random_state,
+    missing_attribute,
+    torch_threads,
+)
 from ..validation import Interval, Options
 from .family import ProblemFamily
 
@@ -175,6 +180,10 @@ class MetaInitializer(BaseEstimator):
         ``lr``, ``optimizer``, ``max_iter`` and ``random_state`` are set here.
     max_time : float, optional
         Stop meta-training after this many seconds (checked between outer steps).
+    n_threads : int or None, default=1
+        torch intra-op threads during :meth:`fit` and :meth:`adapt` (restored after);
+        None keeps the process's setting. Meta-training is many small tensor
+        operations, which more threads slow down (``python -m bench threads``).
     verbose : bool, optional
         Show a progress bar; None shows it when standard error is a terminal.
     random_state : int, torch.Generator, numpy.random.Generator or None
@@ -241,6 +250,7 @@ class MetaInitializer(BaseEstimator):
         "inner_method": [str, None],
         "inner_options": [dict, None],
         "max_time": [Interval(Real, 0, None, closed="neither"), None],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "verbose": ["boolean", None],
         "random_state": _RANDOM_STATE,
     }
@@ -260,6 +270,7 @@ class MetaInitializer(BaseEstimator):
         inner_method: str | None = None,
         inner_options: dict | None = None,
         max_time: float | None = None,
+        n_threads: int | None = 1,
         verbose: bool | None = None,
         random_state: Any = None,
     ):
@@ -273,6 +284,7 @@ class MetaInitializer(BaseEstimator):
         self.weight_decay = weight_decay
         self.min_rate = min_rate
         self.inner_method = inner_method
+        self.n_threads = n_threads
         self.inner_options = inner_options
         self.max_time = max_time
         self.verbose = verbose
@@ -361,6 +373,10 @@ class MetaInitializer(BaseEstimator):
             Fitted: :attr:`init_`, :attr:`lr_`, :attr:`history_`...
         """
         self._validate_params()
+        with torch_threads(self.n_threads):
+            return self._fit(family)
+
+    def _fit(self, family: ProblemFamily) -> MetaInitializer:
         if not isinstance(family, ProblemFamily):
             raise InvalidParameterError(
                 "family must be a blackbox_opt.ProblemFamily (see problems.make_family); "
@@ -608,6 +624,12 @@ class MetaInitializer(BaseEstimator):
             raise InvalidParameterError(f"steps must be a non-negative int; got {steps!r}.")
         seed = self.random_state if random_state is None else random_state
         generator = check_random_state(seed, problem.device)
+        with torch_threads(self.n_threads):
+            return self._adapt(problem, x0, steps, generator)
+
+    def _adapt(
+        self, problem: Problem, x0: torch.Tensor, steps: int, generator: torch.Generator
+    ) -> OptimizeResult:
         rates = self.lr_.to(device=problem.device, dtype=problem.dtype)
         if self.inner_method_ is not None and steps > 0:
             method = self._inner(self.inner_method_, rates, steps, generator, None, monitor=True)

@@ -32,11 +32,10 @@ class SPSA(GradientMethod):
     update : {"spall", "optimizer"}, default="spall"
         Spall's decaying gains, or the torch optimiser given by ``optimizer``/``lr``.
     a : float, optional
-        Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha s^2`` per
-        parameter, with ``s`` its bound width (1 where it has no finite bounds), so
-        that the first step gain ``a_0`` is 0.1 in units of the bounds: the same steps,
-        relative to the bounds, on ``[0, 1]`` and on ``[-10, 10]``. A number given here
-        is used for every parameter.
+        Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha``, so
+        that the first step gain ``a_0`` is 0.1. It multiplies the gradient estimate,
+        so its unit is that of a parameter squared over the loss: it is not scaled to
+        the bounds (``update="optimizer"`` with Adam takes steps in parameter units).
     c : float, array-like of shape (D,) or None, default=None
         Perturbation size at the first iteration, in parameter units. None: 0.1 of
         each parameter's bound width, 0.1 where it has no finite bounds; a vector gives
@@ -106,13 +105,7 @@ class SPSA(GradientMethod):
         else:
             expected = self._expected_iterations(2 * self.n_perturbations) or 1000
             self._A = 0.1 * expected
-        if self.a is not None:
-            self._a = float(self.a)
-        else:
-            widths = state.scales.double()
-            units = torch.where(torch.isfinite(widths), widths, torch.ones_like(widths))
-            a = 0.1 * (self._A + 1) ** self.alpha * units * units
-            self._a = float(a[0]) if is_uniform(a) else a.to(state.dtype)
+        self._a = self.a if self.a is not None else 0.1 * (self._A + 1) ** self.alpha
         c = self._per_parameter("c", 0.1, 0.1)
         self._c = float(c[0]) if is_uniform(c) else c.to(state.dtype)
         self._k = 0

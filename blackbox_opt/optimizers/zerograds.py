@@ -9,6 +9,7 @@ import torch
 
 from ..exceptions import EvaluationError
 from ..surrogate import Surrogate
+from ..utils import torch_threads
 from ..validation import Interval, Options
 from .base import RunState
 from .smoothing_base import SmoothingMethod
@@ -89,6 +90,12 @@ class ZeroGrads(SmoothingMethod):
         setting to use for such sizes on a CPU.
     normalize : bool, default=True
         Map the parameters to ``[-1, 1]`` from finite bounds before the surrogate.
+    n_threads : int or None, default=1
+        torch intra-op threads for the surrogate's fitting and gradient steps (the
+        problem's evaluation keeps the process's setting); None: the process's
+        setting. Measured with ``python -m bench threads`` on 2 cores beside other
+        work: two threads took 11.8 times as long per iteration as one at D = 18 (3 x 64
+        surrogate) and 7.9 times at D = 1,024 (8 x 128, 6 frequencies, 1.7 M weights).
     schedule, sigma_min, anneal_start, lr_follows_sigma, antithetic :
         See :class:`~blackbox_opt.optimizers.smoothing_base.SmoothingMethod`.
     optimizer, optimizer_options :
@@ -123,6 +130,7 @@ class ZeroGrads(SmoothingMethod):
         "depth": [Interval(Integral, 1, None, closed="left"), None],
         "n_freq": [Interval(Integral, 0, None, closed="left"), None],
         "normalize": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
 
     def __init__(
@@ -141,6 +149,7 @@ class ZeroGrads(SmoothingMethod):
         depth: int | None = None,
         n_freq: int | None = None,
         normalize: bool = True,
+        n_threads: int | None = 1,
         **kwargs: Any,
     ):
         super().__init__(n_samples=n_samples, lr=lr, **kwargs)
@@ -155,6 +164,7 @@ class ZeroGrads(SmoothingMethod):
         self.depth = depth
         self.n_freq = n_freq
         self.normalize = normalize
+        self.n_threads = n_threads
 
     def _start(self, state: RunState) -> None:
         super()._start(state)
@@ -214,6 +224,11 @@ class ZeroGrads(SmoothingMethod):
         return X
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
+        with torch_threads(self.n_threads):
+            return self._learn(X, y)
+
+    def _learn(self, X: torch.Tensor, y: torch.Tensor) -> dict:
+        """Step theta on the surrogate's gradient and refit the surrogate to the batch."""
         record = self._record if self._record is not None else X
         if self.log_targets:
             if bool((y <= -1).any()):

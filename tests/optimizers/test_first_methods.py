@@ -31,6 +31,7 @@ def test_spsa_adam_variant_and_batched_perturbations_on_rosenbrock():
         method="spsa",
         update="optimizer",
         lr=2e-2,
+        c=0.1,  # absolute; the default 0.1 of the bound width (0.5) stops at 7e-3
         n_perturbations=4,
         budget=40_000,
         random_state=0,
@@ -65,7 +66,9 @@ def test_fd_gradient_matches_the_analytic_gradient():
 
 
 def test_fd_converges_on_rosenbrock():
-    res = minimize("rosenbrock", method="fd", lr=2e-2, budget=20_000, verbose=False)
+    # h: a small absolute step (the default, 1e-3 of the bound width 5, leaves a
+    # difference bias that stops the run at 2.5e-5)
+    res = minimize("rosenbrock", method="fd", lr=2e-2, h=1e-3, budget=20_000, verbose=False)
     assert res.fun < 1e-6
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import problems
-from blackbox_opt import EvaluationError, FunctionProblem, minimize
+from blackbox_opt import EvaluationError, FunctionProblem, InvalidParameterError, minimize
 from blackbox_opt.optimizers.zerograds import ZeroGrads
 from blackbox_opt.surrogate import Surrogate, positional_encoding
 from blackbox_opt.testing import quadratic_problem
@@ -52,8 +52,9 @@ def test_antithetic_samples_and_inner_smoothing():
     X = opt.ask()
     recorded = opt._record
     assert not torch.allclose(X, recorded)
-    # inner offsets have scale inner_sigma * sigma = 0.01
-    assert float((X - recorded).std()) == pytest.approx(0.01, rel=0.5)
+    # inner offsets have scale inner_sigma * sigma = 0.1 * 0.4: sigma's default is a
+    # tenth of the bound width, 4 here
+    assert float((X - recorded).std()) == pytest.approx(0.04, rel=0.5)
 
 
 def test_surrogate_learns_a_quadratic_and_its_gradient_points_downhill():
@@ -80,7 +81,27 @@ def test_gradient_norm_and_sigma_are_in_the_history():
     assert np.isfinite(res.history["grad_norm"][1:]).all()
     assert (res.history["grad_norm"][1:] > 0).all()
     sigma = res.history["sigma"][1:]
-    assert (sigma[:11] == 0.1).all() and (np.diff(sigma[10:]) < 0).all()  # held, then annealed
+    # a tenth of the bound width (4), held, then annealed
+    assert (sigma[:11] == 0.4).all() and (np.diff(sigma[10:]) < 0).all()
+
+
+def test_sigma_defaults_to_a_tenth_of_each_bound_width_and_takes_a_vector():
+    p = FunctionProblem(
+        lambda X: (X**2).sum(1),
+        torch.zeros(3, dtype=torch.float64),
+        bounds=[(-1, 1), (0, 10), (None, None)],
+        vectorized=True,
+    )
+    opt = ZeroGrads(n_samples=20_000, antithetic=False, random_state=0).start(p)
+    X = opt.ask()
+    # 0.1 x (2, 10) where bounded, the absolute 0.1 where not
+    np.testing.assert_allclose(X.std(0).numpy(), [0.2, 1.0, 0.1], rtol=0.03)
+    opt = ZeroGrads(sigma=[0.05, 0.5, 2.0], n_samples=20_000, antithetic=False, random_state=0)
+    np.testing.assert_allclose(opt.start(p).ask().std(0).numpy(), [0.05, 0.5, 2.0], rtol=0.03)
+    with pytest.raises(InvalidParameterError, match=r"one value per parameter, shape \(3,\)"):
+        ZeroGrads(sigma=[0.1, 0.1]).start(p)
+    with pytest.raises(InvalidParameterError, match="sigma"):
+        ZeroGrads(sigma=[0.1, -1.0, 0.1]).start(p)
 
 
 def test_log_targets_need_losses_above_minus_one():
