@@ -12,6 +12,7 @@ Examples
     $ python -m bench speed
     $ python -m bench overhead
     $ python -m bench threads
+    $ python -m bench asv-plot quality.TrackFinalLoss.track_final_loss --out asv.png
     $ python -m bench batching
     $ python -m bench meta
     $ python -m bench mitsuba --quick
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     overhead.add_argument("--dim", type=int, default=10, help="sphere dimension (default 10)")
     overhead.add_argument("--iterations", type=int, default=300, help="per timing")
+    asvplot = sub.add_parser("asv-plot", help="draw an asv benchmark across commits as a PNG")
+    asvplot.add_argument("benchmark", help="e.g. quality.TrackFinalLoss.track_final_loss")
+    asvplot.add_argument("--results", default=".asv/results", help="asv's results_dir")
+    asvplot.add_argument("--out", default="asv.png", help="the PNG to write")
+    asvplot.add_argument("--only", default=None, help="keep lines whose label has this text")
+    asvplot.add_argument("--unit", default="", help="the y axis label")
     threads = sub.add_parser(
         "threads", help="1 against 2 threads for ZeroGrads and MetaInitializer, idle and loaded"
     )
@@ -286,6 +293,13 @@ def _cmd_overhead(args: argparse.Namespace) -> None:
     tell_matching()
 
 
+def _cmd_asv_plot(args: argparse.Namespace) -> None:
+    from .asvplot import plot_asv
+
+    plot_asv(args.benchmark, args.results, args.out, only=args.only, unit=args.unit)
+    print(f"wrote {args.out}")
+
+
 def _cmd_threads(args: argparse.Namespace) -> None:
     from .threads import run_threads
 
@@ -332,6 +346,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "speed": _cmd_speed,
     "overhead": _cmd_overhead,
     "threads": _cmd_threads,
+    "asv-plot": _cmd_asv_plot,
     "batching": _cmd_batching,
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,
