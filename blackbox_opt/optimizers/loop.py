@@ -233,6 +233,8 @@ class RunLoop:
             param_error=math.nan if err is None else err,
         )
         if new_row or len(state.history) == 0:
+            if opt.record_x:  # the start point; the tells record the later iterates
+                row["x"] = x.clone()
             state.history.append(
                 nit=state.nit, nfev=state.nfev, time=time.perf_counter() - state.t0, **row
             )
