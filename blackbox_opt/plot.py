@@ -334,9 +334,10 @@ def path(
     result : OptimizeResult
         From a run with ``record_x=True`` (its ``history.x``).
     problem : Problem, optional
-        A 2-D problem with finite bounds: its loss is drawn as contours below the path
-        (one batched evaluation of ``resolution**2`` points, not counted anywhere but
-        in the problem's ``n_evaluations``).
+        A 2-D problem: its loss is drawn as contours below the path, over its bounds
+        when they are finite, else over the box around the path and the optimum (one
+        batched evaluation of ``resolution**2`` points, not counted anywhere but in
+        the problem's ``n_evaluations``).
     dims : pair of int, default=(0, 1)
         The coordinates drawn.
     ax : matplotlib axes, optional
@@ -365,8 +366,17 @@ def path(
     plt = _pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(4.6, 4.0))
-    if problem is not None and problem.dim == 2 and bool(torch.isfinite(problem.bounds).all()):
-        lo, hi = problem.bounds.detach().cpu().double().numpy()
+    keep = ~np.isnan(X).any(1)
+    if problem is not None and problem.dim == 2:
+        if problem.bounds is not None and bool(torch.isfinite(problem.bounds).all()):
+            lo, hi = problem.bounds.detach().cpu().double().numpy()
+        else:  # the box around the path (and the optimum), with a margin
+            seen = X[keep]
+            if problem.x_opt is not None:
+                seen = np.vstack([seen, problem.x_opt.detach().cpu().double().numpy()])
+            lo, hi = seen.min(0), seen.max(0)
+            margin = np.maximum(0.15 * (hi - lo), 1e-3 * np.maximum(np.abs(hi), 1.0))
+            lo, hi = lo - margin, hi + margin
         u = np.linspace(lo[i], hi[i], resolution)
         v = np.linspace(lo[j], hi[j], resolution)
         U, V = np.meshgrid(u, v)
@@ -381,7 +391,6 @@ def path(
             ax.contour(U, V, Z, levels=ticks, cmap="viridis", linewidths=0.6)
         else:
             ax.contour(U, V, Z, levels=levels, cmap="viridis", linewidths=0.6)
-    keep = ~np.isnan(X).any(1)
     xs, ys = X[keep, i], X[keep, j]
     ax.plot(xs, ys, "-", color="C3", linewidth=1.0, label=str(result.get("method", "path")))
     ax.plot(xs[:1], ys[:1], "o", color="black", label="start")

@@ -136,3 +136,16 @@ def test_images_of_an_rgb_problem_without_known_optimum_use_its_target():
     assert np.allclose(fig.axes[2].get_images()[0].get_array(), 0.7)
     assert fig.axes[1].get_xlabel() == "loss 0"
     assert fig.axes[2].get_xlabel() == ""  # no point is known for the target
+
+
+def test_path_of_an_unbounded_problem_spans_the_path_and_the_optimum():
+    p = blackbox_opt.FunctionProblem(
+        lambda X: ((X - 3.0) ** 2).sum(-1), torch.zeros(2), vectorized=True, x_opt=[3.0, 3.0]
+    )
+    res = blackbox_opt.minimize(
+        p, method="spsa", budget=100, random_state=0, verbose=False, record_x=True
+    )
+    ax = plot.path(res, problem=p)
+    assert len(ax.collections) > 0
+    (x_lo, x_hi), (y_lo, y_hi) = ax.get_xlim(), ax.get_ylim()
+    assert x_lo < 0.0 and x_hi > 3.0 and y_lo < 0.0 and y_hi > 3.0
