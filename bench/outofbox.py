@@ -426,25 +426,25 @@ def run_outofbox(
                 path.parent.mkdir(parents=True, exist_ok=True)
                 todo.append((problem, method, seed, budget, str(path)))
 
+    total = len(records) + len(todo)
+
     def note(r: dict) -> None:
         records.append(r)
         if progress:
             rel = r.get("relative", math.nan)
             t = r.get("time", math.nan)
             print(
-                f"[{len(records)}/{len(records) + len(todo) - done[0]}] {r['problem']:10s} "
+                f"[{len(records)}/{total}] {r['problem']:10s} "
                 f"{r['method']:10s} seed {r['seed']}: {r['status']} relative {rel:.4g} "
                 f"({t:.1f} s)",
                 flush=True,
             )
 
-    done = [0]
     if jobs == 1:
         before = torch.get_num_threads()
         torch.set_num_threads(threads)
         try:
             for task in todo:
-                done[0] += 1
                 note(_run_task(task))
         finally:
             torch.set_num_threads(before)
@@ -454,7 +454,6 @@ def run_outofbox(
         with ProcessPoolExecutor(jobs, initializer=_worker_init, initargs=(threads,)) as pool:
             futures = [pool.submit(_run_task, task) for task in todo]
             for future in as_completed(futures):
-                done[0] += 1
                 note(future.result())
     return write_tables(out, records, problems, methods)
 

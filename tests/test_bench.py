@@ -659,3 +659,12 @@ def test_outofbox_shortfalls_name_each_missed_goal():
         "discs: prdpt 0.2 worse than cmaes 0.1",
         "sphere: zerograds 0.9 worse than random 0.4",
     ]
+
+
+def test_outofbox_in_worker_processes_gives_the_same_runs(tmp_path):
+    from bench import outofbox
+
+    kwargs = dict(problems=["threshold"], methods=["random", "prdpt"], seeds=2, budget=40)
+    one = outofbox.run_outofbox(tmp_path / "one", progress=False, **kwargs)
+    two = outofbox.run_outofbox(tmp_path / "two", progress=False, jobs=2, **kwargs)
+    assert [r["best"] for r in one["records"]] == [r["best"] for r in two["records"]]
