@@ -310,14 +310,15 @@ def run_one(problem: str, method: str, seed: int, budget: int) -> dict:
     Returns
     -------
     dict
-        ``problem``, ``method``, ``seed``, ``budget``, ``status`` (``done``, ``skipped``
-        for a missing optional dependency, ``failed``), ``start``, ``best``, ``f_opt``,
+        ``problem``, ``method``, ``seed``, ``budget``, ``status`` (``done``,
+        ``skipped``, ``failed``), ``start``, ``best``, ``f_opt``,
         ``relative``, ``nfev``, ``nfev_monitor``, ``time``, ``warnings`` (the messages
         of the warnings the run raised, which often say why a method fell short) and
-        ``error``.
+        ``error``. ``skipped`` is for a missing optional dependency or a problem the
+        method does not take (pycma's CMA-ES in 1-D).
     """
     from blackbox_opt import minimize
-    from blackbox_opt.exceptions import MissingDependencyError
+    from blackbox_opt.exceptions import MissingDependencyError, UnsupportedProblemError
 
     record: dict[str, Any] = dict(problem=problem, method=method, seed=seed, budget=budget)
     p = make_outofbox_problem(problem)
@@ -330,7 +331,8 @@ def run_one(problem: str, method: str, seed: int, budget: int) -> dict:
         warnings.simplefilter("always")
         try:
             res = minimize(p, method=method, budget=budget, random_state=seed, verbose=False)
-        except MissingDependencyError as exc:
+        except (MissingDependencyError, UnsupportedProblemError) as exc:
+            # a missing extra, or a problem the method cannot take (pycma in 1-D)
             return {**record, "status": "skipped", "error": str(exc)}
         except Exception as exc:  # a method's failure is a finding of this benchmark
             error = f"{type(exc).__name__}: {exc}"
