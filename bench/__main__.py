@@ -16,6 +16,7 @@ Examples
     $ python -m bench batching
     $ python -m bench meta
     $ python -m bench mitsuba --quick
+    $ python -m bench outofbox --seeds 5 --budget 5000 --jobs 2
 
 Every subcommand is one handler of :data:`HANDLERS`. A known error (an unknown
 experiment, method, scene or family, a bad argument, a missing optional dependency:
@@ -151,6 +152,32 @@ def build_parser() -> argparse.ArgumentParser:
     meta.add_argument("--no-blackbox", action="store_true", help="skip the black-box inner loop")
     meta.add_argument("--seed", type=int, default=0, help="seeds everything (default: 0)")
     meta.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    outofbox = sub.add_parser(
+        "outofbox",
+        help="every gradient-free method with its defaults on untuned problems",
+        description=(
+            "Run every gradient-free method with its defaults only on three image problems "
+            "no setting was tuned on (discs, triangles, threshold) and on the registered "
+            "benchmark functions; write the median best loss relative to the start per "
+            "method and problem (CSV and markdown) and the goals it misses."
+        ),
+    )
+    outofbox.add_argument("--out", default="results/outofbox", help="output folder")
+    outofbox.add_argument("--seeds", type=int, default=5, help="seeds per run (default: 5)")
+    outofbox.add_argument(
+        "--budget", type=int, default=5000, help="evaluations per run (default: 5000)"
+    )
+    outofbox.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    outofbox.add_argument(
+        "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
+    )
+    outofbox.add_argument(
+        "--problems", type=_csv_list, default=None, help="comma-separated (default: all)"
+    )
+    outofbox.add_argument(
+        "--methods", type=_csv_list, default=None, help="comma-separated (default: all)"
+    )
+    outofbox.add_argument("--no-progress", action="store_true", help="no line per run")
     return parser
 
 
@@ -335,6 +362,27 @@ def _cmd_meta(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_outofbox(args: argparse.Namespace) -> None:
+    from .outofbox import run_outofbox
+
+    result = run_outofbox(
+        args.out,
+        problems=args.problems,
+        methods=args.methods,
+        seeds=args.seeds,
+        budget=args.budget,
+        jobs=args.jobs,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    print()
+    print(result["text"])
+    print()
+    print("Shortfalls:")
+    print("\n".join(f"  {line}" for line in result["shortfalls"]) or "  none")
+    print("Tables: " + ", ".join(str(p) for p in result["files"]))
+
+
 #: Subcommand -> handler. A handler reports a known error by raising it (see
 #: :func:`main`).
 HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -350,6 +398,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "batching": _cmd_batching,
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,
+    "outofbox": _cmd_outofbox,
 }
 
 

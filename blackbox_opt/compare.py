@@ -181,7 +181,7 @@ class Comparison:
         """
         from .utils import require
 
-        plt = require("matplotlib.pyplot", "bench")
+        plt = require("matplotlib.pyplot", "plot")
         problems = list(dict.fromkeys(r["problem"] for r in self.runs))
         methods = list(dict.fromkeys(r["method"] for r in self.runs))
         if ax is None:

@@ -146,12 +146,21 @@ class History:
     the iterate to the known optimum, NaN when unknown); then every other key that a
     method's ``_tell`` returned (its own columns, NaN in rows without them).
 
+    A run with ``record_x=True`` also keeps the iterate of every row (the key ``x`` of
+    a row, a ``(D,)`` tensor): :attr:`x` stacks them into an array of shape
+    ``(len(history), D)``. They are not among :attr:`columns`; :meth:`to_csv` and
+    :meth:`to_pandas` add them as the columns ``x_0`` to ``x_{D-1}``.
+
     Examples
     --------
     >>> h = History()
     >>> h.append(nit=0, nfev=0, loss=torch.tensor(2.0), best=2.0)
     >>> h["loss"]
     array([2.])
+    >>> h.append(nit=1, nfev=2, loss=torch.tensor(1.0), best=1.0, x=torch.tensor([0.5, 1.0]))
+    >>> h.x  # NaN where no iterate was recorded
+    array([[nan, nan],
+           [0.5, 1. ]])
     """
 
     def __init__(self, rows: list[dict] | None = None):
@@ -175,13 +184,47 @@ class History:
         if self._cache is None:
             extra: dict[str, None] = {}
             for row in self._rows:
-                extra.update((k, None) for k in row if k not in HISTORY_COLUMNS)
+                extra.update((k, None) for k in row if k not in HISTORY_COLUMNS and k != "x")
             names = HISTORY_COLUMNS + tuple(extra)
             self._cache = {c: _column(self._rows, c) for c in names}
         return self._cache
 
+    @property
+    def has_x(self) -> bool:
+        """Whether any row holds its iterate (the run had ``record_x=True``)."""
+        return any("x" in row for row in self._rows)
+
+    @property
+    def x(self) -> np.ndarray:
+        """The iterates, one row per history row: an array of shape ``(len(self), D)``.
+
+        Rows recorded without an iterate are NaN.
+
+        Raises
+        ------
+        KeyError
+            When no row holds one: the run did not have ``record_x=True``.
+        """
+        found = [i for i, row in enumerate(self._rows) if "x" in row]
+        if not found:
+            raise KeyError(
+                "This history holds no iterates: run with record_x=True (an option of "
+                "every method, e.g. minimize(..., record_x=True)) to keep them."
+            )
+        points = [self._rows[i]["x"] for i in found]
+        if all(torch.is_tensor(v) for v in points):  # one device transfer for all rows
+            stacked = torch.stack([v.detach().reshape(-1).double() for v in points]).cpu()
+            values = stacked.numpy()
+        else:
+            values = np.asarray([np.asarray(v, dtype=np.float64).reshape(-1) for v in points])
+        out = np.full((len(self._rows), values.shape[1]), np.nan)
+        out[found] = values
+        return out
+
     def __getitem__(self, column: str) -> np.ndarray:
-        """Return one column as a numpy array."""
+        """Return one column as a numpy array (``"x"``: :attr:`x`)."""
+        if column == "x":
+            return self.x
         columns = self._columns()
         if column not in columns:
             raise KeyError(f"Unknown history column {column!r}; columns: {tuple(columns)}.")
@@ -193,8 +236,11 @@ class History:
         return tuple(self._columns())
 
     def to_dict(self) -> dict[str, list]:
-        """Return ``{column: list of values}``."""
-        return {c: v.tolist() for c, v in self._columns().items()}
+        """Return ``{column: list of values}``, and ``"x"`` (lists) when iterates were kept."""
+        columns = {c: v.tolist() for c, v in self._columns().items()}
+        if self.has_x:
+            columns["x"] = [None if np.isnan(r).all() else r.tolist() for r in self.x]
+        return columns
 
     @classmethod
     def from_dict(cls, columns: dict[str, list]) -> History:
@@ -209,7 +255,12 @@ class History:
         History
         """
         n_rows = len(next(iter(columns.values()))) if columns else 0
-        return cls([{c: v[i] for c, v in columns.items()} for i in range(n_rows)])
+        scalars = {c: v for c, v in columns.items() if c != "x"}
+        rows = [{c: v[i] for c, v in scalars.items()} for i in range(n_rows)]
+        for row, x in zip(rows, columns.get("x", ()), strict=False):
+            if x is not None:
+                row["x"] = torch.tensor(x, dtype=torch.float64)
+        return cls(rows)
 
     def rows(self) -> list[dict]:
         """Return the rows as they were recorded (a copy of the list).
@@ -225,12 +276,21 @@ class History:
         from .utils import require
 
         pd = require("pandas", "bench")
-        frame = pd.DataFrame(self._columns(), columns=list(self.columns))
+        cols = self._with_x()
+        frame = pd.DataFrame(cols, columns=list(cols))
         return frame.astype({"nit": "int64", "nfev": "int64", "nfev_monitor": "int64"})
 
+    def _with_x(self) -> dict[str, np.ndarray]:
+        """The columns, then ``x_0`` ... ``x_{D-1}`` when iterates were kept."""
+        cols = dict(self._columns())
+        if self.has_x:
+            cols.update((f"x_{j}", column) for j, column in enumerate(self.x.T))
+        return cols
+
     def to_csv(self, path: str) -> None:
-        """Write the history as CSV (no pandas needed)."""
-        cols = self._columns()
+        """Write the history as CSV (no pandas needed); iterates kept with ``record_x``
+        are the columns ``x_0`` ... ``x_{D-1}``."""
+        cols = self._with_x()
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(",".join(cols) + "\n")
             for i in range(len(self)):

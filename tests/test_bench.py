@@ -694,3 +694,88 @@ def test_a_dead_worker_is_a_failed_run_that_retry_failed_runs_again(tmp_path):
     records = bench("--retry-failed")  # ...until it is asked for again
     assert records.loc["dies", "status"] == "done"
     assert records.loc["random", "status"] == "done"
+
+
+# -- out-of-the-box quality: the harness at a tiny budget ------------------------------------
+
+
+@pytest.mark.parametrize("name", ["discs", "triangles", "threshold"])
+def test_outofbox_image_problems_are_batched_and_hard_edged(name):
+    import torch
+
+    from bench.outofbox import IMAGE_PROBLEMS
+
+    p = IMAGE_PROBLEMS[name]()
+    assert p.image_shape == (32, 32, 3) and not p.differentiable
+    assert p.bounds.tolist() == [[0.0] * p.dim, [1.0] * p.dim]
+    assert float(p(p.x_opt)) == 0.0 and float(p(p.x0)) > 0.01
+    X = torch.rand(7, p.dim, generator=torch.Generator().manual_seed(0))
+    batch = p(X)
+    assert torch.allclose(batch, torch.stack([p(x) for x in X]))
+    # hard edges: a tiny step of the shapes (not their colours) leaves the loss exactly
+    # as it was, a plateau
+    per_shape = {"discs": (6, 3), "triangles": (9, 6), "threshold": (1, 1)}[name]
+    shape = (torch.arange(p.dim) % per_shape[0]) < per_shape[1]
+    assert torch.equal(p(X + 1e-6 * shape), batch)
+    assert not torch.equal(p(X + 0.05 * shape), batch)
+    images = p.render(X)
+    assert images.shape == (7, 32, 32, 3) and images.min() >= 0 and images.max() <= 1
+
+
+def test_outofbox_writes_medians_relative_to_the_start_and_resumes(tmp_path, capsys):
+    from bench import outofbox
+
+    kwargs = dict(problems=["discs", "sphere"], methods=["random", "spsa"], seeds=2, budget=40)
+    result = outofbox.run_outofbox(tmp_path, progress=False, **kwargs)
+    records = result["records"]
+    assert len(records) == 8 and {r["status"] for r in records} == {"done"}
+    for r in records:
+        assert r["nfev"] <= 40
+        assert r["relative"] == pytest.approx((r["best"] - r["f_opt"]) / (r["start"] - r["f_opt"]))
+    discs = [r for r in records if r["problem"] == "discs" and r["method"] == "spsa"]
+    assert discs[0]["start"] == pytest.approx(float(outofbox.Discs()(outofbox.Discs().x0)))
+    expected = float(np.median([r["relative"] for r in discs]))
+    assert result["medians"]["discs"]["spsa"] == pytest.approx(expected)
+    medians = pd.read_csv(tmp_path / "medians.csv", index_col="problem")
+    assert list(medians.columns) == ["random", "spsa"]
+    assert medians.loc["discs", "spsa"] == pytest.approx(expected)
+    assert "| discs |" in (tmp_path / "medians.md").read_text(encoding="utf-8")
+    runs = pd.read_csv(tmp_path / "runs.csv")
+    assert len(runs) == 8 and set(runs["seed"]) == {0, 1}
+
+    # the same call again runs nothing and gives the same table
+    again = outofbox.run_outofbox(tmp_path, progress=False, **kwargs)
+    assert again["medians"] == result["medians"]
+    # the command line, with another budget: every run is made again
+    code = bench_main(
+        ["outofbox", "--out", str(tmp_path), "--problems", "sphere", "--methods", "random",
+         "--seeds", "1", "--budget", "30", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "| sphere |" in out and "Shortfalls:" in out
+    assert json.loads((tmp_path / "runs/sphere/random/seed0.json").read_text())["budget"] == 30
+
+
+def test_outofbox_shortfalls_name_each_missed_goal():
+    from bench.outofbox import shortfalls
+
+    table = {
+        "discs": {"cmaes": 0.1, "prdpt": 0.2, "zerograds": 0.05, "random": 0.5},
+        "sphere": {"zerograds": 0.9, "random": 0.4},
+        "rastrigin": {"zerograds": 0.3, "random": 0.4},
+    }
+    assert shortfalls(table) == [
+        "discs: random at 0.5 of the start (goal < 0.3)",
+        "discs: prdpt 0.2 worse than cmaes 0.1",
+        "sphere: zerograds 0.9 worse than random 0.4",
+    ]
+
+
+def test_outofbox_in_worker_processes_gives_the_same_runs(tmp_path):
+    from bench import outofbox
+
+    kwargs = dict(problems=["threshold"], methods=["random", "prdpt"], seeds=2, budget=40)
+    one = outofbox.run_outofbox(tmp_path / "one", progress=False, **kwargs)
+    two = outofbox.run_outofbox(tmp_path / "two", progress=False, jobs=2, **kwargs)
+    assert [r["best"] for r in one["records"]] == [r["best"] for r in two["records"]]

@@ -1,11 +1,13 @@
 """The ``blackbox-opt`` command line."""
 
 import csv
+import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import blackbox_opt
@@ -150,3 +152,227 @@ def test_python_dash_m(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: Unknown method 'nope'")
     assert "Traceback" not in proc.stderr
+
+
+# -- the user's own problem, the files of --out, families, the progress bar ------------------
+
+MODEL = """
+import numpy as np
+import torch
+
+import blackbox_opt
+
+TRUTH = np.linspace(0.1, 0.9, 5)
+
+
+def loss(x):
+    return float(np.sum((x - TRUTH) ** 2))
+
+
+def batch_loss(X):
+    return np.sum((X - TRUTH) ** 2, axis=1)
+
+
+class Quad(blackbox_opt.Problem):
+    def __init__(self, dim=18):
+        target = torch.linspace(0, 1, dim, dtype=torch.float64)
+        super().__init__(torch.full((dim,), 0.5, dtype=torch.float64), (0.0, 1.0), x_opt=target)
+
+    def _evaluate(self, X):
+        return ((X - self.x_opt) ** 2).sum(-1)
+
+
+def make(dim=4):
+    return Quad(dim)
+
+
+def not_a_problem():
+    return 3.0
+
+
+instance = Quad(3)
+"""
+
+
+@pytest.fixture
+def model(tmp_path):
+    path = tmp_path / "my_model.py"
+    path.write_text(MODEL, encoding="utf-8")
+    return path
+
+
+def _read_points(path):
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
+
+
+def test_run_an_objective_function_from_a_file_writes_the_full_x(model, tmp_path, capsys):
+    out = tmp_path / "fit"
+    argv = ["run", f"{model}:loss", "--x0", "0.5,0.5,0.5,0.5,0.5", "--bounds", "0,1"]
+    assert main([*argv, "-m", "cmaes", "-b", "600", "-s", "0", "-q", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "..." not in printed
+    record = json.loads((tmp_path / "fit.json").read_text(encoding="utf-8"))
+    assert record["problem"] == "loss" and record["method"] == "cmaes"
+    assert len(record["x"]) == 5 and record["x0"] == [0.5] * 5
+    assert np.allclose(record["x"], np.linspace(0.1, 0.9, 5), atol=1e-3)
+    assert record["fun"] == pytest.approx(np.sum((np.array(record["x"]) - TRUTH5) ** 2))
+    rows = _read_points(tmp_path / "fit.x.csv")
+    assert rows[0] == ["point", "x_0", "x_1", "x_2", "x_3", "x_4"]
+    assert [r[0] for r in rows[1:]] == ["best", "last", "start"]
+    assert [float(v) for v in rows[1][1:]] == record["x"]  # full precision
+    history = _read_points(tmp_path / "fit.csv")
+    assert tuple(history[0]) == HISTORY_COLUMNS and len(history) == record["nit"] + 2
+
+    # the same run as minimize with the same function, start, bounds and seed
+    expected = blackbox_opt.minimize(
+        lambda x: float(np.sum((x - TRUTH5) ** 2)),
+        method="cmaes",
+        x0=np.full(5, 0.5),
+        bounds=(0.0, 1.0),
+        budget=600,
+        random_state=0,
+        verbose=False,
+    )
+    assert record["x"] == expected.x.tolist()
+
+
+TRUTH5 = np.linspace(0.1, 0.9, 5)
+
+
+def test_bounds_as_pairs_and_a_vectorised_objective(model, tmp_path):
+    pairs = "[(0, 1), (0, 1), (0, 0.2), (0, 1), (0, 1)]"
+    argv = ["run", f"{model}:batch_loss", "--x0", "[0.5, 0.5, 0.1, 0.5, 0.5]", "--bounds", pairs]
+    argv += ["-m", "cmaes", "-b", "600", "-s", "0", "-q", "-o", "vectorized=True"]
+    assert main([*argv, "--out", str(tmp_path / "fit")]) == 0
+    x = np.array(json.loads((tmp_path / "fit.json").read_text(encoding="utf-8"))["x"])
+    # the third coordinate is held at its upper bound 0.2, below the truth 0.3
+    assert x[2] == pytest.approx(0.2, abs=1e-6)
+    assert np.allclose(x[[0, 1, 3, 4]], TRUTH5[[0, 1, 3, 4]], atol=1e-3)
+
+
+def test_run_a_problem_class_a_factory_and_an_instance_from_a_file(model, capsys):
+    assert (
+        main(["run", f"{model}:Quad", "-o", "dim=18", "-m", "spsa", "-b", "2000", "-s", "0", "-q"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    expected = blackbox_opt.minimize(
+        _load(model).Quad(dim=18), method="spsa", budget=2000, random_state=0, verbose=False
+    )
+    assert f"fun: {expected.fun:.6g}" in out and "..." not in out
+    assert "x: [" in out and out.count(".") > 18  # all 18 values
+    assert main(["run", f"{model}:make", "-m", "random", "-b", "50", "-s", "0", "-q"]) == 0
+    assert "problem: " + f"{model}:make" in capsys.readouterr().out
+    assert main(["run", f"{model}:instance", "-m", "random", "-b", "50", "-s", "0", "-q"]) == 0
+    assert "problem: Quad" in capsys.readouterr().out
+    assert f"{model}:make" not in blackbox_opt.registry.PROBLEMS  # nothing stays registered
+
+
+def _load(path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("my_model_for_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_run_module_attr_from_an_importable_module(model, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(model.parent))
+    argv = ["run", "my_model:loss", "--x0", "0.5,0.5,0.5,0.5,0.5", "-m", "spsa", "-b", "400"]
+    assert main([*argv, "-s", "1", "-q"]) == 0
+    assert "problem: loss" in capsys.readouterr().out
+    assert main(["run", "my_model:Quad", "-o", "dimm=3", "-b", "10", "-q"]) == 2
+    assert "Did you mean 'dim'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["{model}:loss"], "is an objective function of a point: give its start with --x0"),
+        (["{model}:lose"], "has no attribute 'lose'. Did you mean 'loss'?"),
+        (["{dir}/missing.py:loss"], "there is no file"),
+        (["no_such_module_here:loss"], "no module named 'no_such_module_here'"),
+        (["{model}:TRUTH"], "is a ndarray, not a Problem, a factory of one or an objective"),
+        (["{model}:not_a_problem"], "returned a float, not a blackbox_opt.Problem"),
+        (
+            ["{model}:loss", "--x0", "0.5,0.5", "--bounds", "[(0, 1), (0, 1), (0, 1)]"],
+            "--bounds gives 3 (lo, hi) pairs but --x0 has 2 values",
+        ),
+    ],
+)
+def test_errors_about_the_users_problem_name_the_argument(model, capsys, argv, message):
+    argv = [a.format(model=model, dir=model.parent) for a in argv]
+    assert main(["run", *argv, "-m", "random", "-b", "20", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_bad_x0_and_bounds_are_usage_errors(capsys):
+    assert main(["run", "rosenbrock", "--x0", "a,b"]) == 2
+    assert "a point is comma-separated numbers" in capsys.readouterr().err
+    assert main(["run", "rosenbrock", "--bounds", "1,0"]) == 2
+    assert "each lower bound must be at most its upper bound" in capsys.readouterr().err
+    assert main(["run", "rosenbrock", "--bounds", "[(0, 1, 2)]"]) == 2
+    assert "one (lo, hi) pair per parameter" in capsys.readouterr().err
+
+
+def test_x0_replaces_a_registered_problems_start(tmp_path):
+    out = tmp_path / "h.csv"
+    argv = ["run", "rosenbrock", "--x0", "0.9,0.8", "-m", "spsa", "-b", "20", "-s", "0", "-q"]
+    assert main([*argv, "--out", str(out)]) == 0
+    header, first, *_ = _read_points(out)
+    start = 100 * (0.8 - 0.9**2) ** 2 + (1 - 0.9) ** 2
+    assert float(first[header.index("loss")]) == pytest.approx(start)
+    record = json.loads((tmp_path / "h.json").read_text(encoding="utf-8"))
+    assert record["x0"] == [0.9, 0.8]
+
+
+def test_out_keeps_the_iterates_with_record_x(tmp_path, capsys):
+    out = tmp_path / "run.csv"
+    argv = ["run", "rosenbrock", "-m", "spsa", "-b", "40", "-s", "0", "-q", "-o", "record_x=True"]
+    assert main([*argv, "--out", str(out)]) == 0
+    header, *body = _read_points(out)
+    assert header[-2:] == ["x_0", "x_1"] and [float(v) for v in body[0][-2:]] == [-1.2, 1.0]
+    points = _read_points(tmp_path / "run.x.csv")
+    assert [r[0] for r in points[1:]] == ["best", "last", "start"]
+    assert [float(v) for v in points[3][1:]] == [-1.2, 1.0]
+
+
+def test_list_shows_the_problem_families(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "Problem families" in out
+    families = out.split("Problem families")[1]
+    assert "texture-family" in families and "brdf-family" in families
+
+
+def test_the_progress_bar_only_on_a_terminal(monkeypatch, capsys):
+    argv = ["run", "rosenbrock", "-m", "spsa", "-b", "100", "-s", "0"]
+    bar = "spsa on rosenbrock"
+    assert main(argv) == 0
+    assert bar not in capsys.readouterr().err  # stderr is captured: not a terminal
+    assert main([*argv, "--progress"]) == 0
+    err = capsys.readouterr().err
+    assert bar in err and "/100" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert main(argv) == 0
+    assert bar in capsys.readouterr().err
+    assert main([*argv, "--quiet"]) == 0
+    assert bar not in capsys.readouterr().err
+
+
+def test_no_progress_bar_when_stderr_is_a_file(tmp_path):
+    err = tmp_path / "err.txt"
+    with open(err, "w", encoding="utf-8") as fh:
+        proc = subprocess.run(
+            [sys.executable, "-m", "blackbox_opt", "run", "rosenbrock", "-m", "spsa", "-b", "200"],
+            stdout=subprocess.PIPE,
+            stderr=fh,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert proc.returncode == 0 and "fun:" in proc.stdout
+    assert err.read_text(encoding="utf-8") == ""

@@ -231,6 +231,8 @@ class AskTell:
         self._update_best(batch.X, usable)
         state.worst_f = torch.maximum(state.worst_f, finite.max())
         info = self._tell(batch.X, batch.y, batch.grads) or {}
+        if self.record_x:
+            info = {**info, "x": self._recommend().detach().clone()}
         state.nit += 1
         state.history.append(
             nit=state.nit,

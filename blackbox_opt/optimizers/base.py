@@ -87,6 +87,13 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         free.
     verbose : bool, optional
         Show a progress bar; None shows it when standard error is a terminal.
+    record_x : bool, default=False
+        Keep the method's iterate (its recommendation, as ``x_last``) of every
+        iteration, and the start point, in the history: ``result.history.x`` is then
+        an array of shape ``(nit + 1, D)``. It costs one copy of the iterate per
+        iteration, ``D`` times the dtype's size in bytes (4 for float32): 2,000
+        iterations of an 18-parameter problem keep 144 kB, 1,000 of a 35,152-weight
+        network 141 MB. Nothing is evaluated for it.
     on_error : {"raise", "stop", "penalize", "reask"}, default="raise"
         What a failed evaluation costs: the forward model raised, or returned NaN or
         inf, at one of the method's points or at the monitored iterate (see
@@ -160,6 +167,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         "target": [Real, None],
         "monitor": ["boolean", Interval(Integral, 1, None, closed="left"), Options({"auto"})],
         "verbose": ["boolean", None],
+        "record_x": ["boolean"],
         "on_error": [Options({"raise", "stop", "penalize", "reask"})],
         "penalty": [Real, None],
         "random_state": _RANDOM_STATE,
@@ -174,6 +182,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         target: float | None = None,
         monitor: bool | int | str = "auto",
         verbose: bool | None = None,
+        record_x: bool = False,
         on_error: str = "raise",
         penalty: float | None = None,
         random_state: Any = None,
@@ -184,6 +193,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         self.target = target
         self.monitor = monitor
         self.verbose = verbose
+        self.record_x = record_x
         self.on_error = on_error
         self.penalty = penalty
         self.random_state = random_state

@@ -99,7 +99,7 @@ class RunLoop:
         self._last_postfix = 0.0
         self._unchecked: tuple[torch.Tensor, int] | None = None
         #: iterations between monitoring evaluations (None: only the final iterate);
-        #: ``monitor="auto"`` decides after timing the first batch
+        #: ``monitor="auto"`` decides from the problem's cost at the first batch
         self.monitor_every = _monitor_every(optimizer.monitor)
         self._monitored_at = -1  # the iteration whose iterate was monitored last
         #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
@@ -263,6 +263,8 @@ class RunLoop:
             param_error=math.nan if err is None else err,
         )
         if new_row or len(state.history) == 0:
+            if opt.record_x:  # the start point; the tells record the later iterates
+                row["x"] = x.clone()
             state.history.append(
                 nit=state.nit, nfev=state.nfev, time=time.perf_counter() - state.t0, **row
             )

@@ -23,10 +23,13 @@ import torch
 
 import blackbox_opt
 import problems
+from blackbox_opt import plot
 
 problem = problems.make("rect")
 common = dict(lr=1e-3, max_iter=500, random_state=0, verbose=False)
-prdpt = blackbox_opt.minimize("rect", method="prdpt", sigma=0.05, n_samples=4, **common)
+prdpt = blackbox_opt.minimize(
+    "rect", method="prdpt", sigma=0.05, n_samples=4, record_x=True, **common
+)
 adam = blackbox_opt.minimize("rect", method="adam", **common)
 print(prdpt)
 
@@ -105,17 +108,24 @@ assert float(torch.linalg.vector_norm(prdpt.x_last - target)) < 1e-4
 assert 0.02 < per_iteration < 0.08  # "about one iteration in 25"
 
 # %%
+# The path
+# --------
+# With ``record_x=True`` the history keeps PRDPT's iterate after every iteration
+# (``prdpt.history.x``, one row per history row: 501 points of 2 parameters, 8 kB).
+# :func:`blackbox_opt.plot.path` draws them over the loss's contours: the flat start,
+# where the contours are missing, and the straight way down once the probes overlap
+# the target.
+assert prdpt.history.x.shape == (501, 2)
+assert np.allclose(prdpt.history.x[-1], prdpt.x_last.numpy())
+ax = plot.path(prdpt, problem=problems.make("rect", res=64), resolution=80)
+ax.set_title("rect: PRDPT's iterates")
+
+# %%
 # The images
 # ----------
-# ``render`` maps parameters ``(B, 2)`` to images ``(B, H, W, 1)``: the start, the
-# target, and the final iterates of both runs.
-points = torch.stack([problem.x0, target, adam.x_last, prdpt.x_last])
-images = problem.render(points)[..., 0].numpy()
-titles = ["start", "target", "adam, final", "prdpt, final"]
-fig, axes = plt.subplots(1, len(titles), figsize=(10, 2.9))
-for ax, image, title in zip(axes, images, titles):
-    ax.imshow(image, cmap="gray", vmin=0.0, vmax=1.0)
-    ax.set_title(title)
-    ax.axis("off")
+# ``render`` maps parameters ``(B, 2)`` to images ``(B, H, W, 1)``;
+# :func:`blackbox_opt.plot.images` draws the start, the final iterates of both runs
+# and the target (the rendering of the known optimum), each with its loss.
+fig = plot.images(problem, {"adam, final": adam.x_last, "prdpt, final": prdpt.x_last})
 fig.tight_layout()
 plt.show()

@@ -19,10 +19,10 @@ and plots the best loss against evaluations.
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 
 import blackbox_opt
 from bench.experiments import get_experiment
+from blackbox_opt import plot
 
 experiment = get_experiment("rastrigin")
 budget, seeds = experiment.budget("quick", "rastrigin"), experiment.seeds["quick"]
@@ -35,7 +35,7 @@ for method in experiment.methods:
 # Each run is one :func:`blackbox_opt.minimize` call; its ``history`` records the
 # evaluations used and the best loss so far after every iteration. CMA-ES may stop
 # before the budget when pycma's own stopping rules fire (a flat fitness, a tiny step).
-curves = {}
+results = {}
 for method in experiment.methods:
     params = experiment.params(method, "rastrigin")
     runs = []
@@ -45,39 +45,28 @@ for method in experiment.methods:
             result = blackbox_opt.minimize(
                 "rastrigin", method, budget=budget, random_state=seed, verbose=False, **params
             )
-        runs.append((np.asarray(result.history["nfev"]), np.asarray(result.history["best"])))
-    curves[method] = runs
-    finals = [best[-1] for _, best in runs]
+        runs.append(result)
+    results[method] = runs
+    finals = [r.history["best"][-1] for r in runs]
     print(f"{method:10s} best loss per seed: {', '.join(f'{f:.3g}' for f in finals)}")
 
 # %%
 # Every method improves on the start
 # ----------------------------------
-for method, runs in curves.items():
-    for nfev, best in runs:
-        assert nfev[-1] <= budget
-        assert best[-1] < best[0] == 90.0, method
+for method, runs in results.items():
+    for r in runs:
+        assert r.history["nfev"][-1] <= budget
+        assert r.history["best"][-1] < r.history["best"][0] == 90.0, method
 
 # %%
 # Best loss against evaluations
 # -----------------------------
-# The median over seeds, with the range of the seeds as a band.
-grid = np.linspace(0, budget, 200)
+# :func:`blackbox_opt.plot.convergence` draws, for each method given several runs, the
+# median over seeds of the best loss on a common grid of evaluations, with the range
+# of the seeds as a band. A method may reach 0, so the axis is symmetric-log.
 fig, ax = plt.subplots(figsize=(6.4, 4.0))
-for method, runs in curves.items():
-    on_grid = []
-    for nfev, best in runs:
-        idx = np.searchsorted(nfev, grid, side="right") - 1
-        on_grid.append(np.where(idx >= 0, best[np.clip(idx, 0, None)], np.nan))
-    on_grid = np.array(on_grid)
-    line = ax.plot(grid, np.nanmedian(on_grid, 0), label=method)[0]
-    ax.fill_between(
-        grid, np.nanmin(on_grid, 0), np.nanmax(on_grid, 0), alpha=0.2, color=line.get_color(), lw=0
-    )
+plot.convergence(results, ax=ax, log=False)
 ax.set_yscale("symlog", linthresh=1e-2)
-ax.set_xlabel("evaluations")
-ax.set_ylabel("best loss")
 ax.set_title(f"10-D Rastrigin, median over {seeds} seeds")
 ax.grid(True, alpha=0.3)
-ax.legend()
 plt.show()
