@@ -46,12 +46,12 @@ class Nevergrad(BaseOptimizer):
     sigma : float, array-like of shape (D,) or None, default=None
         The parametrisation's mutation scale (``ng.p.Array.set_mutation``), in
         parameter units: the step size of nevergrad's mutations and the unit of its
-        standardised space. None: half of each parameter's bound width, 1 without
-        bounds (nevergrad's own default); a vector gives each parameter its own.
-        Nevergrad's default for an array built with both bounds, a sixth of the width,
-        kept NGOpt on the plateau of ``rect`` on 2 of 3 seeds at 1,000 evaluations,
-        where half the width (and the previous default, 1 on ``[0, 1]``) left it on 3 of
-        3.
+        standardised space. None: a third of each parameter's bound width, 1 without
+        bounds (nevergrad's own default); a vector gives each parameter its own. A
+        third is the widest scale nevergrad accepts without its warning that the
+        bounds should be at least 3 sigma apart; its own default for an array built
+        with both bounds, a sixth, kept NGOpt on the plateau of ``rect`` on 2 of 3 seeds
+        at 1,000 evaluations, a third on 1 of 3, half the width on none.
     optimizer_options : dict, optional
         Extra keyword arguments of the registry entry's constructor. Most entries are
         preconfigured and take none; a few do (``Portfolio``'s ``config``, ``cGA``'s
@@ -136,7 +136,7 @@ class Nevergrad(BaseOptimizer):
                     "nevergrad's parametrisation takes finite bounds on every coordinate "
                     "or none; this problem mixes finite and infinite bounds."
                 )
-        sigma = self._per_parameter("sigma", 0.5, 1.0)
+        sigma = self._per_parameter("sigma", 1 / 3, 1.0)
         parametrization.set_mutation(
             sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
         )

@@ -29,8 +29,14 @@ class SPSA(GradientMethod):
 
     Parameters
     ----------
-    update : {"spall", "optimizer"}, default="spall"
-        Spall's decaying gains, or the torch optimiser given by ``optimizer``/``lr``.
+    update : {"optimizer", "spall"}, default="optimizer"
+        The torch optimiser given by ``optimizer``/``lr`` (Adam by default, with steps
+        in parameter units, about ``lr`` per coordinate whatever the loss's scale), or
+        Spall's decaying gains, whose steps are the gradient estimate times ``a_k``
+        and so depend on the loss's scale: on a problem nobody tuned ``a`` for, they
+        are too small or diverge (three hard-edged discs, image MSE 0.125 at the start,
+        3,000 evaluations, 3 seeds: 0.091-0.093 with Spall's default gains, 0.019-0.034
+        with Adam).
     a : float, optional
         Step-gain numerator (``update="spall"``); default ``0.1 (A + 1)^alpha``, so
         that the first step gain ``a_0`` is 0.1. It multiplies the gradient estimate,
@@ -80,7 +86,7 @@ class SPSA(GradientMethod):
     def __init__(
         self,
         *,
-        update: str = "spall",
+        update: str = "optimizer",
         a: float | None = None,
         c: Any = None,
         A: float | None = None,

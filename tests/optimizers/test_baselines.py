@@ -127,8 +127,10 @@ def test_nevergrad_matches_its_own_loop(name):
         verbose=False,
         monitor=False,
     )
-    # the wrapper's default mutation scale: half of the bound width (10 on sphere)
-    expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4, sigma=5.0)
+    # the wrapper's default mutation scale: a third of the bound width (10 on sphere),
+    # computed as (1 / 3) x 10
+    sigma = (1 / 3) * 10.0
+    expected = own_nevergrad_loop(p.x0.numpy(), p.bounds.numpy(), name, 7, 200, 4, sigma=sigma)
     np.testing.assert_allclose(res.x_last.numpy(), expected, rtol=0, atol=1e-12)
 
 

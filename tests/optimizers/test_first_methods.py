@@ -21,7 +21,7 @@ from blackbox_opt.testing import quadratic_problem
 
 def test_spsa_spall_gains_reach_quadratic_optimum():
     p = quadratic_problem(5)
-    res = SPSA(budget=6000, random_state=1, verbose=False).fit(p).result_
+    res = SPSA(update="spall", budget=6000, random_state=1, verbose=False).fit(p).result_
     assert torch.allclose(res.x_last, p.x_opt, atol=2e-3)
 
 
