@@ -307,9 +307,10 @@ class _ProblemSource:
             return self.problem, False
         if self.kind == "id":
             return _build_problem(self.problem, self.factory, options), False
-        if x0 is None:
+        if x0 is None and options.get("space") is None:
             raise InvalidParameterError(
-                "A plain callable needs a start point: minimize(fun, x0=..., method=...)."
+                "A plain callable needs a start point: minimize(fun, x0=..., method=...), "
+                "or a space=... whose defaults give it."
             )
         valid = self.parameters()
         for key in options:
@@ -369,7 +370,9 @@ def minimize(
         A :class:`Problem`, a registered problem id (see :func:`list_problems`), or a
         plain callable ``fun(x) -> float`` (then ``x0`` is required, as in
         ``scipy.optimize.minimize``; ``bounds=``, ``vectorized=`` and the other
-        arguments of :class:`FunctionProblem` are options).
+        arguments of :class:`FunctionProblem` are options; with ``space=`` a
+        :class:`~blackbox_opt.Space`, ``x0`` may be omitted or given by name, and
+        ``fun`` takes the parameters by name).
     method : str, type or BaseOptimizer, default="zerograds"
         A registered method name (see :func:`list_methods`), an optimiser class, or
         an instance.
@@ -395,8 +398,8 @@ def minimize(
     Returns
     -------
     OptimizeResult
-        ``x``, ``fun``, ``success``, ``status``, ``message``, ``nfev``, ``nit``,
-        ``history``... ``x`` is a numpy array when ``problem`` was a plain callable
+        ``x``, ``params`` (``x`` by name, in the space's types), ``fun``,
+        ``success``, ``status``, ``message``, ``nfev``, ``nit``, ``history``... ``x`` is a numpy array when ``problem`` was a plain callable
         with a numpy ``x0``, a tensor otherwise.
 
     Raises
@@ -437,3 +440,8 @@ def minimize(
 def _points_to_numpy(result: OptimizeResult) -> None:
     result.x = result.x.detach().cpu().numpy()
     result.x_last = result.x_last.detach().cpu().numpy()
+    if "params" in result:
+        result.params = {
+            k: v.detach().cpu().numpy() if torch.is_tensor(v) else v
+            for k, v in result.params.items()
+        }
