@@ -145,7 +145,10 @@ class History:
     parameter gradient, NaN for methods without one), ``sigma`` (the smoothing or
     step scale, NaN where it has no meaning), ``param_error`` (mean squared error of
     the iterate to the known optimum, NaN when unknown); then every other key that a
-    method's ``_tell`` returned (its own columns, NaN in rows without them).
+    method's ``_tell`` returned (its own columns, NaN in rows without them), and, for a
+    problem that declares a :class:`~blackbox_opt.Space`, one column per real, integer
+    and categorical parameter at the iterate, named after it (a categorical holds the
+    index of its choice; a name that is already a column gets the prefix ``param_``).
 
     Examples
     --------

@@ -32,7 +32,7 @@ Examples
 4
 >>> x = space.to_vector({"lr": 1e-2, "layers": 3, "act": "tanh"})
 >>> x
-tensor([-4.6052,  3.0000,  0.0000,  1.0000], dtype=torch.float64)
+tensor([-4.6052,  3.0000,  0.2500,  0.7500], dtype=torch.float64)
 >>> params = space.from_vector(x)
 >>> params["layers"], params["act"], round(params["lr"], 12)
 (3, 'tanh', 0.01)
@@ -264,7 +264,9 @@ class Categorical(Parameter):
         The default choice (the first).
     encoding : {"onehot", "index"}, default="onehot"
         The continuous relaxation methods see. ``"onehot"``: one score in ``[0, 1]``
-        per choice, the highest wins; no choice is nearer to another, so it suits
+        per choice, the highest wins (a choice encodes as 0.75 for it and 0.25 for the
+        others: inside the bounds, so a step of a quarter of their width in either
+        direction can change the choice); no choice is nearer to another, so it suits
         unordered choices. ``"index"``: one coordinate, the rounded index; cheaper (1
         coordinate instead of K) and right for ordered choices.
 
@@ -272,7 +274,7 @@ class Categorical(Parameter):
     --------
     >>> p = Categorical(["red", "green", "blue"])
     >>> p.encode("green", "colour")
-    array([0., 1., 0.])
+    array([0.25, 0.75, 0.25])
     >>> p.decode(torch.tensor([[0.1, 0.2, 0.9]]))
     tensor([2])
     """
@@ -328,7 +330,9 @@ class Categorical(Parameter):
             )
         if self.encoding == "index":
             return np.array([float(k)])
-        return np.eye(self.size)[k]
+        scores = np.full(self.size, 0.25)  # inside the bounds, half a unit from a tie
+        scores[k] = 0.75
+        return scores
 
     def decode(self, Z: torch.Tensor) -> torch.Tensor:
         if self.encoding == "index":
