@@ -399,8 +399,9 @@ def minimize(
     -------
     OptimizeResult
         ``x``, ``params`` (``x`` by name, in the space's types), ``fun``,
-        ``success``, ``status``, ``message``, ``nfev``, ``nit``, ``history``... ``x`` is a numpy array when ``problem`` was a plain callable
-        with a numpy ``x0``, a tensor otherwise.
+        ``success``, ``status``, ``message``, ``nfev``, ``nit``, ``history``... ``x``
+        is a numpy array when ``problem`` was a plain callable with a numpy ``x0`` (or
+        a space and no ``x0``), a tensor otherwise.
 
     Raises
     ------

@@ -471,7 +471,8 @@ class FunctionProblem(Problem):
     >>> from blackbox_opt import Categorical, Integer, Space
     >>> def cost(n, colour):
     ...     return abs(n - 3) + (colour != "red")
-    >>> p = FunctionProblem(cost, space=Space(n=Integer(1, 5), colour=Categorical(["blue", "red"])))
+    >>> space = Space(n=Integer(1, 5), colour=Categorical(["blue", "red"]))
+    >>> p = FunctionProblem(cost, space=space)
     >>> p(p.space.to_vector({"n": 3, "colour": "red"})).item()
     0.0
     """

@@ -407,7 +407,9 @@ class Array(Parameter):
 
     kind = "array"
 
-    def __init__(self, shape: int | Sequence[int], low: Any = None, high: Any = None, *, init=None):
+    def __init__(
+        self, shape: int | Sequence[int], low: Any = None, high: Any = None, *, init=None
+    ):
         shape = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
         if not shape or any(
             isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1 for n in shape
@@ -419,7 +421,11 @@ class Array(Parameter):
         self.size = int(np.prod(self.shape))
         self.low = self._side(low, -math.inf, "low")
         self.high = self._side(high, math.inf, "high")
-        if np.isnan(self.low).any() or np.isnan(self.high).any() or not (self.low < self.high).all():
+        if (
+            np.isnan(self.low).any()
+            or np.isnan(self.high).any()
+            or not (self.low < self.high).all()
+        ):
             raise InvalidParameterError("Array needs low < high in every element (NaN not).")
         if init is None:
             both = np.isfinite(self.low) & np.isfinite(self.high)

@@ -82,7 +82,11 @@ class Tiles(Problem):
         dtype: torch.dtype = torch.float32,
         device: Any = None,
     ):
-        for what, v, low in (("size", size, 8), ("grid", grid, 1), ("max_repeats", max_repeats, 1)):
+        for what, v, low in (
+            ("size", size, 8),
+            ("grid", grid, 1),
+            ("max_repeats", max_repeats, 1),
+        ):
             if not isinstance(v, int) or isinstance(v, bool) or v < low:
                 raise ValueError(f"Tiles needs an int {what} >= {low}; got {v!r}.")
         colours = list(PALETTE)
@@ -94,7 +98,9 @@ class Tiles(Problem):
         params["offset_y"] = Real(0.0, 0.5)
         space = Space(params)
         if target is None:
-            target = {f"tile{i}": colours[(i * 3 + i // grid) % len(colours)] for i in range(grid**2)}
+            target = {
+                f"tile{i}": colours[(i * 3 + i // grid) % len(colours)] for i in range(grid**2)
+            }
             target.update(repeats=min(3, max_repeats), offset_x=0.3, offset_y=0.15)
         if not isinstance(supersample, int) or supersample < 1:
             raise ValueError(f"Tiles needs an int supersample >= 1; got {supersample!r}.")
