@@ -429,7 +429,7 @@ class Array(Parameter):
             raise InvalidParameterError("Array needs low < high in every element (NaN not).")
         if init is None:
             both = np.isfinite(self.low) & np.isfinite(self.high)
-            mid = np.where(both, 0.5 * (self.low + self.high), 0.0)
+            mid = 0.5 * (np.where(both, self.low, 0.0) + np.where(both, self.high, 0.0))
             init = np.clip(mid, self.low, self.high)
         self._init = init
         self.encode(init, "init")
