@@ -20,6 +20,7 @@ from blackbox_opt import (
     minimize,
 )
 from blackbox_opt.cli import main
+from blackbox_opt.registry import PROBLEMS
 from blackbox_opt.testing import mixed_problem
 from problems.tiles import Tiles
 
@@ -317,9 +318,16 @@ def test_tiles_index_encoding_has_one_coordinate_per_tile():
 
 
 def test_cli_shows_the_parameters_by_name(tmp_path, capsys):
-    blackbox_opt.register_problem("tiles", "problems.tiles:Tiles", overwrite=True)
+    added = "tiles" not in PROBLEMS  # registered by the entry point once installed
+    if added:
+        blackbox_opt.register_problem("tiles", "problems.tiles:Tiles")
     out = tmp_path / "h.csv"
-    code = main(["run", "tiles", "-m", "random", "-b", "40", "-s", "0", "-q", "--out", str(out)])
+    try:
+        argv = ["run", "tiles", "-m", "random", "-b", "40", "-s", "0", "-q", "--out", str(out)]
+        code = main(argv)
+    finally:
+        if added:
+            PROBLEMS.unregister("tiles")
     assert code == 0
     printed = capsys.readouterr().out
     assert "repeats: " in printed and "tile8: " in printed
