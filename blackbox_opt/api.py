@@ -316,7 +316,10 @@ class _ProblemSource:
         for key in options:
             if key not in valid:
                 raise UnknownNameError(_unknown_option(key, self.owner, valid))
-        return FunctionProblem(self.problem, x0, **options), not torch.is_tensor(x0)
+        problem = FunctionProblem(self.problem, x0, **options)
+        if x0 is None or isinstance(x0, dict):  # a start from the space: its backend decides
+            return problem, problem.backend == "numpy"
+        return problem, not torch.is_tensor(x0)
 
 
 def _route_options(

@@ -333,3 +333,12 @@ def test_cli_shows_the_parameters_by_name(tmp_path, capsys):
     assert "repeats: " in printed and "tile8: " in printed
     header = out.read_text().splitlines()[0].split(",")
     assert {"tile0", "repeats", "offset_x"} <= set(header)
+
+
+def test_the_backend_decides_what_x_is_when_the_start_comes_from_the_space():
+    space = Space(a=Real(-1.0, 1.0), n=Integer(0, 3))
+    kw = dict(space=space, budget=20, random_state=0, verbose=False)
+    as_torch = minimize(lambda a, n: (a - 0.5) ** 2 + n, "random", backend="torch", **kw)
+    as_numpy = minimize(lambda a, n: (a - 0.5) ** 2 + n, "random", **kw)
+    assert torch.is_tensor(as_torch.x) and isinstance(as_numpy.x, np.ndarray)
+    assert as_torch.params == as_numpy.params
