@@ -342,3 +342,10 @@ def test_the_backend_decides_what_x_is_when_the_start_comes_from_the_space():
     as_numpy = minimize(lambda a, n: (a - 0.5) ** 2 + n, "random", **kw)
     assert torch.is_tensor(as_torch.x) and isinstance(as_numpy.x, np.ndarray)
     assert as_torch.params == as_numpy.params
+
+
+def test_spaces_are_equal_when_their_parameters_and_bounds_are():
+    low = np.zeros((2, 2))
+    assert Space(h=Array((2, 2), low, 1.0)) == Space(h=Array((2, 2), low, 1.0))
+    assert Space(h=Array((2, 2), low, 1.0)) != Space(h=Array((2, 2), low - 1, 1.0))
+    assert Space(n=Integer(0, 3)) != Space(n=Integer(0, 4))

@@ -113,7 +113,11 @@ class Space(Mapping):
         return f"Space({inner})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Space) and repr(self) == repr(other)
+        return (
+            isinstance(other, Space)
+            and repr(self) == repr(other)
+            and bool(torch.equal(self.bounds, other.bounds))
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
