@@ -41,6 +41,7 @@ from .optimizers.spsa import SPSA
 from .problem import FunctionProblem, Problem
 from .result import History, OptimizeResult, Status
 from .smoothing import smooth
+from .space import Array, Categorical, Fixed, Integer, Real, Space
 
 #: The package version.
 __version__ = "0.1.0"
@@ -49,17 +50,21 @@ __all__ = [
     "CMAES",
     "PRDPT",
     "SPSA",
+    "Array",
     "Autodiff",
     "BaseOptimizer",
     "BlackboxOptError",
     "BlackboxOptWarning",
     "CallbackError",
+    "Categorical",
     "Comparison",
     "EvaluationError",
     "FiniteDifferences",
+    "Fixed",
     "FunctionProblem",
     "History",
     "InsufficientMemoryError",
+    "Integer",
     "InvalidParameterError",
     "MetaInitializer",
     "MetaSGD",
@@ -72,6 +77,8 @@ __all__ = [
     "Problem",
     "ProblemFamily",
     "RandomSearch",
+    "Real",
+    "Space",
     "Status",
     "UnknownNameError",
     "UnsupportedProblemError",

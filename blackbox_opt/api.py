@@ -307,15 +307,19 @@ class _ProblemSource:
             return self.problem, False
         if self.kind == "id":
             return _build_problem(self.problem, self.factory, options), False
-        if x0 is None:
+        if x0 is None and options.get("space") is None:
             raise InvalidParameterError(
-                "A plain callable needs a start point: minimize(fun, x0=..., method=...)."
+                "A plain callable needs a start point: minimize(fun, x0=..., method=...), "
+                "or a space=... whose defaults give it."
             )
         valid = self.parameters()
         for key in options:
             if key not in valid:
                 raise UnknownNameError(_unknown_option(key, self.owner, valid))
-        return FunctionProblem(self.problem, x0, **options), not torch.is_tensor(x0)
+        problem = FunctionProblem(self.problem, x0, **options)
+        if x0 is None or isinstance(x0, dict):  # a start from the space: its backend decides
+            return problem, problem.backend == "numpy"
+        return problem, not torch.is_tensor(x0)
 
 
 def _route_options(
@@ -370,7 +374,9 @@ def minimize(
         A :class:`Problem`, a registered problem id (see :func:`list_problems`), or a
         plain callable ``fun(x) -> float`` (then ``x0`` is required, as in
         ``scipy.optimize.minimize``; ``bounds=``, ``vectorized=`` and the other
-        arguments of :class:`FunctionProblem` are options).
+        arguments of :class:`FunctionProblem` are options; with ``space=`` a
+        :class:`~blackbox_opt.Space`, ``x0`` may be omitted or given by name, and
+        ``fun`` takes the parameters by name).
     method : str, type or BaseOptimizer, default="zerograds"
         A registered method name (see :func:`list_methods`), an optimiser class, or
         an instance.
@@ -404,9 +410,10 @@ def minimize(
     Returns
     -------
     OptimizeResult
-        ``x``, ``fun``, ``success``, ``status``, ``message``, ``nfev``, ``nit``,
-        ``history``... ``x`` is a numpy array when ``problem`` was a plain callable
-        with a numpy ``x0``, a tensor otherwise.
+        ``x``, ``params`` (``x`` by name, in the space's types), ``fun``,
+        ``success``, ``status``, ``message``, ``nfev``, ``nit``, ``history``... ``x``
+        is a numpy array when ``problem`` was a plain callable with a numpy ``x0`` (or
+        a space and no ``x0``), a tensor otherwise.
 
     Raises
     ------
@@ -453,3 +460,8 @@ def minimize(
 def _points_to_numpy(result: OptimizeResult) -> None:
     result.x = result.x.detach().cpu().numpy()
     result.x_last = result.x_last.detach().cpu().numpy()
+    if "params" in result:
+        result.params = {
+            k: v.detach().cpu().numpy() if torch.is_tensor(v) else v
+            for k, v in result.params.items()
+        }

@@ -308,11 +308,17 @@ def _format_value(value: Any) -> str:
 
 def _print_result(result: Any) -> None:
     keys = ["method", "problem", "fun", "x", "nit", "nfev", "nfev_monitor", "message", "time"]
-    width = max(len(k) for k in keys)
+    params = result.get("params") or {}
+    if list(params) == ["x"]:  # plain reals: the same as x
+        params = {}
+    width = max(len(k) for k in [*keys, *params])
     for key in keys:
         value = result.get(key)
         text = f"{value:.3f} s" if key == "time" else _format_value(value)
         print(f"{key.rjust(width)}: {text}")
+        if key == "x":
+            for name, v in params.items():  # the point by name, under x
+                print(f"{name.rjust(width)}: {_format_value(v)}")
 
 
 def _families() -> Any:

@@ -9,7 +9,7 @@ output.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -17,6 +17,7 @@ import torch
 
 from .exceptions import EvaluationError, InvalidParameterError, NotDifferentiableError
 from .scales import bound_widths
+from .space import Space
 
 __all__ = ["FunctionProblem", "Problem"]
 
@@ -34,14 +35,21 @@ class Problem(torch.nn.Module):
 
     Parameters
     ----------
-    x0 : array-like of shape (D,)
-        The start point.
+    x0 : array-like of shape (D,) or dict, optional
+        The start point: a flat vector, or with a ``space`` values by name (missing
+        names take their defaults). Required without a space.
     bounds : array-like of shape (2, D) or (2,), optional
-        Lower and upper bounds; a pair of scalars applies to every coordinate.
-    x_opt : array-like of shape (D,), optional
+        Lower and upper bounds; a pair of scalars applies to every coordinate. With a
+        ``space`` the bounds come from it.
+    x_opt : array-like of shape (D,) or dict, optional
         A known minimiser (the ground truth), used for parameter errors.
     f_opt : float, optional
         The known minimum.
+    space : Space, optional
+        Named parameters (reals, log-scaled reals, integers, categoricals, arrays; see
+        :mod:`blackbox_opt.space`) and their map to the flat vector ``X`` that
+        :meth:`_evaluate` receives; ``self.space.decode(X)`` gives them by name.
+        Default: one block of plain reals ``x`` within ``bounds``.
     dtype : torch.dtype, optional
         The dtype of parameters and losses (default: float32, or that of a tensor x0).
     device : str or torch.device, optional
@@ -108,16 +116,19 @@ class Problem(torch.nn.Module):
 
     def __init__(
         self,
-        x0: Any,
+        x0: Any = None,
         bounds: Any = None,
         *,
         x_opt: Any = None,
         f_opt: float | None = None,
+        space: Space | None = None,
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         chunk_bytes: int | None = None,
     ):
         super().__init__()
+        x0, bounds, x_opt = _from_space(space, x0, bounds, x_opt)
+        self._space = space
         if dtype is None:
             dtype = x0.dtype if torch.is_tensor(x0) and x0.is_floating_point() else None
         dtype = dtype or torch.get_default_dtype()
@@ -151,20 +162,39 @@ class Problem(torch.nn.Module):
         return self.x0.dtype
 
     @property
-    def scales(self) -> torch.Tensor:
-        """The natural scale of each parameter, shape ``(D,)``: the width of its bounds.
-
-        The methods' step and smoothing sizes default to fractions of it (see
-        :mod:`blackbox_opt.scales`); ``inf`` where a parameter has no finite bounds, where
-        they fall back on absolute defaults. A problem whose parameters have a natural
-        scale other than their bounds overrides this property.
-        """
-        return bound_widths(self.bounds, self.dim, self.dtype, self.device)
-
-    @property
     def name(self) -> str:
         """The registered id, or the class name for unregistered problems."""
         return self.id or type(self).__name__
+
+    @property
+    def space(self) -> Space:
+        """The problem's parameters by name (:class:`~blackbox_opt.space.Space`).
+
+        The declared space, or by default one block ``x`` of plain reals within the
+        bounds.
+        """
+        if self._space is not None:
+            return self._space
+        default = self.__dict__.get("_default_space")
+        if default is None or default.dim != self.dim:
+            default = Space.from_bounds(self.dim, self.bounds)
+            self.__dict__["_default_space"] = default
+        return default
+
+    @property
+    def scales(self) -> torch.Tensor:
+        """The natural scale of each coordinate of the flat vector, shape ``(D,)``.
+
+        The methods' step and smoothing sizes default to fractions of it (see
+        :mod:`blackbox_opt.scales`). From the declared space (log-scale reals: their
+        width in log units; one score per categorical choice: 1), else the width of
+        the bounds; ``inf`` where a parameter has no finite bounds, where the methods
+        fall back on absolute defaults. A problem whose parameters have a natural
+        scale other than their bounds overrides this property.
+        """
+        if self._space is not None:
+            return self._space.scales.to(device=self.device, dtype=self.dtype)
+        return bound_widths(self.bounds, self.dim, self.dtype, self.device)
 
     # -- evaluation -----------------------------------------------------------------------
     def forward(self, X: Any) -> torch.Tensor:
@@ -398,11 +428,23 @@ class FunctionProblem(Problem):
     fun : callable
         ``fun(x) -> float`` for one point ``x`` of shape ``(D,)``, or with
         ``vectorized=True`` ``fun(X) -> (B,)`` for a batch. It receives torch tensors, or
-        numpy arrays when ``backend="numpy"``.
-    x0 : array-like of shape (D,)
-        The start point.
+        numpy arrays when ``backend="numpy"``. With a ``space``, it takes the parameters
+        by name instead (see ``params_as``).
+    x0 : array-like of shape (D,) or dict, optional
+        The start point; with a ``space``, values by name or None for its defaults.
     bounds : array-like of shape (2, D) or (2,), optional
-        Lower and upper bounds.
+        Lower and upper bounds (with a ``space``, they come from it).
+    space : Space, optional
+        The parameters by name: reals (optionally log-scaled), integers, categoricals,
+        fixed values and array blocks (see :class:`~blackbox_opt.Space`).
+    params_as : {"kwargs", "dict", "vector"}, optional
+        How ``fun`` receives a point: ``fun(**params)``, ``fun(params)`` or the flat
+        vector. Default: ``"kwargs"`` with a space, else ``"vector"``. One point's
+        params are reals as floats (0-d tensors with the torch backend, so autograd
+        flows), integers as ints, categoricals as the choice, arrays as arrays of their
+        shape. With ``vectorized=True`` every value is batched: ``(B,)`` tensors or
+        arrays, ``(B, *shape)`` for arrays, the *index* of the choice for
+        categoricals.
     vectorized : bool, default=False
         Whether ``fun`` takes a whole batch. Otherwise it is called once per point,
         the fallback for forward models that cannot batch.
@@ -431,14 +473,26 @@ class FunctionProblem(Problem):
     0.0
     >>> p.dtype
     torch.float64
+
+    By name, with a space:
+
+    >>> from blackbox_opt import Categorical, Integer, Space
+    >>> def cost(n, colour):
+    ...     return abs(n - 3) + (colour != "red")
+    >>> space = Space(n=Integer(1, 5), colour=Categorical(["blue", "red"]))
+    >>> p = FunctionProblem(cost, space=space)
+    >>> p(p.space.to_vector({"n": 3, "colour": "red"})).item()
+    0.0
     """
 
     def __init__(
         self,
         fun: Callable,
-        x0: Any,
+        x0: Any = None,
         bounds: Any = None,
         *,
+        space: Space | None = None,
+        params_as: str | None = None,
         vectorized: bool = False,
         backend: str = "auto",
         x_opt: Any = None,
@@ -460,11 +514,18 @@ class FunctionProblem(Problem):
             backend = "torch" if torch.is_tensor(x0) else "numpy"
         if dtype is None and not torch.is_tensor(x0):
             dtype = torch.float64
+        if params_as is None:
+            params_as = "vector" if space is None else "kwargs"
+        if params_as not in ("kwargs", "dict", "vector"):
+            raise InvalidParameterError(
+                f"params_as must be 'kwargs', 'dict' or 'vector'; got {params_as!r}."
+            )
         super().__init__(
             x0,
             bounds,
             x_opt=x_opt,
             f_opt=f_opt,
+            space=space,
             dtype=dtype,
             device=device,
             chunk_bytes=chunk_bytes,
@@ -472,6 +533,7 @@ class FunctionProblem(Problem):
         self.fun = fun
         self.vectorized = bool(vectorized)
         self.backend = backend
+        self.params_as = params_as
         self.differentiable = backend == "torch" if differentiable is None else differentiable
         if not self.differentiable and backend == "numpy" and differentiable is None:
             self.not_differentiable_reason = (
@@ -492,19 +554,47 @@ class FunctionProblem(Problem):
         return self._name
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
-        if self.backend == "numpy":
-            Xn = X.detach().cpu().numpy()
+        numpy = self.backend == "numpy"
+        if self.params_as == "vector":
+            args = X.detach().cpu().numpy() if numpy else X
+            points = args if self.vectorized else list(args)
+        elif self.vectorized:
+            points = self.space.decode(X)
+            if numpy:
+                points = {k: _to_numpy(v) for k, v in points.items()}
+        else:
+            points = self._points_by_name(X)
+        if numpy:
             if self.vectorized:
-                values = self._batch_values(self.fun(Xn), X.shape[0])
+                values = self._batch_values(self._call(points), X.shape[0])
             else:
-                values = [_scalar(self.fun(x), self.name) for x in Xn]
+                values = [_scalar(self._call(x), self.name) for x in points]
             y = torch.as_tensor(np.asarray(values, dtype=np.float64).reshape(-1))
             return y.to(device=self.device, dtype=self.dtype)
         if self.vectorized:
-            y = self._batch_values(self.fun(X), X.shape[0])
+            y = self._batch_values(self._call(points), X.shape[0])
             y = torch.as_tensor(y, device=self.device)
             return y.reshape(-1).to(self.dtype)
-        return torch.stack([_scalar_tensor(self.fun(x), self) for x in X])
+        return torch.stack([_scalar_tensor(self._call(x), self) for x in points])
+
+    def _call(self, point: Any) -> Any:
+        return self.fun(**point) if self.params_as == "kwargs" else self.fun(point)
+
+    def _points_by_name(self, X: torch.Tensor) -> list[dict[str, Any]]:
+        """One dict per point, in the user's types (see ``params_as``)."""
+        space = self.space
+        if self.backend == "numpy":
+            rows = space.rows(X)
+            arrays = [k for k in space if space[k].kind == "array"]
+            for row in rows:
+                row.update((k, _to_numpy(row[k])) for k in arrays)
+            return rows
+        rows = space.rows(X.detach())
+        values = space.decode(X)  # reals and arrays keep their autograd graph
+        keep = [k for k in space if space[k].kind in ("real", "array")]
+        for i, row in enumerate(rows):
+            row.update((k, values[k][i]) for k in keep)
+        return rows
 
     def _batch_values(self, values: Any, batch: int) -> Any:
         """A vectorised function's output, if it holds one loss per point."""
@@ -516,6 +606,10 @@ class FunctionProblem(Problem):
                 f"returned shape {shape}."
             )
         return values
+
+
+def _to_numpy(value: Any) -> Any:
+    return value.detach().cpu().numpy() if torch.is_tensor(value) else value
 
 
 def _scalar(value: Any, name: str) -> float:
@@ -659,3 +753,32 @@ def _as_bounds(bounds: Any, x0: torch.Tensor) -> torch.Tensor | None:
         idx = outside.nonzero().flatten().tolist()[:10]
         raise InvalidParameterError(f"x0 lies outside the bounds in coordinate(s) {idx}.")
     return b
+
+
+def _from_space(space: Space | None, x0: Any, bounds: Any, x_opt: Any) -> tuple[Any, Any, Any]:
+    """The flat start, bounds and optimum of a problem that declares a space."""
+    if space is None:
+        if x0 is None:
+            raise InvalidParameterError(
+                "x0 is required: give the start point, or a space= whose defaults give it."
+            )
+        for what, value in (("x0", x0), ("x_opt", x_opt)):
+            if isinstance(value, Mapping):
+                raise InvalidParameterError(
+                    f"{what} is given by name ({sorted(value)[:5]}); that needs a space= "
+                    "that declares the names."
+                )
+        return x0, bounds, x_opt
+    if not isinstance(space, Space):
+        raise InvalidParameterError(
+            f"space must be a blackbox_opt.Space; got {type(space).__name__}."
+        )
+    if bounds is not None:
+        raise InvalidParameterError(
+            "bounds and space are both given: with a space, bounds come from its parameters."
+        )
+    if x0 is None or isinstance(x0, Mapping):
+        x0 = space.to_vector(x0).numpy()
+    if isinstance(x_opt, Mapping):
+        x_opt = space.to_vector(x_opt).numpy()
+    return x0, space.bounds, x_opt  # a tensor: read as (lower row, upper row)

@@ -61,6 +61,10 @@ class OptimizeResult(dict):
     x : torch.Tensor (D,)
         The best point found (the lowest loss among every point evaluated, the method's
         iterates included).
+    params : dict
+        ``x`` by name, in the types of the problem's
+        :attr:`~blackbox_opt.Problem.space`: floats, ints, the chosen categories,
+        arrays of their shape (``{"x": x}`` for a problem of plain reals).
     fun : float
         The loss at ``x``.
     success : bool
@@ -107,7 +111,8 @@ class OptimizeResult(dict):
         if not self:
             return f"{type(self).__name__}()"
         order = [
-            "message", "success", "status", "fun", "x", "nit", "nfev", "nfev_monitor", "nfail",
+            "message", "success", "status", "fun", "x", "params", "nit", "nfev", "nfev_monitor",
+            "nfail",
             "method", "problem", "time",
         ]  # fmt: skip
         keys = [k for k in order if k in self] + sorted(k for k in self if k not in order)
@@ -117,14 +122,10 @@ class OptimizeResult(dict):
             value = self[k]
             if isinstance(value, History):
                 text = f"<History: {len(value)} rows>"
-            elif torch.is_tensor(value) or isinstance(value, np.ndarray):
-                text = np.array2string(
-                    np.asarray(value.detach().cpu() if torch.is_tensor(value) else value),
-                    threshold=8,
-                    precision=6,
-                )
+            elif isinstance(value, dict):
+                text = "{" + ", ".join(f"{n!r}: {_short(v)}" for n, v in value.items()) + "}"
             else:
-                text = repr(value)
+                text = _short(value)
             lines.append(f"{k.rjust(width)}: {text}")
         return "\n".join(lines)
 
@@ -144,7 +145,10 @@ class History:
     parameter gradient, NaN for methods without one), ``sigma`` (the smoothing or
     step scale, NaN where it has no meaning), ``param_error`` (mean squared error of
     the iterate to the known optimum, NaN when unknown); then every other key that a
-    method's ``_tell`` returned (its own columns, NaN in rows without them).
+    method's ``_tell`` returned (its own columns, NaN in rows without them), and, for a
+    problem that declares a :class:`~blackbox_opt.Space`, one column per real, integer
+    and categorical parameter at the iterate, named after it (a categorical holds the
+    index of its choice; a name that is already a column gets the prefix ``param_``).
 
     A run with ``record_x=True`` also keeps the iterate of every row (the key ``x`` of
     a row, a ``(D,)`` tensor): :attr:`x` stacks them into an array of shape
@@ -298,6 +302,14 @@ class History:
 
     def __repr__(self) -> str:
         return f"History({len(self)} rows)"
+
+
+def _short(value: Any) -> str:
+    """A value as one short line: arrays summarised."""
+    if torch.is_tensor(value) or isinstance(value, np.ndarray):
+        array = np.asarray(value.detach().cpu() if torch.is_tensor(value) else value)
+        return np.array2string(array, threshold=8, precision=6).replace("\n", "")
+    return repr(value)
 
 
 def _column(rows: list[dict], name: str) -> np.ndarray:

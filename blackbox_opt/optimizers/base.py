@@ -15,7 +15,7 @@ import inspect
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -314,8 +314,9 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         ----------
         problem : Problem, optional
             The problem; gives the start, the bounds, the device and the dtype.
-        x0 : array-like of shape (D,) or fitted initialiser, optional
-            The start point (default: ``problem.x0``; required without a problem). An
+        x0 : array-like of shape (D,), dict or fitted initialiser, optional
+            The start point (default: ``problem.x0``; required without a problem); a
+            dict gives it by name in the problem's :attr:`~blackbox_opt.Problem.space`. An
             object with an ``as_x0(problem)`` method, such as a fitted
             :class:`~blackbox_opt.MetaInitializer`, gives its start for the problem.
         bounds : optional
@@ -338,6 +339,8 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             )
         if x0 is not None and callable(getattr(x0, "as_x0", None)):
             x0 = x0.as_x0(problem)  # a fitted initialiser (MetaInitializer) gives its start
+        if isinstance(x0, Mapping) and problem is not None:  # a start by name
+            x0 = problem.space.to_vector(x0, dtype=problem.dtype, device=problem.device)
         if problem is None:
             if x0 is None:
                 raise InvalidParameterError("start() needs a problem or an x0.")
@@ -507,8 +510,10 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             if float(y[i]) < best_f:
                 best_x, best_f = batch.X[i], float(y[i])
         problem = state.problem
+        named = {} if problem is None else {"params": problem.space.from_vector(best_x)}
         return OptimizeResult(
             x=best_x.clone(),
+            **named,
             fun=best_f,
             success=state.status in Status.SUCCESS,
             status=state.status,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from numbers import Integral, Real
 from typing import Any, ClassVar
@@ -20,6 +21,7 @@ from ..scales import is_uniform
 from ..utils import available_memory, require
 from ..validation import Interval, Options, PositiveVector
 from .base import BaseOptimizer, RunState
+from .nevergrad import _NumpyStream
 
 __all__ = ["CMAES", "DIAGONAL_DIM", "available_memory", "full_cma_bytes"]
 
@@ -86,6 +88,12 @@ class CMAES(BaseOptimizer):
     problem stays on its device. pycma is seeded from ``random_state`` through its own
     ``randn`` option (a private ``numpy.random.RandomState``, so the global numpy
     generator is left alone) and runs silently: no console output, no files.
+
+    On a problem whose :attr:`~blackbox_opt.Problem.space` has integers (or
+    index-encoded categoricals), their coordinates go to pycma's
+    ``integer_variables``: pycma keeps their step sizes from shrinking below the
+    integer spacing, so the search does not freeze on a rounding plateau; the
+    rounding itself happens when the space decodes the point.
 
     Parameters
     ----------
@@ -185,11 +193,24 @@ class CMAES(BaseOptimizer):
             options["CMA_stds"] = (steps / sigma0).cpu().numpy()
         if self.popsize is not None:
             options["popsize"] = self.popsize
+        integers = [] if state.problem is None else state.problem.space.integer_indices
+        if integers and "integer_variables" not in options:
+            options["integer_variables"] = integers  # pycma keeps their steps >= ~1
         if bounds is not None:
             options["bounds"] = [_cma_bound(side) for side in bounds.double().cpu().numpy()]
         x0 = state.x0.double().cpu().numpy()
-        self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
+        # pycma's integer handling draws from numpy's global generator: it gets a
+        # private, seeded stream, swapped in around every call
+        self._stream = None
+        if options.get("integer_variables"):
+            seed = self._library_seed(state) + 1
+            self._stream = _NumpyStream(np.random.RandomState(seed).get_state())
+        with self._numpy():
+            self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
         self._asked: list | None = None
+
+    def _numpy(self) -> Any:
+        return self._stream if self._stream is not None else contextlib.nullcontext()
 
     def _get_state(self) -> dict:
         asked = None if self._asked is None else torch.from_numpy(np.stack(self._asked))
@@ -197,17 +218,21 @@ class CMAES(BaseOptimizer):
             **super()._get_state(),
             "es": pickle_library_object(self._es, "cma"),
             "asked": asked,
+            "stream": None if self._stream is None else _stream_to_plain(self._stream.state),
         }
 
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
         self._es = unpickle_library_object(state["es"], "cma")
+        stream = state.get("stream")
+        self._stream = None if stream is None else _NumpyStream(_stream_from_plain(stream))
         asked = state["asked"]
         self._asked = None if asked is None else list(asked.double().cpu().numpy())
 
     def _ask(self) -> torch.Tensor:
         state = self._state
-        self._asked = self._es.ask()
+        with self._numpy():
+            self._asked = self._es.ask()
         X = torch.from_numpy(np.stack(self._asked))
         return X.to(device=state.device, dtype=state.dtype)
 
@@ -216,21 +241,24 @@ class CMAES(BaseOptimizer):
 
     def _ask_n(self, n: int) -> torch.Tensor:
         state = self._state
-        self._asked = self._es.ask(n)
+        with self._numpy():
+            self._asked = self._es.ask(n)
         X = torch.from_numpy(np.stack(self._asked))
         return X.to(device=state.device, dtype=state.dtype)
 
     def _reask(self, slots: torch.Tensor) -> torch.Tensor:
         # new samples from the same distribution take the failed ones' places
         state = self._state
-        new = self._es.ask(slots.numel())
+        with self._numpy():
+            new = self._es.ask(slots.numel())
         for slot, x in zip(slots.tolist(), new, strict=True):
             self._asked[slot] = x
         return torch.from_numpy(np.stack(new)).to(device=state.device, dtype=state.dtype)
 
     def _tell(self, X: torch.Tensor, y: torch.Tensor, grads: torch.Tensor | None) -> dict:
         # pycma gets back exactly the float64 solutions it proposed
-        self._es.tell(self._asked, y.double().cpu().tolist())
+        with self._numpy():
+            self._es.tell(self._asked, y.double().cpu().tolist())
         self._asked = None
         return {"sigma": float(self._es.sigma)}
 
@@ -240,4 +268,16 @@ class CMAES(BaseOptimizer):
         return self._project(torch.from_numpy(mean).to(device=state.device, dtype=state.dtype))
 
     def _converged(self) -> bool:
-        return bool(self._es.stop())
+        with self._numpy():
+            return bool(self._es.stop())
+
+
+def _stream_to_plain(state: tuple) -> list:
+    """numpy's generator state as plain values and a tensor (loadable with weights_only)."""
+    name, keys, pos, has_gauss, cached = state
+    return [name, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), cached]
+
+
+def _stream_from_plain(saved: list) -> tuple:
+    name, keys, pos, has_gauss, cached = saved
+    return (name, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, float(cached))

@@ -34,7 +34,7 @@ import torch
 from ..evaluation import evaluate, is_forward_model_failure
 from ..exceptions import CallbackError, EvaluationError, InvalidParameterError
 from ..problem import Problem
-from ..result import OptimizeResult, Status
+from ..result import HISTORY_COLUMNS, OptimizeResult, Status
 
 if TYPE_CHECKING:
     from .base import BaseOptimizer
@@ -104,6 +104,9 @@ class RunLoop:
         self._monitored_at = -1  # the iteration whose iterate was monitored last
         #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
         self.failures_cost_one_point = optimizer.on_error in ("penalize", "reask")
+        #: a declared space's scalar parameters at the iterate become named history columns
+        space = problem.space
+        self.named_space = None if space.is_default else space
 
     def run(self) -> None:
         """Iterate until a stop, then fit the optimiser with the result.
@@ -262,6 +265,9 @@ class RunLoop:
             nfev_monitor=state.nfev_monitor,
             param_error=math.nan if err is None else err,
         )
+        if self.named_space is not None:
+            for name, value in self.named_space.columns(x).items():
+                row["param_" + name if name in HISTORY_COLUMNS else name] = value
         if new_row or len(state.history) == 0:
             if opt.record_x:  # the start point; the tells record the later iterates
                 row["x"] = x.clone()

@@ -32,7 +32,12 @@ class Nevergrad(BaseOptimizer):
     Each iteration asks nevergrad for ``batch_size`` candidates (the optimiser is built
     with ``num_workers=batch_size``), evaluates them in one batched problem call and
     tells nevergrad every loss. The problem's bounds become bounds of the
-    parametrisation (``ng.p.Array.set_bounds``); the parametrisation's random state is
+    parametrisation (``ng.p.Array.set_bounds``); a problem that declares a
+    :class:`~blackbox_opt.Space` is searched through nevergrad's own parameters instead
+    (``Scalar``, ``Log``, ``Scalar.set_integer_casting`` for integers, ``Choice`` for
+    categoricals, ``Array`` for blocks; :meth:`~blackbox_opt.Space.to_nevergrad`),
+    and every candidate is handed to the problem as its flat vector. The
+    parametrisation's random state is
     seeded from ``random_state``; the evaluation budget is passed to nevergrad, whose
     NGOpt chooses its algorithm from it.
 
@@ -47,7 +52,9 @@ class Nevergrad(BaseOptimizer):
         The parametrisation's mutation scale (``ng.p.Array.set_mutation``), in
         parameter units: the step size of nevergrad's mutations and the unit of its
         standardised space. None: a third of each parameter's bound width, 1 without
-        bounds (nevergrad's own default); a vector gives each parameter its own. A
+        bounds (nevergrad's own default); a vector gives each parameter its own. For a
+        problem with a declared parameter space, nevergrad's own parameters keep their
+        own scales (a sixth of a bounded real's range) and this is not used. A
         third is the widest scale nevergrad accepts without its warning that the
         bounds should be at least 3 sigma apart; its own default for an array built
         with both bounds, a sixth, kept NGOpt on the plateau of ``rect`` on 2 of 3 seeds
@@ -121,12 +128,19 @@ class Nevergrad(BaseOptimizer):
                 "nevergrad's optimisers plan with their budget (NGOpt picks its algorithm "
                 "from it): give budget= or max_iter=, not only max_time or target."
             )
-        parametrization = ng.p.Array(init=state.x0.double().cpu().numpy())
-        # seeded first: nevergrad would otherwise draw a seed from numpy's global
-        # generator when the bounds are set
         seed = self._library_seed(state)
-        parametrization.random_state = np.random.RandomState(seed)
-        if state.bounds is not None:
+        space = None if state.problem is None else state.problem.space
+        if space is not None and not space.is_default:
+            # nevergrad's own parameters: Scalar, Log, integer casting, Choice, Array
+            parametrization = space.to_nevergrad(space.from_vector(state.x0))
+            parametrization.random_state = np.random.RandomState(seed)
+        else:
+            space = None
+            parametrization = ng.p.Array(init=state.x0.double().cpu().numpy())
+            # seeded first: nevergrad would otherwise draw a seed from numpy's global
+            # generator when the bounds are set
+            parametrization.random_state = np.random.RandomState(seed)
+        if space is None and state.bounds is not None:
             finite = np.isfinite(state.bounds.double().cpu().numpy())
             if finite.all():
                 lower, upper = state.bounds.double().cpu().numpy()
@@ -136,10 +150,11 @@ class Nevergrad(BaseOptimizer):
                     "nevergrad's parametrisation takes finite bounds on every coordinate "
                     "or none; this problem mixes finite and infinite bounds."
                 )
-        sigma = self._per_parameter("sigma", 1 / 3, 1.0)
-        parametrization.set_mutation(
-            sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
-        )
+        if space is None:  # a declared space's parameters keep nevergrad's own scales
+            sigma = self._per_parameter("sigma", 1 / 3, 1.0)
+            parametrization.set_mutation(
+                sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
+            )
         # some of nevergrad's algorithms draw from numpy's global generator; they get a
         # private, seeded stream of their own, swapped in around every call
         stream = _NumpyStream(np.random.RandomState(seed + 1).get_state())
@@ -150,7 +165,7 @@ class Nevergrad(BaseOptimizer):
                 num_workers=self.batch_size,
                 **(self.optimizer_options or {}),
             )
-        self._ng = _NevergradRun(optimizer, stream)
+        self._ng = _NevergradRun(optimizer, stream, space)
 
     def _get_state(self) -> dict:
         return {**super()._get_state(), "ng": pickle_library_object(self._ng, "nevergrad")}
@@ -210,22 +225,29 @@ class _NevergradRun:
     candidates stay the very objects the optimiser handed out.
     """
 
-    def __init__(self, optimizer: Any, stream: _NumpyStream):
+    def __init__(self, optimizer: Any, stream: _NumpyStream, space: Any = None):
         self.optimizer = optimizer
         self.stream = stream
+        self.space = space
         self.candidates: list = []
+
+    def flat(self, value: Any) -> np.ndarray:
+        """A candidate's value as the problem's flat vector."""
+        if self.space is None:
+            return np.asarray(value, dtype=np.float64)
+        return self.space.to_vector(value, check=False).numpy()
 
     def ask(self, n: int) -> np.ndarray:
         with self.stream:
             self.candidates = [self.optimizer.ask() for _ in range(n)]
-        return np.stack([np.asarray(c.value, dtype=np.float64) for c in self.candidates])
+        return np.stack([self.flat(c.value) for c in self.candidates])
 
     def replace(self, slots: list[int]) -> np.ndarray:
         """New candidates in place of failed ones (which are never told)."""
         with self.stream:
             for slot in slots:
                 self.candidates[slot] = self.optimizer.ask()
-        return np.stack([np.asarray(self.candidates[s].value, dtype=np.float64) for s in slots])
+        return np.stack([self.flat(self.candidates[s].value) for s in slots])
 
     def tell(self, losses: list[float]) -> None:
         with self.stream:
@@ -236,4 +258,4 @@ class _NevergradRun:
     def recommendation(self) -> np.ndarray:
         with self.stream:
             value = self.optimizer.provide_recommendation().value
-        return np.asarray(value, dtype=np.float64)
+        return self.flat(value)

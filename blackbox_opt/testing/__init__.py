@@ -30,12 +30,13 @@ from .optimizers import (
     check_converges_on_quadratic,
     check_forward_model_errors,
     check_keyboard_interrupt,
+    check_mixed_space,
     check_result_fields,
     check_same_seed_same_run,
     check_state_dict_resumes_exactly,
     check_state_is_complete,
 )
-from .problems import check_problem, quadratic_problem
+from .problems import check_problem, mixed_problem, quadratic_problem
 
 __all__ = [
     "CHECKS",
@@ -49,6 +50,7 @@ __all__ = [
     "check_fit_resumes_from_a_checkpoint",
     "check_forward_model_errors",
     "check_keyboard_interrupt",
+    "check_mixed_space",
     "check_optimizer",
     "check_problem",
     "check_result_fields",
@@ -57,6 +59,7 @@ __all__ = [
     "check_state_is_complete",
     "check_tell_in_any_order",
     "check_wrong_tells_are_refused",
+    "mixed_problem",
     "optimizer_checks",
     "quadratic_problem",
 ]
@@ -78,6 +81,7 @@ CHECKS: tuple[Callable[[Any], None], ...] = (
     check_keyboard_interrupt,
     check_forward_model_errors,
     check_converges_on_quadratic,
+    check_mixed_space,
 )
 
 

@@ -19,7 +19,7 @@ from ..exceptions import (
 )
 from ..result import HISTORY_COLUMNS, Status
 from ._helpers import _assert, _drive, _make, _raises, _run_attributes, _same
-from .problems import quadratic_problem
+from .problems import mixed_problem, quadratic_problem
 
 
 def check_clone(method: Any) -> None:
@@ -321,4 +321,52 @@ def check_converges_on_quadratic(method: Any) -> None:
         res.fun < 0.5 * start,
         f"no progress on a quadratic: {res.fun} vs start {start} in 600 evaluations; check "
         "the default step sizes against the bounds [-2, 2] and the sign of the update",
+    )
+
+
+def check_mixed_space(method: Any) -> None:
+    """The method runs on a mixed space and reports its point by name, in its types.
+
+    The problem (:func:`~blackbox_opt.testing.mixed_problem`) has a real, a log-scale
+    real, an integer, a categorical, a 2 x 2 array and a fixed parameter. Within 300
+    evaluations the method must improve on the start; ``result.params`` must be the
+    decoded ``result.x`` with an int in range, one of the choices, reals and the array
+    in their bounds; the history must carry the scalar parameters as named columns;
+    and the same seed must give the same run.
+    """
+    runs = []
+    for _ in range(2):
+        problem = mixed_problem()
+        runs.append(_make(method, random_state=0, budget=300).fit(problem).result_)
+    res = runs[0]
+    _assert(bool(torch.equal(res.x, runs[1].x)), "the same seed gave another point")
+    start = float(problem(problem.x0))
+    _assert(res.fun < start, f"no progress on the mixed problem: {res.fun} vs start {start}")
+    _assert(
+        abs(float(problem(res.x)) - res.fun) <= 1e-12 * max(1.0, abs(res.fun)),
+        "fun is not the loss at x",
+    )
+    params = res.params
+    space = problem.space
+    _assert(set(params) == set(space), f"params has keys {sorted(params)}, not the space's")
+    _assert(_same(params, space.from_vector(res.x)), "params is not x decoded by the space")
+    _assert(
+        isinstance(params["n"], int) and 1 <= params["n"] <= 4,
+        f"the integer came back as {params['n']!r}",
+    )
+    _assert(params["colour"] in ("red", "green", "blue"), f"colour is {params['colour']!r}")
+    _assert(-1.0 <= params["offset"] <= 1.0, f"offset {params['offset']} is out of bounds")
+    _assert(1e-3 <= params["lr"] <= 1.0, f"lr {params['lr']} is out of bounds")
+    field = params["field"]
+    _assert(
+        tuple(field.shape) == (2, 2) and bool(((field >= 0) & (field <= 1)).all()),
+        f"field is {field}",
+    )
+    _assert(params["weight"] == 2.0, f"the fixed parameter came back as {params['weight']!r}")
+    history = res.history
+    for name in ("offset", "lr", "n", "colour"):
+        _assert(name in history.columns, f"the history has no column {name!r}")
+    _assert(
+        float(history["n"][-1]) in (1.0, 2.0, 3.0, 4.0),
+        f"the history's integer column holds {history['n'][-1]}",
     )

@@ -7,9 +7,10 @@ from typing import Any
 import torch
 
 from ..problem import FunctionProblem, Problem
+from ..space import Array, Categorical, Fixed, Integer, Real, Space
 from ._helpers import _assert
 
-__all__ = ["check_problem", "quadratic_problem"]
+__all__ = ["check_problem", "mixed_problem", "quadratic_problem"]
 
 
 def quadratic_problem(dim: int = 3, *, fail_at: int | None = None, fail_with: Any = None):
@@ -49,6 +50,48 @@ def quadratic_problem(dim: int = 3, *, fail_at: int | None = None, fail_with: An
         x_opt=centre,
         f_opt=0.0,
         name="quadratic",
+    )
+
+
+def mixed_problem() -> FunctionProblem:
+    """A small mixed test problem over every kind of parameter, taken by name.
+
+    ``offset`` real in [-1, 1] (optimum 0.3), ``lr`` log-scale real in [1e-3, 1]
+    (optimum 1e-2), ``n`` integer in [1, 4] (optimum 3), ``colour`` categorical of
+    red, green, blue (optimum green), ``field`` a 2 x 2 array in [0, 1] (optimum 0.25
+    everywhere) and ``weight`` fixed at 2. The loss is
+    ``weight / 2 * ((offset - 0.3)^2 + log10(lr / 1e-2)^2 + (n - 3)^2 +
+    [colour != green] + sum (field - 0.25)^2)``, vectorised in torch (differentiable in
+    the real parameters); its minimum is 0.
+
+    Returns
+    -------
+    FunctionProblem
+        Ten flat coordinates, starting at the space's defaults.
+    """
+    space = Space(
+        offset=Real(-1.0, 1.0, init=-0.5),
+        lr=Real(1e-3, 1.0, log=True, init=0.3),
+        n=Integer(1, 4, init=1),
+        colour=Categorical(["red", "green", "blue"]),
+        field=Array((2, 2), 0.0, 1.0, init=0.9),
+        weight=Fixed(2.0),
+    )
+
+    def mixed(offset, lr, n, colour, field, weight):
+        loss = (offset - 0.3) ** 2 + torch.log10(lr / 1e-2) ** 2 + (n - 3).to(offset) ** 2
+        loss = loss + (colour != 1).to(offset) + ((field - 0.25) ** 2).sum((1, 2))
+        return weight / 2 * loss
+
+    optimum = {"offset": 0.3, "lr": 1e-2, "n": 3, "colour": "green", "field": 0.25}
+    return FunctionProblem(
+        mixed,
+        space=space,
+        vectorized=True,
+        backend="torch",
+        x_opt=optimum,
+        f_opt=0.0,
+        name="mixed",
     )
 
 
