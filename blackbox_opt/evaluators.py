@@ -64,6 +64,8 @@ __all__ = [
 #: Payloads up to this size travel with every task; larger ones are sent to the
 #: workers once (Dask's scatter).
 _INLINE_BYTES = 64 * 2**10
+#: Times a chunk is sent again when its result was lost with its worker.
+_LOST_ROUNDS = 3
 
 
 class ProblemSpec:
@@ -271,9 +273,11 @@ class Evaluator:
         Points per task. Default: the batch split evenly over the workers' threads.
     timeout : float, optional
         Seconds one point may take. A chunk of ``k`` points that is not back ``k *
-        timeout`` seconds after its batch was sent fails, and its points go to the
-        optimiser's ``on_error``. With the default chunking every chunk starts at
-        once, so the limit is per evaluation.
+        timeout`` seconds after it was sent fails, and its points go to the
+        optimiser's ``on_error``. With a timeout, :class:`DaskEvaluator` sends at most
+        one chunk per worker thread at a time, so the clock runs while the chunk
+        does; :class:`ProcessPoolEvaluator` sends the whole batch at once (with the
+        default chunking, one chunk per worker).
     """
 
     def __init__(self, *, chunk_size: int | None = None, timeout: float | None = None):
@@ -539,6 +543,10 @@ class DaskEvaluator(Evaluator):
         Seconds to reach the scheduler.
     chunk_size, timeout :
         See :class:`Evaluator`. A timed-out chunk is cancelled.
+    restart_hung : bool, default=True
+        Restart the workers (through their nannies) that were still running a
+        timed-out chunk, so that a hung renderer does not hold them: Python cannot stop
+        a running evaluation otherwise. Other work on those workers is rescheduled.
 
     Examples
     --------
@@ -558,6 +566,7 @@ class DaskEvaluator(Evaluator):
         connect_timeout: float = 10.0,
         chunk_size: int | None = None,
         timeout: float | None = None,
+        restart_hung: bool = True,
     ):
         super().__init__(chunk_size=chunk_size, timeout=timeout)
         try:
@@ -580,6 +589,7 @@ class DaskEvaluator(Evaluator):
         self.resources = resources
         self.workers = list(workers) if workers is not None else None
         self.retries = retries
+        self.restart_hung = restart_hung
         self._cluster = None
         self._own_client = False
         self._prepared: dict[str, Any] = {}
@@ -644,7 +654,6 @@ class DaskEvaluator(Evaluator):
             self._cluster = None
 
     def _prepare(self, payload: _Payload) -> dict[str, Any]:
-        import distributed
 
         if payload.token in self._prepared:
             return self._prepared[payload.token]["info"]
@@ -666,6 +675,20 @@ class DaskEvaluator(Evaluator):
         data: Any = payload.data
         if payload.size > _INLINE_BYTES:  # sent once to every worker, not with each task
             data = self.client.scatter(payload.data, broadcast=True, hash=False)
+        info = self._build_everywhere(payload, data, eligible)
+        if info is None:  # every preparing worker went away
+            raise ClusterError("The Dask workers left while building the problem.")
+        self._prepared[payload.token] = {"info": info, "data": data}
+        return info
+
+    def _build_everywhere(
+        self, payload: _Payload, data: Any, eligible: dict[str, int] | None = None
+    ) -> dict[str, Any] | None:
+        """Build the problem on every eligible worker (those that have it return at
+        once); the first worker's description of it, or None if all went away."""
+        import distributed
+
+        eligible = self._eligible() if eligible is None else eligible
         futures = {
             addr: self.client.submit(
                 _prepare_worker,
@@ -674,7 +697,6 @@ class DaskEvaluator(Evaluator):
                 workers=[addr],
                 allow_other_workers=False,
                 pure=False,
-                key=f"blackbox-opt-prepare-{payload.token}-{addr}",
             )
             for addr in eligible
         }
@@ -685,44 +707,100 @@ class DaskEvaluator(Evaluator):
                 raise _build_error(f.exception(), f"the Dask worker {addr}") from f.exception()
             if f.status == "finished" and info is None:
                 info = f.result()
-        if info is None:  # every preparing worker went away
-            raise ClusterError("The Dask workers left while building the problem.")
-        self._prepared[payload.token] = {"info": info, "data": data}
         return info
 
     def _evaluate(self, payload: _Payload, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        import distributed
-
         data = self._prepared[payload.token]["data"]
         chunks = self._chunks(X)
-        limit = self._deadline(chunks)
-        submit = self.client.submit
-        futures = [
-            submit(
+        results: list[Any] = [None] * len(chunks)
+        for _ in range(_LOST_ROUNDS):  # chunks whose results died with a worker: again
+            todo = [i for i, r in enumerate(results) if r is None]
+            if not todo:
+                break
+            for i, value in self._run_chunks(payload, data, chunks, todo).items():
+                results[i] = value
+        for i, r in enumerate(results):
+            if r is None:
+                reason = (
+                    f"WorkerDied: its result was lost with its worker {_LOST_ROUNDS} times "
+                    "(workers that crash or run out of memory)"
+                )
+                results[i] = _failed(chunks[i], reason)
+        return _assemble(chunks, results)
+
+    def _run_chunks(
+        self, payload: _Payload, data: Any, chunks: tuple[torch.Tensor, ...], todo: list[int]
+    ) -> dict[int, tuple[torch.Tensor, dict]]:
+        """Evaluate the chunks ``todo``; the outcome of each, except those whose result
+        was lost (a worker that died after evaluating it)."""
+        import distributed
+
+        def submit(i: int):
+            return self.client.submit(
                 _evaluate_chunk,
                 payload.token,
                 data,
-                chunk,
+                chunks[i],
                 pure=False,
                 resources=self.resources,
                 workers=self.workers,
                 retries=self.retries,
             )
-            for chunk in chunks
-        ]
+
+        futures: dict[int, Any] = {}
+        late: set[int] = set()
+        if self.timeout is None:  # every chunk at once; the scheduler places them
+            futures = {i: submit(i) for i in todo}
+            distributed.wait(list(futures.values()))
+        else:  # a chunk's clock starts when it is sent: at most one per worker thread
+            waiting = todo[::-1]
+            running: dict[Any, tuple[int, float]] = {}
+            while waiting or running:
+                while waiting and len(running) < self.n_workers:
+                    i = waiting.pop()
+                    futures[i] = f = submit(i)
+                    running[f] = (i, time.monotonic() + self.timeout * chunks[i].shape[0])
+                left = min(t for _, t in running.values()) - time.monotonic()
+                try:
+                    distributed.wait(
+                        list(running), timeout=max(left, 0.001), return_when="FIRST_COMPLETED"
+                    )
+                except TimeoutError:
+                    pass
+                now = time.monotonic()
+                for f, (i, deadline) in list(running.items()):
+                    if f.done() or now >= deadline:
+                        del running[f]
+                        if not f.done():
+                            late.add(i)
+            if late and self.restart_hung:
+                self._restart_running([futures[i] for i in sorted(late)])
+                self._build_everywhere(payload, data)  # not on the next chunk's clock
+        out: dict[int, tuple[torch.Tensor, dict]] = {}
+        finished = [i for i in todo if i not in late and futures[i].status == "finished"]
         try:
-            distributed.wait(futures, timeout=limit)
-        except TimeoutError:
-            pass
-        finished = [i for i, f in enumerate(futures) if f.status == "finished"]
-        gathered = self.client.gather([futures[i] for i in finished]) if finished else []
-        results: list[Any] = [None] * len(chunks)
+            gathered = self.client.gather([futures[i] for i in finished])
+        except Exception:  # a result lost between the wait and the gather: one by one
+            gathered = []
+            for i in finished:
+                try:
+                    gathered.append(futures[i].result())
+                except Exception:
+                    gathered.append(None)
         for i, value in zip(finished, gathered):
-            results[i] = value
-        for i, f in enumerate(futures):
-            if results[i] is not None:
-                continue
-            if f.status == "error":
+            if value is not None:
+                out[i] = value
+        for i in todo:
+            f = futures[i]
+            if i in out or (i not in late and f.status != "error"):
+                continue  # done, or lost: run again
+            if i in late:
+                f.cancel()
+                reason = (
+                    f"EvaluationTimeout: not back within {self.timeout * chunks[i].shape[0]:g} "
+                    f"s ({chunks[i].shape[0]} point(s) at timeout={self.timeout:g} s each)"
+                )
+            else:
                 exc = f.exception()
                 if isinstance(exc, distributed.KilledWorker):
                     reason = (
@@ -733,11 +811,29 @@ class DaskEvaluator(Evaluator):
                     reason = f"{type(exc).__name__}: {exc}"
                 else:
                     raise exc
-            else:
-                f.cancel()
-                reason = self._timed_out(chunks[i].shape[0], limit)
-            results[i] = _failed(chunks[i], reason)
-        return _assemble(chunks, results)
+            out[i] = _failed(chunks[i], reason)
+        return out
+
+    def _restart_running(self, late: list) -> None:
+        """Restart the workers that are running (or hold) any of the futures ``late``."""
+        keys = {f.key for f in late}
+        hung = [w for w, held in self.client.processing().items() if keys & set(held)]
+        self.client.cancel(late, force=True)
+        if hung:
+            try:
+                self.client.restart_workers(hung, timeout=60)
+            except Exception as exc:  # a worker without a nanny cannot be restarted
+                import warnings
+
+                from .exceptions import BlackboxOptWarning
+
+                warnings.warn(
+                    f"Could not restart the Dask workers {hung} that ran timed-out "
+                    f"evaluations ({type(exc).__name__}: {exc}); they stay busy until the "
+                    "evaluations return.",
+                    BlackboxOptWarning,
+                    stacklevel=4,
+                )
 
 
 def _failed(chunk: torch.Tensor, reason: str) -> tuple[torch.Tensor, dict[int, str]]:
