@@ -6,6 +6,7 @@ Examples
 
     $ python -m bench demo --jobs 2            # quick experiments, figures, summary
     $ python -m bench run plateaus --scale full --seeds 5 --jobs 4
+    $ python -m bench run --scale full --scheduler tcp://head:8786
     $ python -m bench run rastrigin --add-methods random --retry-failed
     $ python -m bench figures
     $ python -m bench summary
@@ -155,6 +156,19 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="quick", help="(default: quick)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786); the "
+        "workers must see --out",
+    )
+    parser.add_argument(
+        "--cluster",
+        choices=("local",),
+        default=None,
+        help="run on a Dask LocalCluster of --jobs worker processes",
+    )
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument(
         "--methods",
@@ -200,6 +214,8 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         raise ValueError("--seeds must be at least 1")
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if args.scheduler and args.cluster:
+        raise ValueError("give --scheduler ADDRESS or --cluster local, not both")
     from .experiments import load_experiments
 
     from_files = [name for path in args.experiment_files for name in load_experiments(path)]
@@ -214,6 +230,7 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         retry_failed=args.retry_failed,
         threads=args.threads,
         progress=not args.no_progress,
+        scheduler=args.scheduler or args.cluster,
     )
     print(
         f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already finished; "

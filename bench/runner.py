@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import time
 import warnings
 from collections.abc import Iterable, Sequence
@@ -288,7 +289,8 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
 
 
 def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # the host too: workers of a cluster may share the results folder
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -478,6 +480,7 @@ def run(
     retry_failed: bool = False,
     threads: int | None = 1,
     progress: bool = True,
+    scheduler: Any = None,
 ) -> dict[str, Any]:
     """Run the experiments' unfinished runs and gather every run's table.
 
@@ -503,6 +506,10 @@ def run(
         Torch intra-op threads per run (None: leave torch's setting).
     progress : bool, default=True
         Show a progress bar.
+    scheduler : str or distributed.Client, optional
+        Run on Dask instead (see :mod:`bench.cluster`): ``"local"`` for a
+        LocalCluster of ``jobs`` worker processes, a scheduler's address, or a
+        client. Without it, ``jobs > 1`` runs a process pool on this machine.
 
     Returns
     -------
@@ -526,7 +533,11 @@ def run(
     ran: list[dict] = []
     bar = _progress(len(todo), progress)
     try:
-        if jobs == 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from .cluster import run_on_dask
+
+            ran += run_on_dask(todo, out, scheduler, jobs, threads, bar)
+        elif jobs == 1 or len(todo) <= 1:
             for task in todo:
                 bar.set_postfix_str(f"{task.experiment}/{task.problem}/{task.method}/{task.seed}")
                 ran.append(run_task(task, out, threads))

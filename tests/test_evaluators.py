@@ -11,6 +11,7 @@ import sys
 import threading
 
 import cloudpickle
+import pandas as pd
 import pytest
 import torch
 
@@ -299,3 +300,72 @@ def test_a_spec_is_built_here_by_the_serial_evaluator():
     problem = SerialEvaluator().wrap(ProblemSpec(SlowSphere, dim=3))
     assert isinstance(problem, SlowSphere) and not isinstance(problem, DistributedProblem)
     assert problem.dim == 3
+
+
+# -- the benchmark runner on Dask ---------------------------------------------------------
+
+
+class _RegisterSlowSphere(distributed.WorkerPlugin):
+    """Registers the benchmark's slow problem on every worker, restarted ones too."""
+
+    def setup(self, worker):
+        from blackbox_opt import register_problem
+
+        register_problem("slow-sphere", SlowSphere, kwargs=SLOW_KWARGS, overwrite=True)
+
+
+SLOW_KWARGS = {"dim": 3, "delay": 0.05, "noise": 0.1}
+
+
+def test_the_benchmark_runs_on_dask_and_a_lost_worker_is_a_run_redone(client, tmp_path):
+    from bench import runner
+    from bench.experiments import Experiment
+    from blackbox_opt import register_problem
+    from blackbox_opt.registry import PROBLEMS
+
+    slow = Experiment(
+        name="slow",
+        title="runs of about a second",
+        problems=("slow-sphere",),
+        methods=("random", "spsa"),
+        budgets={"quick": {"default": 24}, "full": {"default": 24}},
+        seeds={"quick": 2, "full": 1},
+    )
+    register_problem("slow-sphere", SlowSphere, kwargs=SLOW_KWARGS, overwrite=True)
+    client.register_plugin(_RegisterSlowSphere(), name="slow-sphere")
+    try:
+        serial = runner.run([slow], out=tmp_path / "serial", progress=False)
+        victim = _addresses(client, 0)[0]
+        pid = client.run(os.getpid, workers=[victim])[victim]
+        timer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
+        timer.start()  # the first two runs take about 1.5 s each: one of them is lost
+        out = tmp_path / "dask"
+        result = runner.run([slow], out=out, progress=False, scheduler=client)
+        timer.join()
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+        key = ["method", "seed"]
+        a = pd.DataFrame(serial["ran"]).sort_values(key)[[*key, "status", "fun", "nfev"]]
+        b = pd.DataFrame(result["ran"]).sort_values(key)[[*key, "status", "fun", "nfev"]]
+        pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
+        assert set(b["status"]) == {"done"}
+        # every run's files are whole, and no run is left marked as started
+        runs = out / "quick" / "runs" / "slow"
+        assert len(list(runs.rglob("seed*.json"))) == 4
+        assert not list(runs.rglob("*.started"))
+        for path in runs.rglob("seed*.parquet"):
+            assert len(pd.read_parquet(path)) > 0
+        # resumable: nothing runs again
+        again = runner.run([slow], out=out, progress=False, scheduler=client)
+        assert again["ran"] == [] and again["skipped_existing"] == 4
+    finally:
+        client.unregister_worker_plugin("slow-sphere")
+        PROBLEMS.unregister("slow-sphere")
+
+
+def test_the_benchmark_command_line_takes_one_cluster(tmp_path, capsys):
+    from bench.__main__ import main as bench_main
+
+    argv = ["run", "tiny", "--scheduler", "tcp://x:1", "--cluster", "local"]
+    assert bench_main([*argv, "--out", str(tmp_path)]) == 2
+    assert "not both" in capsys.readouterr().err
