@@ -13,6 +13,7 @@ Examples
     $ python -m bench speed
     $ python -m bench overhead
     $ python -m bench batching
+    $ python -m bench workers --workers 2
     $ python -m bench meta
     $ python -m bench mitsuba --quick
 
@@ -95,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     batching.add_argument("--batch", type=int, default=20, help="points per call (default 20)")
     batching.add_argument("--device", default="cpu", help="cpu or cuda")
     batching.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    workers = sub.add_parser(
+        "workers",
+        help="evaluation throughput on 1, 2... Dask workers, and the overhead per batch",
+    )
+    workers.add_argument("--workers", type=int, default=2, help="up to this many (default 2)")
+    workers.add_argument("--batch", type=int, default=16, help="points per batch (default 16)")
+    workers.add_argument(
+        "--delay", type=float, default=0.1, help="seconds per point of the slow problem"
+    )
+    workers.add_argument(
+        "--problem", default=None, help="a registered id as the expensive problem (e.g. mi-cup)"
+    )
+    workers.add_argument("--repeats", type=int, default=5, help="timed expensive batches")
     mitsuba_experiment = get_experiment("mitsuba")
     mitsuba = sub.add_parser(
         "mitsuba",
@@ -306,6 +320,20 @@ def _cmd_batching(args: argparse.Namespace) -> None:
     run_batching(args.problems or None, batch=args.batch, device=args.device)
 
 
+def _cmd_workers(args: argparse.Namespace) -> None:
+    from .workers import run_workers
+
+    if args.workers < 1 or args.batch < 1 or args.repeats < 1:
+        raise ValueError("--workers, --batch and --repeats must be at least 1")
+    run_workers(
+        workers=args.workers,
+        batch=args.batch,
+        delay=args.delay,
+        problem=args.problem,
+        repeats=args.repeats,
+    )
+
+
 def _cmd_mitsuba(args: argparse.Namespace) -> None:
     from .mitsuba import run_mitsuba
 
@@ -338,6 +366,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "speed": _cmd_speed,
     "overhead": _cmd_overhead,
     "batching": _cmd_batching,
+    "workers": _cmd_workers,
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,
 }

@@ -220,19 +220,18 @@ def _prepare_worker(token: str, data: bytes) -> dict[str, Any]:
     )
 
 
-def _evaluate_chunk(
-    token: str, data: bytes, X: torch.Tensor
-) -> tuple[torch.Tensor, dict[int, str]]:
-    """Evaluate a chunk here (a worker): losses on the CPU, and failed rows' reasons.
+def _evaluate_chunk(token: str, data: bytes, X: Any) -> tuple[Any, dict[int, str]]:
+    """Evaluate a chunk here (a worker): losses as a numpy array, and failed rows' reasons.
 
-    When the batched call fails, the chunk is evaluated again point by point, here, so
-    that only the points that fail are lost. The library's own errors propagate.
+    ``X`` travels as a numpy array (cheaper to send than a tensor). When the batched
+    call fails, the chunk is evaluated again point by point, here, so that only the
+    points that fail are lost. The library's own errors propagate.
     """
     problem = _worker_problem(token, data)
-    X = X.to(device=problem.device, dtype=problem.dtype)
+    X = torch.as_tensor(X).to(device=problem.device, dtype=problem.dtype)
     try:
         with torch.no_grad():
-            return problem.evaluate(X).detach().cpu(), {}
+            return problem.evaluate(X).detach().cpu().numpy(), {}
     except Exception as exc:
         if not is_forward_model_failure(exc):
             raise
@@ -246,7 +245,7 @@ def _evaluate_chunk(
             if not is_forward_model_failure(exc):
                 raise
             errors[i] = f"{type(exc).__name__}: {exc}"
-    return y, errors
+    return y.numpy(), errors
 
 
 def _set_threads(threads: int | None) -> None:
@@ -476,7 +475,7 @@ class ProcessPoolEvaluator(Evaluator):
         while todo:
             pool = self._get_pool()
             futures = {
-                i: pool.submit(_evaluate_chunk, payload.token, payload.data, chunks[i])
+                i: pool.submit(_evaluate_chunk, payload.token, payload.data, chunks[i].numpy())
                 for i in todo
             }
             left = None if limit is None else max(0.0, limit - (time.monotonic() - t0))
@@ -740,7 +739,7 @@ class DaskEvaluator(Evaluator):
                 _evaluate_chunk,
                 payload.token,
                 data,
-                chunks[i],
+                chunks[i].numpy(),
                 pure=False,
                 resources=self.resources,
                 workers=self.workers,
@@ -751,7 +750,10 @@ class DaskEvaluator(Evaluator):
         late: set[int] = set()
         if self.timeout is None:  # every chunk at once; the scheduler places them
             futures = {i: submit(i) for i in todo}
-            distributed.wait(list(futures.values()))
+            try:  # the usual case: one round trip
+                return dict(zip(todo, self.client.gather(list(futures.values()))))
+            except Exception:  # the chunks are classified one by one below
+                distributed.wait(list(futures.values()))
         else:  # a chunk's clock starts when it is sent: at most one per worker thread
             waiting = todo[::-1]
             running: dict[Any, tuple[int, float]] = {}
@@ -851,7 +853,7 @@ def _assemble(
         for i, reason in errs.items():
             errors[start + i] = reason
         start += chunk.shape[0]
-    y = torch.cat([r[0].to(torch.float64) for r in results])
+    y = torch.cat([torch.as_tensor(r[0]).to(torch.float64) for r in results])
     return y, errors
 
 
