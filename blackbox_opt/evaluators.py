@@ -66,6 +66,8 @@ __all__ = [
 _INLINE_BYTES = 64 * 2**10
 #: Times a chunk is sent again when its result was lost with its worker.
 _LOST_ROUNDS = 3
+#: Seconds between two look-ups of the workers a Dask evaluator may use.
+_LOOKUP_SECONDS = 5.0
 
 
 class ProblemSpec:
@@ -620,12 +622,17 @@ class DaskEvaluator(Evaluator):
                 f"{type(client).__name__}."
             )
         self._slots: int | None = None
+        self._known: dict[str, int] = {}
+        self._looked_up = 0.0
 
     @property
     def n_workers(self) -> int:
-        """Worker threads that can take this evaluator's tasks, now."""
-        if self._slots is None:
-            self._slots = sum(self._eligible().values()) or 1
+        """Worker threads that can take this evaluator's tasks (looked up at most every
+        few seconds: a cluster that scales, e.g. through dask-jobqueue, grows)."""
+        if self._slots is None or time.monotonic() - self._looked_up > _LOOKUP_SECONDS:
+            self._known = self._eligible()
+            self._slots = sum(self._known.values()) or 1
+            self._looked_up = time.monotonic()
         return self._slots
 
     def _eligible(self) -> dict[str, int]:
@@ -653,7 +660,6 @@ class DaskEvaluator(Evaluator):
             self._cluster = None
 
     def _prepare(self, payload: _Payload) -> dict[str, Any]:
-
         if payload.token in self._prepared:
             return self._prepared[payload.token]["info"]
         eligible = self._eligible()
@@ -670,14 +676,15 @@ class DaskEvaluator(Evaluator):
                 + (f", none matching {' and '.join(wanted)}" if wanted else "")
                 + ". Start workers (e.g. 'dask worker ADDRESS --resources GPU=1')."
             )
-        self._slots = sum(eligible.values())
+        self._known, self._slots = eligible, sum(eligible.values())
+        self._looked_up = time.monotonic()
         data: Any = payload.data
         if payload.size > _INLINE_BYTES:  # sent once to every worker, not with each task
             data = self.client.scatter(payload.data, broadcast=True, hash=False)
         info = self._build_everywhere(payload, data, eligible)
         if info is None:  # every preparing worker went away
             raise ClusterError("The Dask workers left while building the problem.")
-        self._prepared[payload.token] = {"info": info, "data": data}
+        self._prepared[payload.token] = {"info": info, "data": data, "built": set(eligible)}
         return info
 
     def _build_everywhere(
@@ -709,7 +716,14 @@ class DaskEvaluator(Evaluator):
         return info
 
     def _evaluate(self, payload: _Payload, X: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        data = self._prepared[payload.token]["data"]
+        prepared = self._prepared[payload.token]
+        data = prepared["data"]
+        if self.timeout is not None:  # workers that joined build before the clock runs
+            self.n_workers  # noqa: B018 (looks the workers up again when due)
+            joined = {a: n for a, n in self._known.items() if a not in prepared["built"]}
+            if joined:
+                self._build_everywhere(payload, data, joined)
+                prepared["built"] |= set(joined)
         chunks = self._chunks(X)
         results: list[Any] = [None] * len(chunks)
         for _ in range(_LOST_ROUNDS):  # chunks whose results died with a worker: again
@@ -748,8 +762,19 @@ class DaskEvaluator(Evaluator):
 
         futures: dict[int, Any] = {}
         late: set[int] = set()
-        if self.timeout is None:  # every chunk at once; the scheduler places them
-            futures = {i: submit(i) for i in todo}
+        if self.timeout is None:  # every chunk at once, in one message to the scheduler
+            n = len(todo)
+            mapped = self.client.map(
+                _evaluate_chunk,
+                [payload.token] * n,
+                [data] * n,
+                [chunks[i].numpy() for i in todo],
+                pure=False,
+                resources=self.resources,
+                workers=self.workers,
+                retries=self.retries,
+            )
+            futures = dict(zip(todo, mapped))
             try:  # the usual case: one round trip
                 return dict(zip(todo, self.client.gather(list(futures.values()))))
             except Exception:  # the chunks are classified one by one below
@@ -777,7 +802,10 @@ class DaskEvaluator(Evaluator):
                             late.add(i)
             if late and self.restart_hung:
                 self._restart_running([futures[i] for i in sorted(late)])
+                self._looked_up = 0.0  # restarted workers have new addresses
+                known = set(self._eligible())
                 self._build_everywhere(payload, data)  # not on the next chunk's clock
+                self._prepared[payload.token]["built"] = known
         out: dict[int, tuple[torch.Tensor, dict]] = {}
         finished = [i for i in todo if i not in late and futures[i].status == "finished"]
         try:

@@ -150,6 +150,24 @@ def test_a_registered_id_is_built_on_the_workers_from_its_id(client):
     assert "sphere" in names
 
 
+class _Large(SlowSphere):
+    """A problem that pickles to more than a task should carry (a scene's tables)."""
+
+    def __init__(self):
+        super().__init__(3, noise=0.1)
+        self.register_buffer("table", torch.arange(20_000, dtype=torch.float64))
+
+
+def test_a_large_problem_is_sent_once_to_every_worker(client):
+    options = dict(batch_size=8, budget=32, random_state=0, verbose=False)
+    serial = minimize(_Large(), "random", **options)
+    evaluator = DaskEvaluator(client)
+    problem = evaluator.wrap(_Large())
+    assert problem._payload.size > 64 * 2**10
+    assert isinstance(evaluator._prepared[problem._payload.token]["data"], distributed.Future)
+    _assert_same_run(serial, minimize(problem, "random", **options))
+
+
 def test_gpu_resources_route_the_work_to_gpu_workers(client):
     evaluator = DaskEvaluator(client, resources={"GPU": 1})
     assert evaluator.n_workers == 1
