@@ -100,7 +100,12 @@ def run_workers(
     import distributed
 
     from blackbox_opt import make_problem
-    from blackbox_opt.evaluators import DaskEvaluator, ProblemSpec, ProcessPoolEvaluator
+    from blackbox_opt.evaluators import (
+        DaskEvaluator,
+        ProblemSpec,
+        ProcessPoolEvaluator,
+        _workers_of,
+    )
     from blackbox_opt.testing.remote import SlowSphere
 
     torch.set_num_threads(1)
@@ -127,7 +132,7 @@ def run_workers(
     client = distributed.Client(cluster)
     try:
         client.wait_for_workers(workers, timeout=120)
-        addresses = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        addresses = sorted(_workers_of(client))
         for n in range(1, workers + 1):
             evaluator = DaskEvaluator(client, workers=addresses[:n])
             seconds = time_batches(evaluator.wrap(spec), X, repeats, warmup=1)

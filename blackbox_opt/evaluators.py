@@ -389,8 +389,8 @@ class ProcessPoolEvaluator(Evaluator):
     max_restarts : int, default=3
         Fresh pools per batch after worker deaths.
     chunk_size, timeout :
-        See :class:`Evaluator`. A timed-out evaluation keeps its worker busy until it
-        returns; use :class:`DaskEvaluator` for renderers that may hang.
+        See :class:`Evaluator`. After a time-out the worker processes are killed and a
+        fresh pool builds the problem again: Python cannot stop a running evaluation.
 
     Examples
     --------
@@ -440,6 +440,12 @@ class ProcessPoolEvaluator(Evaluator):
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    def _kill_pool(self) -> None:
+        processes = getattr(self._pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.kill()
+        self._drop_pool()
+
     def close(self) -> None:
         """Shut the worker processes down."""
         self._drop_pool()
@@ -483,9 +489,10 @@ class ProcessPoolEvaluator(Evaluator):
             left = None if limit is None else max(0.0, limit - (time.monotonic() - t0))
             wait(list(futures.values()), timeout=left)
             broken = []
+            hung = False
             for i, f in futures.items():
                 if not f.done():
-                    f.cancel()
+                    hung = True
                     results[i] = _failed(chunks[i], self._timed_out(chunks[i].shape[0], limit))
                     continue
                 exc = f.exception()
@@ -497,6 +504,9 @@ class ProcessPoolEvaluator(Evaluator):
                     results[i] = _failed(chunks[i], f"{type(exc).__name__}: {exc}")
                 else:
                     raise exc
+            if hung:  # a running evaluation cannot be stopped: its processes can
+                self._kill_pool()
+                self._prepare(payload)  # the new processes build before the next clock
             todo = broken
             if broken:
                 self._drop_pool()
@@ -637,7 +647,7 @@ class DaskEvaluator(Evaluator):
 
     def _eligible(self) -> dict[str, int]:
         """Address -> threads of the workers that may run this evaluator's tasks."""
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        info = _workers_of(self.client)
         chosen = {}
         for addr, w in info.items():
             if self.workers is not None and not (
@@ -664,7 +674,7 @@ class DaskEvaluator(Evaluator):
             return self._prepared[payload.token]["info"]
         eligible = self._eligible()
         if not eligible:
-            n = len(self.client.scheduler_info(n_workers=-1)["workers"])
+            n = len(_workers_of(self.client))
             wanted = []
             if self.resources:
                 wanted.append(f"resources={self.resources!r}")
@@ -864,6 +874,14 @@ class DaskEvaluator(Evaluator):
                     BlackboxOptWarning,
                     stacklevel=4,
                 )
+
+
+def _workers_of(client: Any) -> dict[str, dict]:
+    """Every worker of the client's cluster: address -> its scheduler_info entry."""
+    try:
+        return client.scheduler_info(n_workers=-1)["workers"]
+    except TypeError:  # distributed before 2025: every worker is listed
+        return client.scheduler_info()["workers"]
 
 
 def _failed(chunk: torch.Tensor, reason: str) -> tuple[torch.Tensor, dict[int, str]]:

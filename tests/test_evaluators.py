@@ -226,6 +226,18 @@ def test_a_timeout_hands_the_point_to_the_failure_policy(client):
     _assert_same_run(serial, timed)
 
 
+def test_a_timeout_on_the_process_pool_restarts_it():
+    X = torch.tensor([[0.0, 0.0], [1.5, 0.0], [0.5, 0.5]], dtype=torch.float64)
+    with ProcessPoolEvaluator(2, chunk_size=1, timeout=2.0) as evaluator:
+        problem = evaluator.wrap(SlowSphere(2, hang_above=1.0, hang=60.0))
+        with pytest.raises(PointsFailedError, match="not back within 2 s") as info:
+            problem.evaluate(X)
+        assert list(info.value.errors) == [1]
+        assert torch.equal(info.value.losses[[0, 2]], SlowSphere(2).evaluate(X[[0, 2]]))
+        # the hung processes were replaced: the next batch is evaluated in full
+        assert torch.equal(problem.evaluate(X[[0, 2]]), SlowSphere(2).evaluate(X[[0, 2]]))
+
+
 def test_a_killed_worker_loses_nothing(client):
     """A worker process killed while it evaluates a chunk: the chunk runs again
     elsewhere and the run ends as the run without the kill."""
