@@ -352,10 +352,10 @@ class SerialEvaluator(Evaluator):
     Examples
     --------
     >>> from blackbox_opt import minimize
-    >>> res = minimize("sphere", method="random", dim=2, budget=50, random_state=0,
+    >>> res = minimize("sphere", method="random", dim=2, budget=48, random_state=0,
     ...                evaluator=SerialEvaluator(), verbose=False)
     >>> res.nfev
-    50
+    48
     """
 
     def wrap(self, problem: Problem | ProblemSpec) -> Problem:
