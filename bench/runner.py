@@ -1,4 +1,4 @@
-"""Run experiments: methods x problems x seeds, in parallel processes, resumable.
+"""Run experiments: methods x problems x seeds, in parallel processes or on Dask, resumable.
 
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the

@@ -10,7 +10,6 @@ import signal
 import sys
 import threading
 
-import cloudpickle
 import pandas as pd
 import pytest
 import torch
@@ -34,7 +33,8 @@ from blackbox_opt.evaluators import (
 )
 from blackbox_opt.testing.remote import SlowSphere
 
-distributed = pytest.importorskip("distributed")
+distributed = pytest.importorskip("distributed")  # the distributed extra, in all
+cloudpickle = pytest.importorskip("cloudpickle")  # installed with distributed
 
 # the workers do not import this file: its functions travel by value
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
