@@ -6,6 +6,7 @@ Examples
 
     $ python -m bench demo --jobs 2            # quick experiments, figures, summary
     $ python -m bench run plateaus --scale full --seeds 5 --jobs 4
+    $ python -m bench run --scale full --scheduler tcp://head:8786
     $ python -m bench run rastrigin --add-methods random --retry-failed
     $ python -m bench figures
     $ python -m bench summary
@@ -14,6 +15,7 @@ Examples
     $ python -m bench threads
     $ python -m bench asv-plot quality.TrackFinalLoss.track_final_loss --out asv.png
     $ python -m bench batching
+    $ python -m bench workers --workers 2
     $ python -m bench meta
     $ python -m bench mitsuba --quick
     $ python -m bench outofbox --seeds 5 --budget 5000 --jobs 2
@@ -107,6 +109,19 @@ def build_parser() -> argparse.ArgumentParser:
     batching.add_argument("--batch", type=int, default=20, help="points per call (default 20)")
     batching.add_argument("--device", default="cpu", help="cpu or cuda")
     batching.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    workers = sub.add_parser(
+        "workers",
+        help="evaluation throughput on 1, 2... Dask workers, and the overhead per batch",
+    )
+    workers.add_argument("--workers", type=int, default=2, help="up to this many (default 2)")
+    workers.add_argument("--batch", type=int, default=16, help="points per batch (default 16)")
+    workers.add_argument(
+        "--delay", type=float, default=0.1, help="seconds per point of the slow problem"
+    )
+    workers.add_argument(
+        "--problem", default=None, help="a registered id as the expensive problem (e.g. mi-cup)"
+    )
+    workers.add_argument("--repeats", type=int, default=5, help="timed expensive batches")
     mitsuba_experiment = get_experiment("mitsuba")
     mitsuba = sub.add_parser(
         "mitsuba",
@@ -194,6 +209,19 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", choices=SCALES, default="quick", help="(default: quick)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run on the Dask cluster of this scheduler (e.g. tcp://host:8786); the "
+        "workers must see --out",
+    )
+    parser.add_argument(
+        "--cluster",
+        choices=("local",),
+        default=None,
+        help="run on a Dask LocalCluster of --jobs worker processes",
+    )
     parser.add_argument("--out", default="results", help="results folder (default: results)")
     parser.add_argument(
         "--methods",
@@ -239,6 +267,8 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         raise ValueError("--seeds must be at least 1")
     if args.jobs < 1:
         raise ValueError("--jobs must be at least 1")
+    if args.scheduler and args.cluster:
+        raise ValueError("give --scheduler ADDRESS or --cluster local, not both")
     from .experiments import load_experiments
 
     from_files = [name for path in args.experiment_files for name in load_experiments(path)]
@@ -253,6 +283,7 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         retry_failed=args.retry_failed,
         threads=args.threads,
         progress=not args.no_progress,
+        scheduler=args.scheduler or args.cluster,
     )
     print(
         f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already finished; "
@@ -341,6 +372,20 @@ def _cmd_batching(args: argparse.Namespace) -> None:
     run_batching(args.problems or None, batch=args.batch, device=args.device)
 
 
+def _cmd_workers(args: argparse.Namespace) -> None:
+    from .workers import run_workers
+
+    if args.workers < 1 or args.batch < 1 or args.repeats < 1:
+        raise ValueError("--workers, --batch and --repeats must be at least 1")
+    run_workers(
+        workers=args.workers,
+        batch=args.batch,
+        delay=args.delay,
+        problem=args.problem,
+        repeats=args.repeats,
+    )
+
+
 def _cmd_mitsuba(args: argparse.Namespace) -> None:
     from .mitsuba import run_mitsuba
 
@@ -396,6 +441,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "threads": _cmd_threads,
     "asv-plot": _cmd_asv_plot,
     "batching": _cmd_batching,
+    "workers": _cmd_workers,
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,
     "outofbox": _cmd_outofbox,

@@ -1,4 +1,4 @@
-"""Run experiments: methods x problems x seeds, in parallel processes, resumable.
+"""Run experiments: methods x problems x seeds, in parallel processes or on Dask, resumable.
 
 Every run writes its history (one row per iteration) to its own Parquet file (CSV when
 pyarrow is missing) and then a small JSON record of how it ended; the record is the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -337,7 +338,8 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
 
 
 def _write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # the host too: workers of a cluster may share the results folder
+    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
     try:
         write(tmp)
         os.replace(tmp, path)
@@ -524,6 +526,7 @@ def run(
     retry_failed: bool = False,
     threads: int | None = 1,
     progress: bool = True,
+    scheduler: Any = None,
 ) -> dict[str, Any]:
     """Run the experiments' unfinished runs and gather every run's table.
 
@@ -549,6 +552,10 @@ def run(
         Torch intra-op threads per run (None: leave torch's setting).
     progress : bool, default=True
         Show a progress bar.
+    scheduler : str or distributed.Client, optional
+        Run on Dask instead (see :mod:`bench.cluster`): ``"local"`` for a
+        LocalCluster of ``jobs`` worker processes, a scheduler's address, or a
+        client. Without it, ``jobs > 1`` runs a process pool on this machine.
 
     Returns
     -------
@@ -572,7 +579,11 @@ def run(
     ran: list[dict] = []
     bar = _progress(len(todo), progress)
     try:
-        if jobs == 1 or len(todo) <= 1:
+        if scheduler is not None:
+            from .cluster import run_on_dask
+
+            ran += run_on_dask(todo, out, scheduler, jobs, threads, bar)
+        elif jobs == 1 or len(todo) <= 1:
             for task in todo:
                 bar.set_postfix_str(f"{task.experiment}/{task.problem}/{task.method}/{task.seed}")
                 ran.append(run_task(task, out, threads))

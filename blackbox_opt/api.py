@@ -364,6 +364,7 @@ def minimize(
     callback: Callable[[OptimizeResult], Any] | None = None,
     method_options: dict | None = None,
     problem_options: dict | None = None,
+    evaluator: Any = None,
     **options: Any,
 ) -> OptimizeResult:
     """Minimise a problem with a registered method.
@@ -400,6 +401,11 @@ def minimize(
     problem_options : dict, optional
         Constructor arguments of a registered problem or of the FunctionProblem,
         given explicitly.
+    evaluator : Evaluator, distributed.Client or str, optional
+        Where the batches are evaluated (see :mod:`blackbox_opt.evaluators`):
+        ``"serial"`` (the default), ``"processes"``, ``"dask"`` (a LocalCluster), a
+        Dask client or an evaluator. With a registered id, each worker builds the
+        problem from the id and its options.
     **options
         Parameters of the method or of the problem, whichever takes the name: with
         ``minimize("rosenbrock", method="spsa", dim=4, c=0.05)``, ``dim`` builds the
@@ -445,9 +451,20 @@ def minimize(
         problem_kw["bounds"], bounds = bounds, None
     problem_obj, numpy_io = source.build(x0, problem_kw)
     try:
-        result = optimizer.minimize(
-            problem_obj, x0, budget=budget, bounds=bounds, callback=callback
-        )
+        if evaluator is None:
+            result = optimizer.minimize(
+                problem_obj, x0, budget=budget, bounds=bounds, callback=callback
+            )
+        else:
+            from .evaluators import ProblemSpec, evaluating
+
+            spec = None
+            if source.kind == "id":  # the workers build it from its id, not a pickled copy
+                spec = ProblemSpec(source.problem, **{**(problem_options or {}), **to_problem})
+            with evaluating(problem_obj, evaluator, spec) as evaluated:
+                result = optimizer.minimize(
+                    evaluated, x0, budget=budget, bounds=bounds, callback=callback
+                )
     except EvaluationError as exc:
         if numpy_io and exc.result is not None:
             _points_to_numpy(exc.result)

@@ -15,6 +15,7 @@ __all__ = [
     "BlackboxOptError",
     "BlackboxOptWarning",
     "CallbackError",
+    "ClusterError",
     "EvaluationError",
     "InsufficientMemoryError",
     "InvalidParameterError",
@@ -22,6 +23,7 @@ __all__ = [
     "MissingDependencyError",
     "NotDifferentiableError",
     "NotFittedError",
+    "PointsFailedError",
     "UnknownNameError",
     "UnsupportedProblemError",
     "did_you_mean",
@@ -75,6 +77,32 @@ class EvaluationError(BlackboxOptError, RuntimeError):
     def __init__(self, message: str, result=None):
         super().__init__(message)
         self.result = result
+
+
+class PointsFailedError(EvaluationError):
+    """Some points of a batch failed on an evaluator's workers; the others have losses.
+
+    Raised by an evaluator (:mod:`blackbox_opt.evaluators`) when an evaluation raised,
+    timed out or lost its worker too often. The fit loop hands the failed points to
+    ``on_error``, as when a forward model raises, without evaluating the others again.
+
+    Attributes
+    ----------
+    losses : torch.Tensor of shape (B,)
+        The batch's losses, NaN at the failed points.
+    errors : dict of int to str
+        Why each failed point failed, by its row in the batch.
+    """
+
+    def __init__(self, message: str, losses=None, errors=None, result=None):
+        super().__init__(message, result=result)
+        self.losses = losses
+        self.errors = dict(errors or {})
+
+
+class ClusterError(BlackboxOptError, RuntimeError):
+    """An evaluator cannot run: no scheduler at the address, no worker that can take
+    the work, or workers that cannot build the problem. Raised before the run starts."""
 
 
 class MethodError(BlackboxOptError, RuntimeError):

@@ -419,6 +419,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         callback: Callable[[OptimizeResult], Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
         checkpoint_every: int | None = None,
+        evaluator: Any = None,
     ) -> BaseOptimizer:
         """Minimise ``problem`` from ``x0``.
 
@@ -448,6 +449,11 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             uninterrupted run would have.
         checkpoint_every : int, optional
             Iterations between checkpoints; default: at most every 30 seconds.
+        evaluator : Evaluator, distributed.Client or str, optional
+            Where the problem's batches are evaluated (see
+            :mod:`blackbox_opt.evaluators`): ``"serial"`` (the default, this
+            process), ``"processes"``, ``"dask"`` (a new LocalCluster), a Dask client,
+            or an evaluator. The run is the same whatever evaluator evaluates it.
 
         Returns
         -------
@@ -476,8 +482,17 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             budget = DEFAULT_BUDGET
         if checkpoint is not None and os.path.exists(checkpoint):
             self.load_state_dict(torch.load(checkpoint, weights_only=True))
-        self.start(problem, x0, bounds=bounds, budget=budget)
-        RunLoop(self, problem, budget, callback, checkpoint, checkpoint_every).run()
+        if evaluator is None:
+            self.start(problem, x0, bounds=bounds, budget=budget)
+            RunLoop(self, problem, budget, callback, checkpoint, checkpoint_every).run()
+            return self
+        from ..evaluators import evaluating
+
+        if not isinstance(problem, Problem):
+            self.start(problem)  # the error for a problem that is not one
+        with evaluating(problem, evaluator) as evaluated:
+            self.start(evaluated, x0, bounds=bounds, budget=budget)
+            RunLoop(self, evaluated, budget, callback, checkpoint, checkpoint_every).run()
         return self
 
     def _stop_reason(self, budget: int | None) -> int:
@@ -549,19 +564,23 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         budget: int | None = None,
         bounds: Any = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
+        evaluator: Any = None,
     ) -> OptimizeResult:
         """Run :meth:`fit` and return its :class:`~blackbox_opt.OptimizeResult`.
 
         Parameters
         ----------
-        problem, x0, budget, bounds, callback :
+        problem, x0, budget, bounds, callback, evaluator :
             As in :meth:`fit`.
 
         Returns
         -------
         OptimizeResult
         """
-        return self.fit(problem, x0, budget=budget, bounds=bounds, callback=callback).result_
+        fitted = self.fit(
+            problem, x0, budget=budget, bounds=bounds, callback=callback, evaluator=evaluator
+        )
+        return fitted.result_
 
     # -- helpers for subclasses ------------------------------------------------------------
     def _restored(self, value: Any) -> Any:

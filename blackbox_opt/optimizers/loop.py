@@ -32,7 +32,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..evaluation import evaluate, is_forward_model_failure
-from ..exceptions import CallbackError, EvaluationError, InvalidParameterError
+from ..exceptions import (
+    CallbackError,
+    EvaluationError,
+    InvalidParameterError,
+    PointsFailedError,
+)
 from ..problem import Problem
 from ..result import HISTORY_COLUMNS, OptimizeResult, Status
 
@@ -175,10 +180,10 @@ class RunLoop:
             return Status.BUDGET
         try:
             y, grads = self.evaluate(X, gradients=opt.needs_gradient)
-        except _ModelFailure:
+        except _ModelFailure as exc:
             if not self.failures_cost_one_point:
                 raise
-            y, grads = self.evaluate_each(X)
+            y, grads = self.evaluate_each(X, exc.cause)
         opt.tell(X, y, grads)  # reads the losses: the device has caught up here
         if self.monitor_every == "auto":
             self.monitor_every = _auto_monitor_every(self.problem, X.shape[0])
@@ -201,9 +206,16 @@ class RunLoop:
             return Status.CONVERGED
         return Status.RUNNING
 
-    def evaluate_each(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def evaluate_each(
+        self, X: torch.Tensor, cause: Exception | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Evaluate point by point after a batch raised, so that only the points that
-        fail cost the policy; a failed point's loss is NaN."""
+        fail cost the policy; a failed point's loss is NaN. An evaluator's
+        :class:`~blackbox_opt.PointsFailedError` already holds the other points' losses:
+        nothing is evaluated again."""
+        losses = getattr(cause, "losses", None)
+        if isinstance(cause, PointsFailedError) and losses is not None:
+            return losses.to(device=X.device, dtype=X.dtype), None
         y = torch.full((X.shape[0],), math.nan, dtype=X.dtype, device=X.device)
         for i in range(X.shape[0]):  # the failure path only: the batch call raised
             try:
