@@ -779,3 +779,27 @@ def test_outofbox_in_worker_processes_gives_the_same_runs(tmp_path):
     one = outofbox.run_outofbox(tmp_path / "one", progress=False, **kwargs)
     two = outofbox.run_outofbox(tmp_path / "two", progress=False, jobs=2, **kwargs)
     assert [r["best"] for r in one["records"]] == [r["best"] for r in two["records"]]
+
+
+def test_asv_series_reads_asvs_result_files_in_commit_order(tmp_path):
+    from bench.asvplot import asv_series, plot_asv
+
+    machine = tmp_path / "vm"
+    machine.mkdir()
+    (machine / "machine.json").write_text("{}")
+    for date, commit, values in ((2, "bbbbbbbb11", [3.0, None]), (1, "aaaaaaaa22", [1.0, 2.0])):
+        record = {
+            "commit_hash": commit,
+            "date": date,
+            "result_columns": ["result", "params"],
+            "results": {"quality.Track.track_loss": [values, [["'spsa'"], ["'rect'", "'sort'"]]]},
+        }
+        (machine / f"{commit[:8]}-env.json").write_text(json.dumps(record))
+    commits, series = asv_series(tmp_path, "quality.Track.track_loss")
+    assert commits == ["aaaaaaaa", "bbbbbbbb"]  # by date, not by file name
+    assert series["spsa, rect"] == [1.0, 3.0]
+    assert series["spsa, sort"][0] == 2.0 and np.isnan(series["spsa, sort"][1])
+    plot_asv("quality.Track.track_loss", tmp_path, tmp_path / "plot.png", only="rect")
+    assert (tmp_path / "plot.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="no results of 'nope'"):
+        asv_series(tmp_path, "nope")
