@@ -14,7 +14,8 @@ We give five methods the same budget of 8,000 evaluations, with 3 seeds each:
 * ``nevergrad``: nevergrad's ``NGOpt``, which picks its own algorithm from the
   dimension, the budget and the batch size, with batches of 8
   (:ref:`method-nevergrad`);
-* ``spsa``: two-point gradient estimates fed to Adam;
+* ``spsa``: two-point gradient estimates fed to Adam, with its default perturbation
+  size (a tenth of the bounds' width, 1.02);
 * ``prdpt``: descent on the Gaussian-smoothed loss, ``sigma=0.5`` annealed to 0.01 over
   the second half of the run (:ref:`method-prdpt`);
 * ``zerograds``: descent on a neural surrogate fitted to samples of the same Gaussian
@@ -123,8 +124,15 @@ for seed, r in zip(seeds, results["cmaes"], strict=True):
 # %%
 # What the numbers show
 # ---------------------
-# **PRDPT ends lowest**, by a wide margin: a median best loss of about 4 (every seed
-# below 5), against 18 for the next methods. The reason is the smoothing. Averaging
+# **SPSA ends at the global minimum** on every seed. Its perturbation size ``c``
+# defaults to a tenth of each bound width, here 1.02: about the ripples' period (1), so
+# its two-point differences measure the bowl, not the ripples, and Adam descends the
+# bowl to the origin; the same ``c`` decays slowly (``c / (k + 1)^0.101``), so it still
+# reaches into the basin of 0 at the end. A smaller ``c`` sees the ripples: in the
+# benchmark's Rastrigin experiment, ``c = 0.5`` stalls at a loss of 85.
+#
+# **PRDPT is second**, with a median best loss of about 4 (every seed below 5),
+# against about 18 for the other three. The reason is the smoothing. Averaging
 # ``cos(2 pi x)`` over a Gaussian of width ``sigma`` multiplies it by
 # ``exp(-2 pi^2 sigma^2)``, 0.007 for ``sigma = 0.5``: the smoothed Rastrigin is
 # almost exactly the bowl ``sum x_i^2`` plus a constant, and its minimum is the global
@@ -143,32 +151,22 @@ for seed, r in zip(seeds, results["cmaes"], strict=True):
 # is left unused. Restarting with a larger population, pycma's usual remedy on
 # multimodal functions, is not part of this comparison.
 #
-# **ZeroGrads** makes quick early progress too (second after 1,000 evaluations) and
-# keeps improving slowly; its median ends close to CMA-ES's, with a wide spread over
-# the seeds. **SPSA** improves steadily but ends higher.
-#
-# **NGOpt improves least**: its median ends near 79, only a little below the start's
-# 90. This is nevergrad's own algorithm choice for this setting, not an artefact of
-# the wrapper: with the same seed and the same loss values the wrapper reproduces
-# nevergrad's own ask/tell loop exactly (see :ref:`method-nevergrad`). Another nevergrad
-# optimiser can be chosen by name, e.g. ``optimizer="TwoPointsDE"``.
+# **NGOpt and ZeroGrads** end close to CMA-ES's median, NGOpt with the widest spread
+# over the seeds. NGOpt is nevergrad's own algorithm choice for this setting; with the
+# same seed and the same loss values the wrapper reproduces nevergrad's own ask/tell
+# loop exactly (see :ref:`method-nevergrad`).
 #
 # These are three seeds on one function with default or lightly tuned settings, not a
 # benchmark. The checks below keep the text above true: the documentation build fails
 # if the runs stop behaving as described.
 medians = {name: float(np.median(f)) for name, f in finals.items()}
 assert all(np.all(f < start_loss) for f in finals.values())  # every run improves
-assert min(medians, key=medians.get) == "prdpt"
-assert (
-    finals["prdpt"].max()
-    < 2 * medians["prdpt"]
-    < min(v for k, v in medians.items() if k != "prdpt")
-)
-assert max(medians, key=medians.get) == "nevergrad"
+assert finals["spsa"].max() < 1e-3  # the global minimum on every seed
+assert sorted(medians, key=medians.get)[:2] == ["spsa", "prdpt"]
+others = [v for k, v in medians.items() if k not in ("spsa", "prdpt")]
+assert finals["prdpt"].max() < 5 < min(others)
 assert min(at_1000, key=at_1000.get) == "cmaes"
-assert sorted(at_1000, key=at_1000.get)[1] == "zerograds"
 assert at_4000["prdpt"] > at_4000["cmaes"]  # PRDPT's gain comes with the annealing
 assert all(r.status == 5 and r.nfev <= budget // 2 for r in results["cmaes"])
-assert medians["spsa"] > max(medians["cmaes"], medians["zerograds"])
 assert all(r.nfev == budget for name in methods if name != "cmaes" for r in results[name])
 plt.show()
