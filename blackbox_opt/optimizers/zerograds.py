@@ -93,9 +93,14 @@ class ZeroGrads(SmoothingMethod):
     n_threads : int or None, default=1
         torch intra-op threads for the surrogate's fitting and gradient steps (the
         problem's evaluation keeps the process's setting); None: the process's
-        setting. Measured with ``python -m bench threads`` on 2 cores beside other
-        work: two threads took 11.8 times as long per iteration as one at D = 18 (3 x 64
-        surrogate) and 7.9 times at D = 1,024 (8 x 128, 6 frequencies, 1.7 M weights).
+        setting. Measured with ``python -m bench threads`` on 2 cores: idle, two
+        threads took as long as one at D = 18 (3 x 64 surrogate, 3.4 ms an iteration)
+        and 0.67 times as long at D = 1,024 (8 x 128, 6 frequencies, 1.7 M weights: 26
+        against 39 ms); beside one busy process, 5.3 and 1.95 times as long (18 against
+        3.4 ms, 85 against 43 ms), and on a machine loaded by several jobs up to 12
+        times. One thread is the default: it is never the slow choice by more than the
+        idle 1.5 at large D; give ``n_threads=2`` (or None) for a large surrogate on a
+        machine of its own.
     schedule, sigma_min, anneal_start, lr_follows_sigma, antithetic :
         See :class:`~blackbox_opt.optimizers.smoothing_base.SmoothingMethod`.
     optimizer, optimizer_options :
