@@ -551,26 +551,31 @@ MINE = Experiment(
 '''
 
 
-def test_experiments_and_methods_from_a_file_outside_the_repository(tmp_path):
+def _bench_outside(cwd, experiments_file, *extra, **env):
+    """``python -m bench run --experiments FILE --jobs 2`` in ``cwd``, as a user would
+    run it from outside the repository; returns its standard output."""
     import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    (tmp_path / "my_experiments.py").write_text(USER_FILE)
-    env = dict(os.environ, PYTHONPATH=str(root))
-    argv = ["run", "--experiments", "my_experiments.py", "--jobs", "2", "--out", "out"]
+    argv = ["run", "--experiments", experiments_file, "--jobs", "2", "--out", "out"]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", *argv, "--no-progress"],
-        cwd=tmp_path,
-        env=env,
+        [sys.executable, "-m", "bench", *argv, *extra, "--no-progress"],
+        cwd=cwd,
+        env=dict(os.environ, PYTHONPATH=str(root), **env),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "4 run(s) made" in done.stdout
+    return done.stdout
+
+
+def test_experiments_and_methods_from_a_file_outside_the_repository(tmp_path):
+    (tmp_path / "my_experiments.py").write_text(USER_FILE)
+    assert "4 run(s) made" in _bench_outside(tmp_path, "my_experiments.py")
     records = pd.read_csv(tmp_path / "out" / "quick" / "runs.csv")
     assert sorted(records["method"]) == ["random", "random", "wide", "wide"]
     assert set(records["status"]) == {"done"}
@@ -660,28 +665,12 @@ CRASHY = Experiment(
 
 
 def test_a_dead_worker_is_a_failed_run_that_retry_failed_runs_again(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[1]
     (tmp_path / "crashy.py").write_text(DYING_FILE)
     flag = tmp_path / "die"
     flag.touch()
-    env = dict(os.environ, PYTHONPATH=str(root), DIE_FLAG=str(flag))
 
     def bench(*extra):
-        argv = ["run", "--experiments", "crashy.py", "--jobs", "2", "--out", "out"]
-        done = subprocess.run(
-            [sys.executable, "-m", "bench", *argv, *extra, "--no-progress"],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert done.returncode == 0, done.stderr
+        _bench_outside(tmp_path, "crashy.py", *extra, DIE_FLAG=str(flag))
         return pd.read_csv(tmp_path / "out" / "quick" / "runs.csv").set_index("method")
 
     records = bench()
