@@ -10,7 +10,7 @@ import torch
 
 from .exceptions import EvaluationError, InvalidParameterError, UnknownNameError, did_you_mean
 from .optimizers.base import BaseOptimizer
-from .problem import FunctionProblem, Problem
+from .problem import FunctionProblem, Problem, _check_scipy_bounds
 from .registry import METHODS, PROBLEMS, Table, load_entry_point
 from .result import OptimizeResult
 
@@ -445,6 +445,7 @@ def minimize(
         raise InvalidParameterError(f"The option(s) {both} are given twice; give each once.")
     optimizer.set_params(**to_method)
     problem_kw = {**(problem_options or {}), **to_problem}
+    _check_scipy_bounds(bounds)
     if bounds is not None and source.kind == "callable":
         if "bounds" in problem_kw:
             raise InvalidParameterError("bounds are given twice; give them once.")

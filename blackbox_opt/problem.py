@@ -648,11 +648,25 @@ def _bounds_array(bounds: Any) -> np.ndarray:
         ) from None
 
 
-def _unambiguous_square(bounds: np.ndarray) -> np.ndarray:
-    """A 2 x 2 array of bounds: two (low, high) pairs or a lower and an upper row."""
+def _check_scipy_bounds(bounds: Any) -> None:
+    """Refuse ``minimize``'s ``bounds=`` when a 2 x 2 array reads validly as two
+    (low, high) pairs and as a lower and an upper row (scipy's users write pairs; the
+    library's arrays are rows)."""
+    if bounds is None or torch.is_tensor(bounds) or hasattr(bounds, "lb"):
+        return
+    if isinstance(bounds, list | tuple) and all(isinstance(b, tuple) for b in bounds):
+        return  # scipy's sequence of pairs
+    array = _bounds_array(bounds)
+    if array.shape == (2, 2):
+        _unambiguous_square(array, strict=True)
+
+
+def _unambiguous_square(bounds: np.ndarray, strict: bool) -> np.ndarray:
+    """A 2 x 2 array of bounds: two (low, high) pairs or a lower and an upper row; one
+    that reads validly both ways is rows, or an error when ``strict``."""
     as_rows = bool(np.all(bounds[0] < bounds[1]))
     as_pairs = bool(np.all(bounds[:, 0] < bounds[:, 1]))
-    if as_rows and as_pairs and not np.array_equal(bounds, bounds.T):
+    if strict and as_rows and as_pairs and not np.array_equal(bounds, bounds.T):
         raise InvalidParameterError(
             f"bounds {bounds.tolist()} read both as two (low, high) pairs and as a lower "
             "and an upper row; give a list of tuples [(low, high), (low, high)],"
@@ -695,15 +709,17 @@ def _as_vector(
     return t.clone()
 
 
-def _as_bounds(bounds: Any, x0: torch.Tensor) -> torch.Tensor | None:
+def _as_bounds(bounds: Any, x0: torch.Tensor, *, scipy: bool = False) -> torch.Tensor | None:
     """The bounds as a ``(2, D)`` tensor (lower row, upper row), from any accepted form.
 
     Accepted: a ``(low, high)`` pair of numbers for every coordinate; an object with
     ``lb`` and ``ub`` (``scipy.optimize.Bounds``); a sequence of D ``(low, high)``
     pairs, as ``scipy.optimize.minimize`` takes them (None for no bound); an array of
     shape ``(2, D)`` (lower row, upper row) or ``(D, 2)``. A tensor is always read as
-    ``(2, D)``. For two parameters, a list of tuples is read as pairs; another 2 x 2
-    array that reads validly both ways is refused as ambiguous.
+    ``(2, D)``. For two parameters, a list of tuples is read as pairs, and another 2 x 2
+    array that reads validly both ways as the library's (lower row, upper row); with
+    ``scipy=True`` (``minimize``'s ``bounds=``, where scipy's users write pairs) it is
+    refused as ambiguous instead.
     """
     if bounds is None:
         return None
@@ -721,7 +737,7 @@ def _as_bounds(bounds: Any, x0: torch.Tensor) -> torch.Tensor | None:
         elif bounds.ndim == 2 and bounds.shape[1] == 2 and bounds.shape[0] != 2:
             bounds = bounds.T  # D (low, high) pairs
         elif bounds.shape == (2, 2):
-            bounds = bounds.T if pairs else _unambiguous_square(bounds)
+            bounds = bounds.T if pairs else _unambiguous_square(bounds, scipy)
     try:
         b = torch.as_tensor(
             bounds.detach().cpu().numpy() if torch.is_tensor(bounds) else bounds,

@@ -1,6 +1,7 @@
 """The benchmark: experiments as data, the resumable runner, figures and summary."""
 
 import dataclasses
+import importlib
 import json
 
 import numpy as np
@@ -150,7 +151,6 @@ def test_methods_the_experiments_do_not_run_are_an_error_unless_added(tmp_path, 
 
 
 def test_failed_runs_run_again_only_with_retry_failed(tmp_path, capsys, monkeypatch):
-    import blackbox_opt
 
     e = Experiment(
         name="retry",
@@ -161,18 +161,19 @@ def test_failed_runs_run_again_only_with_retry_failed(tmp_path, capsys, monkeypa
         seeds={"quick": 1},
     )
     monkeypatch.setitem(EXPERIMENTS, "retry", e)
-    minimize = blackbox_opt.minimize
+    comparing = importlib.import_module("blackbox_opt.compare")
+    run_one = comparing.run_one  # every benchmark run goes through it
 
     def crashing(problem, method, **kwargs):
         if method == "spsa":
             raise RuntimeError("a crash")
-        return minimize(problem, method, **kwargs)
+        return run_one(problem, method, **kwargs)
 
-    monkeypatch.setattr(blackbox_opt, "minimize", crashing)
+    monkeypatch.setattr(comparing, "run_one", crashing)
     first = runner.run([e], out=tmp_path, progress=False)["ran"]
     assert {r["method"]: r["status"] for r in first} == {"adam": "skipped", "spsa": "failed"}
     assert "RuntimeError: a crash" in next(r["reason"] for r in first if r["method"] == "spsa")
-    monkeypatch.setattr(blackbox_opt, "minimize", minimize)
+    monkeypatch.setattr(comparing, "run_one", run_one)
     # a failed run counts as finished ...
     assert runner.run([e], out=tmp_path, progress=False)["ran"] == []
     # ... unless asked: then it runs again; the skipped one stays skipped

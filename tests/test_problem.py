@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import blackbox_opt
 from blackbox_opt import EvaluationError, FunctionProblem, InvalidParameterError, Problem
 
 
@@ -87,8 +88,13 @@ def test_bounds_in_scipys_forms():
     assert Sphere(x0=[0.5, 2.5], bounds=[(0, 1), (2, 3)]).bounds.tolist() == [[0, 2], [1, 3]]
     assert Sphere(x0=[0.0, 0.0], bounds=[[-1, -1], [1, 1]]).bounds.tolist() == [[-1, -1], [1, 1]]
     assert Sphere(x0=[0.0, 0.0], bounds=[[-1, 1], [-1, 1]]).bounds.tolist() == [[-1, -1], [1, 1]]
+    # a problem's own 2 x 2 array that reads both ways is the library's rows ...
+    assert Sphere(x0=[0.5, 2.5], bounds=[[0, 1], [2, 3]]).bounds.tolist() == [[0, 1], [2, 3]]
+    # ... but minimize's scipy-style bounds= refuses it as ambiguous
     with pytest.raises(InvalidParameterError, match="read both as two .* pairs and as a lower"):
-        Sphere(x0=[0.5, 2.5], bounds=[[0, 1], [2, 3]])
+        blackbox_opt.minimize(
+            lambda x: float((x**2).sum()), x0=np.array([0.5, 2.5]), bounds=[[0, 1], [2, 3]]
+        )
     # a tensor is always (lower row, upper row)
     rows = torch.tensor([[0.0, 2.0], [1.0, 3.0]])
     assert Sphere(x0=[0.5, 2.5], bounds=rows).bounds.tolist() == [[0, 2], [1, 3]]
