@@ -575,6 +575,25 @@ def _write_out(args: argparse.Namespace, result: Any, x0: Any) -> dict[str, Path
     }
 
 
+#: Options whose value may start with a minus sign (``--x0 -5,2.5``).
+_SIGNED_VALUES = ("--x0", "--bounds")
+
+
+def _attached_values(argv: Sequence[str]) -> list[str]:
+    """``--x0 -5,2.5`` as ``--x0=-5,2.5``: argparse would take the value for an option."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        if args[i] in _SIGNED_VALUES and i + 1 < len(args) and args[i + 1].startswith("-"):
+            out.append(f"{args[i]}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``blackbox-opt`` command line.
 
@@ -594,7 +613,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_attached_values(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else 2
     commands = {"list": _cmd_list, "run": _cmd_run}

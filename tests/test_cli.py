@@ -329,6 +329,15 @@ def test_x0_replaces_a_registered_problems_start(tmp_path):
     assert record["x0"] == [0.9, 0.8]
 
 
+def test_a_negative_start_and_bounds_may_follow_their_option(tmp_path):
+    # "--x0 -0.5,0.8": argparse alone would take "-0.5,0.8" for an option
+    out = tmp_path / "h.csv"
+    argv = ["run", "rosenbrock", "--x0", "-0.5,0.8", "--bounds", "-2,2", "-m", "spsa", "-b", "20"]
+    assert main([*argv, "-s", "0", "-q", "--out", str(out)]) == 0
+    record = json.loads((tmp_path / "h.json").read_text(encoding="utf-8"))
+    assert record["x0"] == [-0.5, 0.8]
+
+
 def test_out_keeps_the_iterates_with_record_x(tmp_path, capsys):
     out = tmp_path / "run.csv"
     argv = ["run", "rosenbrock", "-m", "spsa", "-b", "40", "-s", "0", "-q", "-o", "record_x=True"]
