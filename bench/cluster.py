@@ -11,9 +11,10 @@ skipped and stale ones run again (:func:`bench.runner.run` decides before anythi
 sent). A worker lost mid-run (killed, out of memory, its machine gone) costs that run
 only: the scheduler runs it again on another worker, from the start, and since every
 file is written under a temporary name and renamed into place, nothing half-written is
-ever left under a run's name. A run whose worker dies every time it runs it (Dask's
-``distributed.scheduler.allowed-failures``, 3 by default) is recorded as failed with
-the reason, as a run whose process died in the pool is.
+ever left under a run's name. When the scheduler gives up on a run (its workers died
+more often than ``distributed.scheduler.allowed-failures``, 3 by default, allows), the
+run is submitted once more; if that fails too it is recorded as failed with the
+reason, as a run whose process died in the pool is.
 """
 
 from __future__ import annotations
@@ -126,11 +127,20 @@ def run_on_dask(
             client.submit(_worker, task, str(out), threads, files, pure=False): task
             for task in pending
         }
-        for future in distributed.as_completed(futures):
+        resubmitted: set[str] = set()
+        done = distributed.as_completed(futures)
+        for future in done:
             task = futures[future]
             try:
                 ran.append(future.result())
             except distributed.KilledWorker as exc:
+                key = str(task.stem(out))
+                if key not in resubmitted:  # the scheduler gave up on it once: once more
+                    resubmitted.add(key)
+                    again = client.submit(_worker, task, str(out), threads, files, pure=False)
+                    futures[again] = task
+                    done.add(again)
+                    continue
                 reason = (
                     "its worker process died every time it ran (out of memory, or a crash "
                     f"in native code): {exc}"
