@@ -45,7 +45,9 @@ xs = grid[:, 0].numpy()
 # optimiser's ``predict``: the closure keeps a reference to the optimiser object. It
 # records the slope of the surrogate at the iterate too (``surrogate_gradient``), the
 # direction the next step will take.
-optimizer = ZeroGrads(sigma=0.33, n_samples=10, max_iter=6000, random_state=0, verbose=False)
+optimizer = ZeroGrads(
+    sigma=0.33, n_samples=10, lr=5e-4, max_iter=6000, random_state=0, verbose=False
+)
 path = [float(problem.x0[0])]  # the iterate after 0, 1, 2... iterations
 surrogate_slopes = []  # the surrogate's slope at the iterate after 1, 2... iterations
 snapshots = []  # (iteration, iterate, predictions on the grid)
