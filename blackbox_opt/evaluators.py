@@ -229,13 +229,18 @@ def _evaluate_chunk(token: str, data: bytes, X: Any) -> tuple[Any, dict[int, str
 
     ``X`` travels as a numpy array (cheaper to send than a tensor). When the batched
     call fails, the chunk is evaluated again point by point, here, so that only the
-    points that fail are lost. The library's own errors propagate.
+    points that fail are lost; a :class:`~blackbox_opt.PointsFailedError` of the problem's
+    own already says which, and nothing is evaluated again. The library's own errors
+    propagate.
     """
     problem = _worker_problem(token, data)
     X = torch.as_tensor(X).to(device=problem.device, dtype=problem.dtype)
     try:
         with torch.no_grad():
             return problem.evaluate(X).detach().cpu().numpy(), {}
+    except PointsFailedError as exc:  # the problem knows which points failed: no rerun
+        if exc.losses is not None:
+            return exc.losses.detach().cpu().numpy(), dict(exc.errors)
     except Exception as exc:
         if not is_forward_model_failure(exc):
             raise
