@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: venv test lint demo docs bench asv clean llvm
+.PHONY: venv test lint demo docs bench asv clean llvm blender
 
 venv: $(STAMP)
 
@@ -20,18 +20,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint llvm
+test: lint llvm blender
 	$(BIN)/python -m pytest
 
 # The quick experiments (about 10 minutes on 2 cores), the figures and the summary.
-demo: $(STAMP) llvm
+demo: $(STAMP) llvm blender
 	$(BIN)/python -m bench demo --jobs 2
 
-docs: $(STAMP) llvm
+docs: $(STAMP) llvm blender
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The papers' budgets: hours on a CPU; resumable (finished runs are skipped).
-bench: $(STAMP) llvm
+bench: $(STAMP) llvm blender
 	$(BIN)/python -m bench demo --scale full --jobs 2
 
 # The asv suite across the last ASV_COMMITS commits (each commit's wheel in asv's own
@@ -64,4 +64,23 @@ llvm:
 	fi
 
 clean:
-	rm -rf $(VENV) docs/_build docs/auto_examples docs/api/generated results .pytest_cache
+	rm -rf $(VENV) $(BLENDER_VENV) docs/_build docs/auto_examples docs/api/generated results .pytest_cache
+
+# Blender for the Blender problems, in an environment of its own: the bpy wheel
+# (Blender as a Python module) needs Python 3.11 and numpy<2, while the library's
+# environment keeps numpy 2. The library never imports bpy; it runs Blender in processes
+# of its own, so the two environments never meet. BLACKBOX_OPT_BLENDER tells it where.
+BLENDER_VENV := .venv-blender
+BPY := bpy==5.0.1
+BLENDER_STAMP := $(BLENDER_VENV)/.installed-$(BPY)
+PYTHON311 ?= python3.11
+export BLACKBOX_OPT_BLENDER ?= $(CURDIR)/$(BLENDER_VENV)/bin/python
+
+blender: $(BLENDER_STAMP)
+
+$(BLENDER_STAMP):
+	@command -v $(PYTHON311) >/dev/null || { echo "make blender needs $(PYTHON311) (bpy $(BPY) is built for Python 3.11)"; exit 1; }
+	$(PYTHON311) -m venv $(BLENDER_VENV)
+	$(BLENDER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(BPY)" "numpy<2"
+	$(BLENDER_VENV)/bin/python -c "import bpy; print('Blender', bpy.app.version_string, 'in $(BLENDER_VENV)')"
+	touch $(BLENDER_STAMP)

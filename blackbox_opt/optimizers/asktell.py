@@ -200,17 +200,20 @@ class AskTell:
         if self.on_error == "reask":
             batch.mark_redraw(slots[failed])
             return y
-        penalty = self._penalty()
+        penalty = self._penalty(y[~failed])
         batch.penalized[slots[failed]] = True
         batch.any_penalized = True
         return torch.where(failed, penalty, y)
 
-    def _penalty(self) -> torch.Tensor:
-        """The loss told for a failed point under ``on_error="penalize"``."""
+    def _penalty(self, others: torch.Tensor | None = None) -> torch.Tensor:
+        """The loss told for a failed point under ``on_error="penalize"``; ``others``: the
+        finite losses told with it, which count as seen (a first batch with a failure)."""
         state = self._state
         if self.penalty is not None:
             return torch.tensor(float(self.penalty), dtype=state.dtype, device=state.device)
         worst, best = state.worst_f, state.best_f
+        if others is not None and others.numel():
+            worst, best = torch.maximum(worst, others.max()), torch.minimum(best, others.min())
         if not math.isfinite(float(worst)):
             raise EvaluationError(
                 "on_error='penalize' bases its penalty on the worst loss seen so far, and no "

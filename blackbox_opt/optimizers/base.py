@@ -113,7 +113,8 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         point to find the failed points (penalize and reask only).
     penalty : float, optional
         The loss told for a failed point under ``on_error="penalize"``. Default: the
-        worst loss seen so far plus its distance from the best (at least
+        worst loss seen so far (the other points of the same tell included) plus its
+        distance from the best (at least
         ``max(|worst|, 1)``), so a failed point is always the worst of its batch.
     random_state : int, torch.Generator, numpy.random.Generator or None
         Seeds every random draw of the run: the same seed gives the same run.

@@ -163,7 +163,6 @@ def build_occlusion(offset=(0.15, 0.1), distance=5.0):
     distance : float, default=5.0
         Its distance along the view axis.
     """
-    import bpy
 
     _plain_world((0.1, 0.12, 0.18))
     camera = _camera((0.0, 0.0, 0.0), fov_deg=40.0)

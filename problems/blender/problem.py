@@ -165,7 +165,12 @@ class BlenderProblem(RenderedProblem):
         if f_opt is None and target is None and target_params is not None:
             f_opt = 0.0  # a render at x_opt is the target, bit for bit
         super().__init__(
-            space, x0=x0, target_params=target_params, loss=loss, f_opt=f_opt, dtype=dtype,
+            space,
+            x0=x0,
+            target_params=target_params,
+            loss=loss,
+            f_opt=f_opt,
+            dtype=dtype,
             device=device,
         )
         self.data_paths = paths
@@ -191,7 +196,9 @@ class BlenderProblem(RenderedProblem):
 
     def _process_for(self) -> BlenderProcess:
         if self._process is None:
-            self._process = BlenderProcess(self._setup, blender=self._blender, timeout=self.timeout)
+            self._process = BlenderProcess(
+                self._setup, blender=self._blender, timeout=self.timeout
+            )
         return self._process
 
     def render_points(self, points: Sequence[Mapping[str, Any]]) -> list[Any]:
@@ -277,7 +284,9 @@ def _parameters(parameters: Any) -> tuple[Space, dict[str, str]]:
 def _render_settings(resolution, spp, seed, threads, engine, cycles_device) -> dict:
     res = tuple(resolution) if isinstance(resolution, Sequence) else resolution
     if not (isinstance(res, tuple) and len(res) == 2 and all(_int(r, 1) for r in res)):
-        raise InvalidParameterError(f"resolution must be (width, height) ints; got {resolution!r}.")
+        raise InvalidParameterError(
+            f"resolution must be (width, height) ints; got {resolution!r}."
+        )
     if not _int(spp, 1):
         raise InvalidParameterError(f"spp must be a positive int; got {spp!r}.")
     if not _int(seed, 0):
@@ -347,7 +356,9 @@ def _json(value: Any, what: str) -> Any:
     try:
         json.dumps(value)
     except (TypeError, ValueError) as exc:
-        raise InvalidParameterError(f"{what} must hold JSON values (numbers, strings, lists): {exc}")
+        raise InvalidParameterError(
+            f"{what} must hold JSON values (numbers, strings, lists): {exc}"
+        ) from None
     return value
 
 

@@ -228,7 +228,7 @@ class BlenderProcess:
     def __del__(self) -> None:
         try:
             self.close()
-        except Exception:  # noqa: BLE001 - never raise from a finaliser
+        except Exception:
             pass
 
     # -- rendering ---------------------------------------------------------------------
@@ -329,5 +329,7 @@ def check_timeout(timeout: Any) -> float | None:
     if timeout is None:
         return None
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidParameterError(f"timeout must be a positive number of seconds; got {timeout!r}.")
+        raise InvalidParameterError(
+            f"timeout must be a positive number of seconds; got {timeout!r}."
+        )
     return float(timeout)

@@ -200,9 +200,7 @@ class BlenderLED(BlenderProblem):
     ):
         pattern = text_bitmap(text, rows, cols).flatten()
         names = [f"led_{r:03d}_{c:03d}" for r in range(rows) for c in range(cols)]
-        parameters = {
-            n: (f'objects["LED_{n[4:]}"].color[0]', Real(0.0, 1.0)) for n in names
-        }
+        parameters = {n: (f'objects["LED_{n[4:]}"].color[0]', Real(0.0, 1.0)) for n in names}
         if x0 is None:
             generator = torch.Generator().manual_seed(start_seed)
             x0 = (0.5 * torch.rand(rows * cols, generator=generator, dtype=torch.float64)).tolist()

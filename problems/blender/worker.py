@@ -46,7 +46,9 @@ def _resolve(path):
     try:
         owner = bpy.data.path_resolve(owner_path)
     except ValueError:
-        raise ValueError(f"{path!r}: bpy.data has nothing at {owner_path!r}. {_hint(owner_path)}")
+        raise ValueError(
+            f"{path!r}: bpy.data has nothing at {owner_path!r}. {_hint(owner_path)}"
+        ) from None
     if not hasattr(owner, attr):
         props = [p.identifier for p in owner.bl_rna.properties if p.identifier != "rna_type"]
         raise ValueError(
@@ -58,7 +60,9 @@ def _resolve(path):
         try:
             length = len(value)
         except TypeError:
-            raise ValueError(f"{path!r}: {owner_path}.{attr} is not an array; drop the [index].")
+            raise ValueError(
+                f"{path!r}: {owner_path}.{attr} is not an array; drop the [index]."
+            ) from None
         if index >= length:
             raise ValueError(f"{path!r}: {owner_path}.{attr} has {length} elements.")
     return owner, attr, index
@@ -222,7 +226,7 @@ def main(read_fd, write_fd):
                 reply({"ok": True, "shape": list(image.shape)}, image.tobytes())
             else:
                 reply({"ok": False, "error": f"unknown request {op!r}"})
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the library
+        except Exception as exc:
             detail = traceback.format_exc(limit=4)
             reply({"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": detail})
     try:

@@ -105,6 +105,10 @@ def test_penalize_tells_the_worst_loss_plus_its_spread_or_the_given_penalty():
     o = SPSA(random_state=0, on_error="penalize").start(x0=[0.5, 0.5])
     with pytest.raises(Exception, match="give penalty="):
         o.tell(o.ask(), [math.nan, math.nan])  # nothing seen yet to base a penalty on
+    # a first batch with a failure: its other points count as seen (worst = best = 2)
+    o = SPSA(random_state=0, on_error="penalize").start(x0=[0.5, 0.5])
+    o.tell(o.ask(), [math.nan, 2.0])
+    assert o.result().nfail == 1 and o.result().fun == 2.0
     o = SPSA(random_state=0, on_error="penalize", penalty=7.5).start(x0=[0.5, 0.5])
     o.tell(o.ask(), [math.nan, math.nan])
     assert o.result().nfail == 2 and o.result().fun == math.inf  # penalties are never best
