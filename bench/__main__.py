@@ -19,6 +19,7 @@ Examples
     $ python -m bench meta
     $ python -m bench mitsuba --quick
     $ python -m bench outofbox --seeds 5 --budget 5000 --jobs 2
+    $ python -m bench blender --seeds 3 --budget 2000
 
 Every subcommand is one handler of :data:`HANDLERS`. A known error (an unknown
 experiment, method, scene or family, a bad argument, a missing optional dependency:
@@ -193,6 +194,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods", type=_csv_list, default=None, help="comma-separated (default: all)"
     )
     outofbox.add_argument("--no-progress", action="store_true", help="no line per run")
+    from .blender import add_arguments as blender_arguments
+
+    blender = sub.add_parser(
+        "blender",
+        help="PRDPT and ZeroGrads on the Blender plateau scenes, and 2 workers against 1",
+        description=(
+            "Run PRDPT and ZeroGrads with their defaults on blender-shadow and "
+            "blender-occlusion and print the parameter MSE per seed, the time per render "
+            "and per iteration, and the speed-up of 2 worker processes over 1."
+        ),
+    )
+    blender_arguments(blender)
     return parser
 
 
@@ -428,6 +441,12 @@ def _cmd_outofbox(args: argparse.Namespace) -> None:
     print("Tables: " + ", ".join(str(p) for p in result["files"]))
 
 
+def _cmd_blender(args: argparse.Namespace) -> None:
+    from .blender import run
+
+    run(args)
+
+
 #: Subcommand -> handler. A handler reports a known error by raising it (see
 #: :func:`main`).
 HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
@@ -445,6 +464,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], None]] = {
     "mitsuba": _cmd_mitsuba,
     "meta": _cmd_meta,
     "outofbox": _cmd_outofbox,
+    "blender": _cmd_blender,
 }
 
 
