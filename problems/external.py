@@ -84,7 +84,8 @@ class ExternalCommandProblem(RenderedProblem):
         - ``{workdir}``: the point's fresh working directory, also the program's
           working directory unless ``cwd`` is given;
         - ``{index}``: the point's row in the batch this process renders (with an
-          evaluator, in its chunk), e.g. for a per-point seed or log name.
+          evaluator, in its chunk), e.g. for a per-point log name (not a seed:
+          the same point has another row in another batch).
 
         An unknown placeholder, or a format spec the parameter's value cannot take, is
         an error here, not at the first render. The program (the first argument) is
