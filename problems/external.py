@@ -22,9 +22,7 @@ import math
 import os
 import shlex
 import shutil
-import signal
 import string
-import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,6 +39,7 @@ from blackbox_opt.exceptions import (
 from blackbox_opt.space import Array, Parameter, Space
 from blackbox_opt.utils import check_int
 
+from ._process import Running, describe_status, output_tail, run
 from .rendered import RenderedProblem, RenderFailure, read_image
 
 __all__ = ["PLACEHOLDERS", "STDERR_TAIL", "ExternalCommandProblem"]
@@ -159,6 +158,11 @@ class ExternalCommandProblem(RenderedProblem):
     The program's output streams go to files in the working directory, not to pipes, so
     a chatty program cannot block on them and memory stays bounded.
 
+    A copy unpickled where the program is not at the same path (an evaluator's worker
+    on another machine) looks it up again on that machine's ``PATH``, and raises
+    :class:`~blackbox_opt.MissingDependencyError` there when it is missing. An
+    interrupt (Ctrl-C) kills the programs of the batch that are running.
+
     Examples
     --------
     A renderer as a small Python script that reads the JSON file and writes an
@@ -241,9 +245,10 @@ class ExternalCommandProblem(RenderedProblem):
         self.install_hint = install_hint or ""
         templates = _split(command)
         self._check_placeholders(templates)
+        self._program_name = _unescape(templates[0])
         self.program = self._find_program(templates[0])
         if self.program:
-            templates[0] = self.program.replace("{", "{{").replace("}", "}}")
+            templates[0] = _escape(self.program)
         self.command = templates
         name = PurePath(self.program or templates[0]).name
         self.requires = (name,) if name else ()
@@ -298,7 +303,7 @@ class ExternalCommandProblem(RenderedProblem):
         """The first argument as an absolute path, or "" when it is a template."""
         if any(f[1] is not None for f in string.Formatter().parse(first)):
             return ""
-        program = first.replace("{{", "{").replace("}}", "}")
+        program = _unescape(first)
         path = self._environment().get("PATH", os.defpath)
         found = shutil.which(program, path=path)
         if found is None:
@@ -335,18 +340,27 @@ class ExternalCommandProblem(RenderedProblem):
             :class:`~problems.rendered.RenderFailure` saying why there is none.
         """
         env = self._environment()
+        running = Running()
         if self.jobs == 1 or len(points) <= 1:
-            return [self._render_one(i, point, env) for i, point in enumerate(points)]
+            return [self._render_one(i, p, env, running) for i, p in enumerate(points)]
         with ThreadPoolExecutor(max_workers=min(self.jobs, len(points))) as pool:
-            futures = [pool.submit(self._render_one, i, p, env) for i, p in enumerate(points)]
-            return [f.result() for f in futures]
+            futures = [
+                pool.submit(self._render_one, i, p, env, running) for i, p in enumerate(points)
+            ]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:  # an interrupt, or an error that ends the batch
+                for future in futures:
+                    future.cancel()
+                running.kill_all()
+                raise
 
-    def _render_one(self, index: int, point: Mapping[str, Any], env: dict[str, str]) -> Any:
+    def _render_one(self, index: int, point: Mapping[str, Any], env: dict, running: Running):
         base = self.tmpdir or tempfile.gettempdir()
         workdir = Path(tempfile.mkdtemp(prefix="blackbox-opt-", dir=base))
         failed = True
         try:
-            result = self._run_in(workdir, index, point, env)
+            result = self._run_in(workdir, index, point, env, running)
             failed = isinstance(result, RenderFailure)
             if failed:
                 if self.keep_failed:
@@ -359,16 +373,19 @@ class ExternalCommandProblem(RenderedProblem):
             if not (failed and self.keep_failed):
                 shutil.rmtree(workdir, ignore_errors=True)
 
-    def _run_in(self, workdir: Path, index: int, point: Mapping[str, Any], env: dict) -> Any:
+    def _run_in(
+        self, workdir: Path, index: int, point: Mapping[str, Any], env: dict, running: Running
+    ) -> Any:
         for name, content in self.files.items():
             path = workdir / name
             path.parent.mkdir(parents=True, exist_ok=True)
             if isinstance(content, bytes):
                 path.write_bytes(content)
             else:
-                path.write_text(content)
+                path.write_text(content, encoding="utf-8")
         params = workdir / _PARAMS_FILE
-        params.write_text(json.dumps({k: _jsonable(v) for k, v in point.items()}, indent=1))
+        values = json.dumps({k: _jsonable(v) for k, v in point.items()}, indent=1)
+        params.write_text(values, encoding="utf-8")
         output = workdir / self.output
         output.parent.mkdir(parents=True, exist_ok=True)
         values = {
@@ -381,32 +398,43 @@ class ExternalCommandProblem(RenderedProblem):
         args = [_fill(template, values) for template in self.command]
         shown = _shorten(shlex.join(args), 300)
         stdout, stderr = workdir / _STDOUT_FILE, workdir / _STDERR_FILE
-        with open(stdout, "wb") as out, open(stderr, "wb") as err:
-            try:
-                status = _run(args, self.cwd or workdir, env, out, err, self.timeout)
-            except OSError as exc:
-                return RenderFailure(f"could not start {shown}: {exc}")
-        if status is None:
-            return RenderFailure(
-                f"timed out after {self.timeout:g} s (killed with its child processes): "
-                f"{shown}{_tail(stdout, stderr)}"
-            )
-        if status != 0:
-            return RenderFailure(f"{_describe_status(status)}: {shown}{_tail(stdout, stderr)}")
         try:
-            return read_image(output)
-        except FileNotFoundError:
-            return RenderFailure(
-                f"exited with status 0 but wrote no image at {output} (the {{output}} "
-                f"placeholder): {shown}{_tail(stdout, stderr)}"
+            status = run(
+                args,
+                cwd=self.cwd or workdir,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                timeout=self.timeout,
+                running=running,
             )
-        except ValueError as exc:
-            return RenderFailure(
-                f"exited with status 0 but its image is unreadable: {exc}: "
-                f"{shown}{_tail(stdout, stderr)}"
-            )
-        except ImportError as exc:
-            raise MissingDependencyError(str(exc)) from None
+        except OSError as exc:
+            return RenderFailure(f"could not start {shown}: {exc}")
+        if status is None:
+            reason = f"timed out after {self.timeout:g} s (killed with its child processes)"
+        elif status != 0:
+            reason = describe_status(status)
+        else:
+            try:
+                return read_image(output)
+            except FileNotFoundError:
+                reason = (
+                    f"exited with status 0 but wrote no image at {output} (the {{output}} "
+                    "placeholder)"
+                )
+            except ValueError as exc:
+                reason = f"exited with status 0 but its image is unreadable: {exc}"
+            except ImportError as exc:  # OpenEXR: every point would fail the same way
+                raise MissingDependencyError(str(exc)) from None
+        return RenderFailure(f"{reason}: {shown}{output_tail(stdout, stderr, STDERR_TAIL)}")
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        # a copy unpickled on another machine (an evaluator's worker) may find the
+        # program elsewhere there, or not at all: then it fails now, not at each point
+        if self.program and not _is_executable(self.program):
+            self.program = self._find_program(_escape(self._program_name))
+            self.command[0] = _escape(self.program)
 
     def extra_repr(self) -> str:
         program = PurePath(self.program).name if self.program else self.command[0]
@@ -511,6 +539,18 @@ def _check_files(files: Any) -> dict[str, str | bytes]:
     return out
 
 
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def _unescape(text: str) -> str:
+    return text.replace("{{", "{").replace("}}", "}")
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
 def _format(value: Any, spec: str, conversion: str | None) -> str:
     """One placeholder's text: exact floats, ints as ints, everything else as str."""
     if conversion is not None:
@@ -543,73 +583,6 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     return str(value)
-
-
-def _run(args: list[str], cwd: Any, env: dict, out: Any, err: Any, timeout: float | None):
-    """Run the program in a process group of its own: its exit status, None on time-out."""
-    posix = os.name == "posix"
-    process = subprocess.Popen(
-        args,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=err,
-        start_new_session=posix,
-        creationflags=0 if posix else subprocess.CREATE_NEW_PROCESS_GROUP,
-    )
-    try:
-        status = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        status = None
-    except BaseException:  # an interrupt: leave nothing running
-        _kill_group(process)
-        raise
-    # on a time-out, and after a normal exit, nothing the program started stays behind
-    _kill_group(process)
-    return status
-
-
-def _kill_group(process: subprocess.Popen) -> None:
-    if os.name == "posix":
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass  # the group is gone already
-    elif process.poll() is None:
-        process.kill()
-    process.wait()
-
-
-def _describe_status(status: int) -> str:
-    if status < 0:
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:
-            name = f"signal {-status}"
-        return f"was killed by {name} (exit status {status})"
-    return f"exited with status {status}"
-
-
-def _tail(stdout: Path, stderr: Path) -> str:
-    """The end of the program's standard error, or of its output when that is empty."""
-    for stream, path in (("stderr", stderr), ("stdout", stdout)):
-        text = _read_tail(path, STDERR_TAIL)
-        if text:
-            return f"\n{stream} (its last {STDERR_TAIL} characters):\n{text}"
-    return "\n(nothing on stderr or stdout)"
-
-
-def _read_tail(path: Path, n: int) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 4 * n))
-            data = f.read()
-    except OSError:
-        return ""
-    return data.decode("utf-8", errors="replace")[-n:].strip()
 
 
 def _shorten(text: str, n: int) -> str:

@@ -238,7 +238,7 @@ def test_a_timeout_kills_the_program_and_its_children(renderer, tmp_path):
 @pytest.mark.parametrize("on_error", ["penalize", "reask"])
 def test_a_run_goes_on_past_crashing_points(renderer, on_error):
     # the renderer crashes for every level above 0.8: a fifth of the random points
-    p = script_problem(renderer, mode=Fixed("ok"))
+    p = script_problem(renderer, mode=Fixed("ok"), jobs=8)
     policy = {"on_error": on_error, "penalty": 1.0 if on_error == "penalize" else None}
     res = minimize(p, "random", budget=24, batch_size=8, random_state=0, verbose=False,
                    **policy)  # fmt: skip
@@ -264,6 +264,52 @@ def test_it_pickles_and_renders_the_same_after(renderer):
     for pickler in picklers:
         q = pickle.loads(pickler.dumps(p))
         assert torch.equal(p(X), q(X)) and torch.equal(p.target, q.target)
+
+
+def test_a_copy_looks_for_the_program_again_where_it_is_unpickled(tmp_path, monkeypatch):
+    # another machine: the program is installed elsewhere there, or not at all
+    here, there = tmp_path / "here", tmp_path / "there"
+    here.mkdir(), there.mkdir()
+    program = here / "fake-render"
+    program.write_text(
+        f"#!{sys.executable}\nimport sys, numpy as np\n"
+        "np.save(open(sys.argv[1], 'wb'), np.full((2, 2), float(sys.argv[2])))\n"
+    )
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(here))
+    p = ExternalCommandProblem(
+        "fake-render {output} {a}", {"a": Real(0, 1)}, output="i.npy", target=np.zeros((2, 2))
+    )
+    assert p.program == str(program) and p.command[0] == str(program)
+    data = pickle.dumps(p)
+    program.rename(there / "fake-render")
+    monkeypatch.setenv("PATH", str(there))
+    q = pickle.loads(data)
+    assert q.program == str(there / "fake-render")
+    assert torch.equal(q(q.x0[None]), p.x0.square())
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(MissingDependencyError, match="'fake-render', which was not found"):
+        pickle.loads(data)
+
+
+def test_an_interrupt_kills_the_batch_s_running_programs(renderer, tmp_path, monkeypatch):
+    import problems.external
+
+    pid_file = tmp_path / "pids"
+    p = script_problem(renderer, jobs=2, env={"PID_FILE": str(pid_file)})
+
+    def interrupted(path):
+        while not pid_file.exists():  # the other point's program is running
+            time.sleep(0.01)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(problems.external, "read_image", interrupted)
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        p.render_points([{"level": 0.3, "mode": "ok"}, {"level": 0.3, "mode": "hang"}])
+    assert time.perf_counter() - t0 < 10  # not the hanging program's 30 s
+    program, child = map(int, pid_file.read_text().split())
+    assert not alive(program) and not alive(child)
 
 
 # -- errors when it is made ----------------------------------------------------------------
@@ -373,6 +419,33 @@ def test_povray_is_deterministic(povray):
     first = float(povray(x))
     assert float(povray(x)) == first
     assert float(PovraySpheres()(x)) == first  # another instance, another target render
+
+
+def test_a_povray_error_reaches_the_failure_message(povray):
+    scene = textwrap.dedent(
+        """
+        #version 3.7;
+        #if (Size > 0.5) #error "the scene refuses a Size above 0.5" #end
+        camera { location <0, 0, -3> look_at 0 }
+        light_source { <2, 4, -3> color rgb 1 }
+        sphere { 0, Size pigment { color rgb <1, 0, 0> } }
+        """
+    )
+    p = ExternalCommandProblem(
+        "povray +Iscene.pov +O{output} +W8 +H8 -A -D +FN -V Declare=Size={size}",
+        {"size": Real(0.1, 1.0)},
+        files={"scene.pov": scene},
+        target_params={"size": 0.3},
+        jobs=2,
+    )
+    with pytest.raises(PointsFailedError) as info:
+        p(p.space.to_vector({"size": 0.9})[None].repeat(2, 1) * torch.tensor([[1.0], [0.4]]))
+    (reason,) = info.value.errors.values()
+    assert list(info.value.errors) == [0] and "exited with status" in reason
+    # POV-Ray's own message (it wraps its lines at 80 columns), and the command as run
+    assert "Parse halted by #error directive" in reason and "Size above 0.5" in reason
+    assert f"Declare=Size={float(torch.tensor(0.9))!r}" in reason
+    assert float(info.value.losses[1]) > 0
 
 
 @pytest.mark.slow
