@@ -28,19 +28,24 @@ class Running:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._processes: set[subprocess.Popen] = set()
+        self._killed = False
 
     def add(self, process: subprocess.Popen) -> None:
         with self._lock:
             self._processes.add(process)
+            late = self._killed  # started by a thread that missed kill_all
+        if late:
+            _signal_group(process)
 
     def discard(self, process: subprocess.Popen) -> None:
         with self._lock:
             self._processes.discard(process)
 
     def kill_all(self) -> None:
-        """Kill every running program's process group (the threads waiting on them
-        then see them end)."""
+        """Kill every running program's process group, and any started from now on
+        (the threads waiting on them then see them end)."""
         with self._lock:
+            self._killed = True
             processes = list(self._processes)
         for process in processes:
             _signal_group(process)
