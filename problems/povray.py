@@ -107,7 +107,7 @@ class PovraySpheres(ExternalCommandProblem):
     edge across a pixel centre.
 
     One render takes about 0.7 s at 32 x 32 on a 2-core machine, nearly all of it
-    POV-Ray waiting on its own threads (under 0.05 s of CPU time), so ``jobs``
+    POV-Ray waiting on its own threads (0.02 s of CPU time), so ``jobs``
     renders of a batch run at once in this process by default: a batch of 4 takes
     about as long as one render. An evaluator (``ProcessPoolEvaluator``) adds
     worker processes on top.
