@@ -292,7 +292,7 @@ class ExternalCommandProblem(RenderedProblem):
                     raise InvalidParameterError(
                         f"The command's argument {template!r} names {{{field}}}: {what}."
                     )
-                hint = did_you_mean(field, valid) if field else " (an empty {} names nothing.)"
+                hint = did_you_mean(field, valid) if field else " An empty {} names nothing."
                 raise InvalidParameterError(
                     f"The command's argument {template!r} has the unknown placeholder "
                     f"{{{field}}}.{hint} Valid placeholders: "
@@ -364,9 +364,9 @@ class ExternalCommandProblem(RenderedProblem):
             failed = isinstance(result, RenderFailure)
             if failed:
                 if self.keep_failed:
-                    kept = f"; its files are kept in {workdir}"
+                    kept = f"\nIts working directory is kept: {workdir}"
                 else:
-                    kept = "; pass keep_failed=True to keep its files"
+                    kept = "\n(keep_failed=True keeps the working directory of a failed point.)"
                 result = RenderFailure(result.reason + kept)
             return result
         finally:
@@ -384,8 +384,8 @@ class ExternalCommandProblem(RenderedProblem):
             else:
                 path.write_text(content, encoding="utf-8")
         params = workdir / _PARAMS_FILE
-        values = json.dumps({k: _jsonable(v) for k, v in point.items()}, indent=1)
-        params.write_text(values, encoding="utf-8")
+        text = json.dumps({k: _jsonable(v) for k, v in point.items()}, indent=1)
+        params.write_text(text, encoding="utf-8")
         output = workdir / self.output
         output.parent.mkdir(parents=True, exist_ok=True)
         values = {

@@ -202,7 +202,9 @@ def test_a_stderr_tail_is_bounded(tmp_path):
     with pytest.raises(PointsFailedError) as info:
         p(p.x0)
     reason = info.value.errors[0]
-    assert reason.rstrip().endswith("THE END; pass keep_failed=True to keep its files")
+    assert reason.endswith(
+        "THE END\n(keep_failed=True keeps the working directory of a failed point.)"
+    )
     assert 2000 < len(reason) < 3000
 
 
@@ -211,7 +213,7 @@ def test_keep_failed_keeps_the_directory_and_says_where(renderer):
     with pytest.raises(PointsFailedError) as info:
         p(points(p, {"mode": "crash"}, {"level": 0.3}))
     reason = info.value.errors[0]
-    kept = Path(reason.rsplit("its files are kept in ", 1)[1])
+    kept = Path(reason.rsplit("\nIts working directory is kept: ", 1)[1])
     try:
         assert "tile 3: out of memory" in (kept / "stderr.log").read_text()
         assert json.loads((kept / "params.json").read_text())["mode"] == "crash"
