@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) -c constraints.txt
 
-.PHONY: venv test lint demo docs bench asv clean llvm blender
+.PHONY: venv test lint demo docs bench asv clean llvm blender povray
 
 venv: $(STAMP)
 
@@ -20,18 +20,19 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint llvm blender
-	$(BIN)/python -m pytest
+# The POV-Ray tests fail (rather than skip) under make test when povray is missing.
+test: lint llvm povray blender
+	BLACKBOX_OPT_REQUIRE_POVRAY=1 $(BIN)/python -m pytest
 
 # The quick experiments (about 10 minutes on 2 cores), the figures and the summary.
-demo: $(STAMP) llvm blender
+demo: $(STAMP) llvm povray blender
 	$(BIN)/python -m bench demo --jobs 2
 
-docs: $(STAMP) llvm blender
+docs: $(STAMP) llvm povray blender
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 # The papers' budgets: hours on a CPU; resumable (finished runs are skipped).
-bench: $(STAMP) llvm blender
+bench: $(STAMP) llvm povray blender
 	$(BIN)/python -m bench demo --scale full --jobs 2
 
 # The asv suite across the last ASV_COMMITS commits (each commit's wheel in asv's own
@@ -61,6 +62,22 @@ llvm:
 		echo "note: no LLVM >= 16 library found. The Mitsuba problems will render with"; \
 		echo "  scalar_rgb (no gradients). For llvm_ad_rgb run: sudo apt-get install libllvm19"; \
 		echo "  (or install LLVM >= 16 and set DRJIT_LIBLLVM_PATH to its libLLVM)."; \
+	fi
+
+# The povray-spheres problem and its tests run POV-Ray 3.7 (Debian's povray package).
+# Install it where we can (root with apt-get); elsewhere say how.
+povray:
+	@if command -v povray >/dev/null 2>&1; then \
+		echo "$$(command -v povray) found: the POV-Ray problem is usable."; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "Installing POV-Ray 3.7 (povray) for the povray-spheres problem..."; \
+		apt-get install -y -q povray >/dev/null || \
+			{ apt-get update -q >/dev/null && apt-get install -y -q povray >/dev/null; } || \
+			echo "warning: could not install povray; the POV-Ray problem and its tests need it."; \
+	else \
+		echo "note: povray is not on PATH. The povray-spheres problem (and make test) need"; \
+		echo "  POV-Ray 3.7: sudo apt-get install povray (Debian, Ubuntu), or your system's"; \
+		echo "  package of POV-Ray 3.7 with its povray command on PATH."; \
 	fi
 
 clean:
