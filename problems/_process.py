@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Running", "describe_status", "output_tail", "run"]
+__all__ = ["Running", "describe_status", "kill_group", "output_tail", "run"]
 
 
 class Running:
@@ -35,7 +35,7 @@ class Running:
             self._processes.add(process)
             late = self._killed  # started by a thread that missed kill_all
         if late:
-            _signal_group(process)
+            kill_group(process)
 
     def discard(self, process: subprocess.Popen) -> None:
         with self._lock:
@@ -48,7 +48,7 @@ class Running:
             self._killed = True
             processes = list(self._processes)
         for process in processes:
-            _signal_group(process)
+            kill_group(process)
 
 
 def run(
@@ -117,14 +117,15 @@ def run(
     except subprocess.TimeoutExpired:
         status = None
     finally:  # after an exit, a time-out or an interrupt: leave nothing running
-        _signal_group(process)
+        kill_group(process)
         process.wait()
         if running is not None:
             running.discard(process)
     return status
 
 
-def _signal_group(process: subprocess.Popen) -> None:
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill a process started in a session of its own, and every process of its group."""
     if os.name == "posix":
         try:
             os.killpg(process.pid, signal.SIGKILL)

@@ -18,7 +18,6 @@ optimisers' ``on_error`` policy costs only the failed points.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shlex
 import shutil
@@ -40,7 +39,7 @@ from blackbox_opt.space import Array, Parameter, Space
 from blackbox_opt.utils import check_int
 
 from ._process import Running, describe_status, output_tail, run
-from .rendered import RenderedProblem, RenderFailure, read_image
+from .rendered import RenderedProblem, RenderFailure, check_timeout, jsonable, read_image
 
 __all__ = ["PLACEHOLDERS", "STDERR_TAIL", "ExternalCommandProblem"]
 
@@ -235,7 +234,7 @@ class ExternalCommandProblem(RenderedProblem):
             device=device,
         )
         self.output = _check_output(output)
-        self.timeout = _check_timeout(timeout)
+        self.timeout = check_timeout(timeout)
         self.env = _check_env(env)
         self.cwd = None if cwd is None else _check_dir(cwd, "cwd")
         self.tmpdir = None if tmpdir is None else _check_dir(tmpdir, "tmpdir")
@@ -384,7 +383,7 @@ class ExternalCommandProblem(RenderedProblem):
             else:
                 path.write_text(content, encoding="utf-8")
         params = workdir / _PARAMS_FILE
-        text = json.dumps({k: _jsonable(v) for k, v in point.items()}, indent=1)
+        text = json.dumps({k: jsonable(v) for k, v in point.items()}, indent=1)
         params.write_text(text, encoding="utf-8")
         output = workdir / self.output
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -486,18 +485,6 @@ def _check_output(output: Any) -> str:
     return path.as_posix()
 
 
-def _check_timeout(timeout: Any) -> float | None:
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        raise InvalidParameterError(f"timeout must be a number of seconds; got {timeout!r}.")
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise InvalidParameterError(
-            f"timeout must be a positive number of seconds (or None); got {timeout!r}."
-        )
-    return float(timeout)
-
-
 def _check_env(env: Any) -> dict[str, str | None]:
     if env is None:
         return {}
@@ -571,18 +558,6 @@ def _fill(template: str, values: Mapping[str, Any]) -> str:
         if field is not None:
             parts.append(_format(values[field], spec, conversion))
     return "".join(parts)
-
-
-def _jsonable(value: Any) -> Any:
-    if torch.is_tensor(value):
-        return value.tolist()
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return value.tolist()
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def _shorten(text: str, n: int) -> str:

@@ -22,6 +22,7 @@ points' losses, so the optimiser's ``on_error`` policy costs only the failed poi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +34,14 @@ from blackbox_opt import Problem
 from blackbox_opt.exceptions import EvaluationError, InvalidParameterError, PointsFailedError
 from blackbox_opt.space import Space
 
-__all__ = ["IMAGE_LOSSES", "RenderFailure", "RenderedProblem", "read_image"]
+__all__ = [
+    "IMAGE_LOSSES",
+    "RenderFailure",
+    "RenderedProblem",
+    "check_timeout",
+    "jsonable",
+    "read_image",
+]
 
 
 class RenderFailure:
@@ -164,6 +172,66 @@ def _read_exr(path: Path) -> np.ndarray:
             return np.stack([channels[n].pixels for n in names], -1).astype(np.float32)
     except (OSError, RuntimeError) as exc:
         raise ValueError(f"{path} could not be read as OpenEXR: {exc}") from None
+
+
+def check_timeout(timeout: Any) -> float | None:
+    """A per-render time-out in seconds: a positive finite number, or None for no limit.
+
+    Parameters
+    ----------
+    timeout : float or None
+
+    Returns
+    -------
+    float or None
+
+    Raises
+    ------
+    InvalidParameterError
+        For anything else (a string, a boolean, zero, a negative number, inf).
+
+    Examples
+    --------
+    >>> check_timeout(2), check_timeout(None)
+    (2.0, None)
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise InvalidParameterError(f"timeout must be a number of seconds; got {timeout!r}.")
+    if not (timeout > 0 and math.isfinite(timeout)):
+        raise InvalidParameterError(
+            f"timeout must be a positive number of seconds (or None); got {timeout!r}."
+        )
+    return float(timeout)
+
+
+def jsonable(value: Any) -> Any:
+    """A decoded parameter value as plain JSON data: tensors and arrays become lists.
+
+    Parameters
+    ----------
+    value : Any
+
+    Returns
+    -------
+    Any
+        Numbers, strings, booleans, None and lists of them; anything else as its str.
+
+    Examples
+    --------
+    >>> jsonable(torch.tensor([1.5, 2.0])), jsonable((1, "a")), jsonable(np.float32(0.5))
+    ([1.5, 2.0], [1, 'a'], 0.5)
+    """
+    if torch.is_tensor(value):
+        return value.detach().cpu().tolist()
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return str(value)
 
 
 class RenderedProblem(Problem):

@@ -16,8 +16,8 @@ import torch
 from blackbox_opt.exceptions import InvalidParameterError
 from blackbox_opt.space import Parameter, Space
 
-from ..rendered import RenderedProblem, RenderFailure
-from .process import BlenderError, BlenderProcess, check_timeout
+from ..rendered import RenderedProblem, RenderFailure, check_timeout, jsonable
+from .process import BlenderError, BlenderProcess
 
 __all__ = ["BlenderProblem"]
 
@@ -218,7 +218,7 @@ class BlenderProblem(RenderedProblem):
         process = self._process_for()
         out: list[Any] = []
         for point in points:
-            values = {name: _plain(value) for name, value in point.items()}
+            values = {name: jsonable(value) for name, value in point.items()}
             try:
                 out.append(process.render(values))
             except BlenderError as exc:
@@ -359,17 +359,4 @@ def _json(value: Any, what: str) -> Any:
         raise InvalidParameterError(
             f"{what} must hold JSON values (numbers, strings, lists): {exc}"
         ) from None
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """A decoded parameter value as JSON: tensors and tuples to lists."""
-    if torch.is_tensor(value):
-        return value.detach().cpu().tolist()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
     return value

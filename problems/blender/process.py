@@ -32,11 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from blackbox_opt.exceptions import (
-    BlackboxOptError,
-    InvalidParameterError,
-    MissingDependencyError,
-)
+from blackbox_opt.exceptions import BlackboxOptError, MissingDependencyError
+
+from .._process import kill_group
 
 __all__ = ["BlenderError", "BlenderProcess", "find_blender"]
 
@@ -205,15 +203,23 @@ class BlenderProcess:
             raise BlenderError(f"Blender could not set up the scene: {error}")
         self.device = answer.get("device")
 
-    def close(self) -> None:
-        """Stop Blender (politely, then by force)."""
+    def close(self, *, force: bool = False) -> None:
+        """Stop Blender: asked to quit (then killed after 5 s), or killed with ``force``.
+
+        Parameters
+        ----------
+        force : bool, default=False
+        """
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
             try:
+                if force:
+                    raise OSError("killed")
                 self._outbox.send_bytes(json.dumps({"op": "quit"}).encode())
                 proc.wait(timeout=5)
             except (OSError, ValueError, subprocess.TimeoutExpired):
-                _kill(proc)
+                kill_group(proc)
+                proc.wait()
         for conn in (self._inbox, self._outbox):
             if conn is not None:
                 conn.close()
@@ -282,7 +288,7 @@ class BlenderProcess:
                 self._died(what)
             if timeout is not None and time.perf_counter() - start > timeout:
                 log = self._tail()
-                self.close()
+                self.close(force=True)
                 raise BlenderError(
                     f"Blender did not {what} within {timeout:g} s and was stopped "
                     f"(it restarts for the next point). Its log ends: {log}"
@@ -312,24 +318,3 @@ class BlenderProcess:
     def _trim_log(self) -> None:
         if self._log is not None and os.path.getsize(self._log) > 2**20:
             os.truncate(self._log, 0)
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    import signal
-
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
-
-
-def check_timeout(timeout: Any) -> float | None:
-    """``timeout`` as seconds or None; raises for anything but a positive number."""
-    if timeout is None:
-        return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise InvalidParameterError(
-            f"timeout must be a positive number of seconds; got {timeout!r}."
-        )
-    return float(timeout)
