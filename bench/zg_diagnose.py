@@ -162,9 +162,9 @@ def diagnose(
         Iterations between records (the first iteration is always recorded, and the
         last one).
     n_ref : int, default=1000
-        Antithetic pairs of each of the two reference estimates.
+        Antithetic pairs of each of the two reference estimates; 0 skips the reference.
     n_fit : int, default=256
-        Fresh samples of the fit error.
+        Fresh samples of the fit error; 0 skips the fit.
     fd_step : float, optional
         With a step, also the cosine to central finite differences of the plain loss.
     seed : int, default=12345
@@ -196,25 +196,26 @@ def diagnose(
         sigma = float(sigma.mean()) if torch.is_tensor(sigma) else float(sigma)
         row: dict[str, Any] = {"nit": nit, "nfev": state.nfev, "sigma": sigma}
         row["loss"] = float(_uncounted(problem, theta[None])[0])
-        # (a) the fit on fresh samples, in the targets the method fits
-        X = theta[None] - sigma * torch.randn(n_fit, theta.numel(), generator=gen)
-        y = _uncounted(problem, X).double()
-        if optimizer.log_targets:
-            y = torch.log1p(y)
-        pred = optimizer.predict(X).double()
-        var = float(y.var(unbiased=False))
-        row["r2"] = 1.0 - float(((pred - y) ** 2).mean()) / var if var > 0 else float("nan")
-        row["corr"] = float(torch.corrcoef(torch.stack([pred, y]))[0, 1])
-        # (b) the surrogate's gradient against the reference
+        if n_fit > 0:  # (a) the fit on fresh samples, in the targets the method fits
+            X = theta[None] - sigma * torch.randn(n_fit, theta.numel(), generator=gen)
+            y = _uncounted(problem, X).double()
+            if optimizer.log_targets:
+                y = torch.log1p(y)
+            pred = optimizer.predict(X).double()
+            var = float(y.var(unbiased=False))
+            row["r2"] = 1.0 - float(((pred - y) ** 2).mean()) / var if var > 0 else math.nan
+            row["corr"] = float(torch.corrcoef(torch.stack([pred, y]))[0, 1])
         g = optimizer.surrogate_gradient().double()
-        g1, g2, smoothed = reference_gradient(problem, theta, sigma, n_ref, generator=gen)
-        ref = (g1 + g2) / 2
-        row["smoothed"] = smoothed
-        row["cos_ref"] = _cos(g, ref)
-        row["cos_ref_noise"] = _cos(g1, g2)
         if before is not None:
             row["step"] = float((theta - before).norm())
-            row["cos_step"] = _cos(theta - before, -ref)
+        if n_ref > 0:  # (b) the surrogate's gradient against the reference
+            g1, g2, smoothed = reference_gradient(problem, theta, sigma, n_ref, generator=gen)
+            ref = (g1 + g2) / 2
+            row["smoothed"] = smoothed
+            row["cos_ref"] = _cos(g, ref)
+            row["cos_ref_noise"] = _cos(g1, g2)
+            if before is not None:
+                row["cos_step"] = _cos(theta - before, -ref)
         if getattr(problem, "x_opt", None) is not None:
             row["cos_opt"] = _cos(-g, problem.x_opt.to(theta.dtype) - theta)
             row["dist_opt"] = float((problem.x_opt.to(theta.dtype) - theta).norm())
