@@ -323,6 +323,35 @@ def _cmd_demo(args: argparse.Namespace) -> None:
         print(f"  {p}")
     print(f"Summary: {path}")
     print(f"Tables: {result['history']}, {result['records']}")
+    for line in _smoke_notes(args):
+        print(line)
+
+
+def _smoke_notes(args: argparse.Namespace) -> list[str]:
+    """Lines saying which problems ran 10 times or more below their full-scale budget."""
+    from .experiments import EXPERIMENTS
+
+    if args.scale == "full":
+        return []
+    notes = []
+    for experiment in EXPERIMENTS.values():
+        if "full" not in experiment.budgets or args.scale not in experiment.budgets:
+            continue
+        short = []
+        for spec in experiment.problem_specs(args.scale):
+            now, full = (
+                experiment.budget(args.scale, spec.label),
+                experiment.budget("full", spec.label),
+            )
+            if full >= 10 * now:
+                short.append(f"{spec.label} {now:,} of {full:,}")
+        if short:
+            notes.append(
+                f"Note: {experiment.name} at the {args.scale} scale is a smoke run, not the "
+                f"papers' comparison: evaluations {', '.join(short)} (make bench runs the "
+                "full budgets, hours)."
+            )
+    return notes
 
 
 def _cmd_figures(args: argparse.Namespace) -> None:

@@ -793,3 +793,18 @@ def test_asv_series_reads_asvs_result_files_in_commit_order(tmp_path):
     assert (tmp_path / "plot.png").stat().st_size > 0
     with pytest.raises(ValueError, match="no results of 'nope'"):
         asv_series(tmp_path, "nope")
+
+
+def test_the_demo_says_which_experiments_ran_as_smoke_runs():
+    import argparse
+
+    from bench.__main__ import _smoke_notes
+    from bench.experiments import get_experiment
+
+    notes = _smoke_notes(argparse.Namespace(scale="quick"))
+    highdim = get_experiment("highdim")
+    quick, full = highdim.budget("quick", "mlp-digits"), highdim.budget("full", "mlp-digits")
+    assert full >= 10 * quick
+    line = next(n for n in notes if n.startswith("Note: highdim "))
+    assert f"mlp-digits {quick:,} of {full:,}" in line and "smoke run" in line
+    assert _smoke_notes(argparse.Namespace(scale="full")) == []
