@@ -99,7 +99,34 @@ class Surrogate(torch.nn.Module):
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """The MLP on encoded inputs ``(B, D (1 + 2 n_freq)) -> (B,)``."""
-        for layer in self.layers[:-1]:
+        return self.tail(self.layers[0](h))
+
+    def tail(self, z: torch.Tensor) -> torch.Tensor:
+        """The MLP after its first linear map: ``(B, width) -> (B,)``.
+
+        ``head(h)`` is ``tail(layers[0](h))``. The first layer holds nearly all the
+        weights at large D; a caller that applies it, and forms its weight gradient, by
+        its own means continues here.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (B, width)
+            The first layer's output before its activation.
+
+        Returns
+        -------
+        torch.Tensor of shape (B,)
+
+        Examples
+        --------
+        >>> h = Surrogate(3, width=16, depth=2, n_freq=1)
+        >>> x = torch.rand(4, 3)
+        >>> H = h.encode(x)
+        >>> torch.equal(h.tail(h.layers[0](H)), h(x))
+        True
+        """
+        h = torch.nn.functional.leaky_relu(z)
+        for layer in self.layers[1:-1]:
             h = torch.nn.functional.leaky_relu(layer(h))
         return self.layers[-1](h)[:, 0]
 
