@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     speed.add_argument("cases", nargs="*", help="substrings of case names (default: all)")
     speed.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    speed.add_argument(
+        "--zerograds-fit",
+        action="store_true",
+        help="ZeroGrads on mlp-digits (D=35,152), in-place against autograd surrogate fit",
+    )
+    speed.add_argument(
+        "--iterations", type=int, default=6, help="timed iterations with --zerograds-fit"
+    )
     overhead = sub.add_parser(
         "overhead",
         help="the cmaes and nevergrad wrappers against the libraries, and tell's matching",
@@ -381,8 +389,11 @@ def _cmd_list(args: argparse.Namespace) -> None:
 
 
 def _cmd_speed(args: argparse.Namespace) -> None:
-    from .speed import run_speed
+    from .speed import run_speed, zerograds_fit_side_by_side
 
+    if args.zerograds_fit:
+        zerograds_fit_side_by_side(n_iter=args.iterations, threads=args.threads or 2)
+        return
     run_speed(args.cases or None, threads=args.threads)
 
 

@@ -5,17 +5,30 @@ evaluation where the papers' code makes one) with :func:`time.perf_counter`, aft
 warm-up, and prints milliseconds per iteration beside two figures of each case in
 :data:`CASES`: the time per iteration of the papers' own reference code on the same
 task on a 2-core CPU, and the goal this implementation is held to.
+
+``python -m bench speed --zerograds-fit`` times ZeroGrads on the MLP-digits task
+(D = 35,152, the ZeroGrads paper's settings, 2 threads) with its two ways of fitting
+the surrogate, the in-place first-layer gradient and plain autograd, in alternating
+iterations of one process (:func:`zerograds_fit_side_by_side`), piece by piece, and
+against the paper's 3.38 s per iteration.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 
-__all__ = ["CASES", "run_speed", "time_iterations"]
+__all__ = [
+    "CASES",
+    "PAPER_MLP_SECONDS",
+    "run_speed",
+    "time_iterations",
+    "zerograds_fit_side_by_side",
+]
 
 
 def time_iterations(optimizer, problem, *, n_iter: int, warmup: int, monitor: bool) -> float:
@@ -128,3 +141,104 @@ def run_speed(names: list[str] | None = None, threads: int | None = None) -> lis
             flush=True,
         )
     return rows
+
+
+#: Seconds per iteration of the ZeroGrads authors' code on the MLP-digits task (their
+#: report; the settings of ``bench.experiments``' ``highdim`` for ``mlp-digits``).
+PAPER_MLP_SECONDS = 3.38
+
+#: The ZeroGrads settings of the MLP-digits task (``highdim`` in :mod:`bench.experiments`).
+MLP_ZEROGRADS = dict(
+    sigma=0.025, n_samples=10, lr=1.25e-5, lr_surrogate=1e-4, k_phi=10, k_theta=4, n_freq=3
+)
+
+
+def _timed(obj, name: str, totals: dict, key: str) -> None:
+    """Shadow ``obj.name`` with a wrapper adding its seconds to ``totals[key]``."""
+    method = getattr(obj, name)
+
+    def wrapper(*args, **kwargs):
+        t0 = time.perf_counter()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            totals[key] = totals.get(key, 0.0) + time.perf_counter() - t0
+
+    setattr(obj, name, wrapper)
+
+
+def zerograds_fit_side_by_side(
+    n_iter: int = 6, warmup: int = 2, threads: int = 2, seed: int = 0
+) -> dict:
+    """ZeroGrads on MLP-digits with the in-place and the autograd fit, alternating.
+
+    Two runs of the same seed, one per way of fitting the surrogate
+    (``ZeroGrads._lean_fit`` True and False), take turns iteration by iteration in this
+    process, so that the machine's load falls on both alike; both compute the same
+    steps. Each iteration is split into the problem's evaluation (with ``ask``), the
+    ``k_theta`` surrogate gradients, the parameter steps, and the ``k_phi`` fitting
+    steps. The load average is printed before and after.
+
+    Parameters
+    ----------
+    n_iter : int, default=6
+        Timed iterations per run.
+    warmup : int, default=2
+        Untimed iterations first.
+    threads : int, default=2
+        ``n_threads`` of ZeroGrads (the surrogate's torch threads).
+    seed : int, default=0
+
+    Returns
+    -------
+    dict
+        ``{"in-place": row, "autograd": row}``, each row the median milliseconds per
+        iteration of ``evaluate``, ``surrogate gradients``, ``parameter steps``,
+        ``fit`` and ``iteration``; with ``ratio`` (in-place over autograd time) and
+        ``paper_ratio`` (the paper's 3.38 s over the in-place time).
+    """
+    import problems
+    from blackbox_opt.optimizers.zerograds import ZeroGrads
+
+    problem = problems.make("mlp-digits")
+    runs = {}
+    for label, lean in (("in-place", True), ("autograd", False)):
+        optimizer = ZeroGrads(n_threads=threads, random_state=seed, **MLP_ZEROGRADS)
+        optimizer._lean_fit = lean
+        optimizer.start(problem)
+        totals: dict = {}
+        _timed(optimizer, "surrogate_gradient", totals, "surrogate gradients")
+        _timed(optimizer, "_step", totals, "parameter steps")
+        _timed(optimizer, "_fit", totals, "fit")
+        runs[label] = (optimizer, totals, {})
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    for i in range(warmup + n_iter):
+        for optimizer, totals, rows in runs.values():
+            totals.clear()
+            t0 = time.perf_counter()
+            X = optimizer.ask()
+            with torch.no_grad():
+                y = problem.evaluate(X)
+            t1 = time.perf_counter()
+            optimizer.tell(X, y)
+            t2 = time.perf_counter()
+            if i < warmup:
+                continue
+            pieces = {"evaluate": t1 - t0, **totals, "iteration": t2 - t0}
+            for key, seconds in pieces.items():
+                rows.setdefault(key, []).append(seconds)
+    print(f"load average after:  {os.getloadavg()[0]:.2f}", flush=True)
+    result: dict = {}
+    for label, (_, _, rows) in runs.items():
+        result[label] = {key: 1e3 * statistics.median(v) for key, v in rows.items()}
+        pieces = "  ".join(f"{key} {ms:8.1f}" for key, ms in result[label].items())
+        print(f"{label:9s} ms: {pieces}", flush=True)
+    new, old = result["in-place"]["iteration"], result["autograd"]["iteration"]
+    result["ratio"] = new / old
+    result["paper_ratio"] = 1e3 * PAPER_MLP_SECONDS / new
+    print(
+        f"in-place / autograd time per iteration: {result['ratio']:.2f}; "
+        f"the paper's {PAPER_MLP_SECONDS} s / in-place: {result['paper_ratio']:.1f}x",
+        flush=True,
+    )
+    return result

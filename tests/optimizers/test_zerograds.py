@@ -224,3 +224,43 @@ def test_spline1d_from_the_start_reaches_a_zero_of_the_loss():
         x = float(res.x_last[0])
         assert min(abs(x - z) for z in zeros) < 0.05, (seed, x)
         assert float(p(res.x_last)) < 1e-3, (seed, x)
+
+
+@pytest.mark.parametrize("order", ["theta_first", "surrogate_first"])
+def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order):
+    # the first layer's gradient formed into a kept buffer against autograd through
+    # the whole surrogate: the same surrogate, iterate and surrogate gradient
+    p = FunctionProblem(
+        lambda X: (X**2).sum(1) + torch.sin(3 * X[:, 0]),
+        torch.full((300,), 0.3),
+        bounds=(-1.0, 1.0),
+        vectorized=True,
+    )
+    runs = []
+    for lean in (True, False):
+        opt = ZeroGrads(
+            n_samples=5,
+            k_phi=4,
+            k_theta=2,
+            n_freq=2,
+            width=32,
+            depth=3,
+            order=order,
+            lr=1e-2,
+            random_state=0,
+        )
+        opt._lean_fit = lean
+        opt.start(p)
+        for _ in range(6):
+            X = opt.ask()
+            opt.tell(X, p(X))
+        runs.append(opt)
+    lean, plain = runs
+    for a, b in zip(lean.surrogate_.parameters(), plain.surrogate_.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(lean.recommend(), plain.recommend(), rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(
+        lean.surrogate_gradient(), plain.surrogate_gradient(), rtol=1e-4, atol=1e-7
+    )
+    steps = [float(s["step"]) for s in lean._surrogate_optimizer.state_dict()["state"].values()]
+    assert steps == [6 * 4] * len(steps)
