@@ -10,7 +10,10 @@ task on a 2-core CPU, and the goal this implementation is held to.
 (D = 35,152, the ZeroGrads paper's settings, 2 threads) with its two ways of fitting
 the surrogate, the in-place first-layer gradient and plain autograd, in alternating
 iterations of one process (:func:`zerograds_fit_side_by_side`), piece by piece, and
-against the paper's 3.38 s per iteration.
+against the paper's 3.38 s per iteration. On a machine shared with other jobs, run it
+(and ZeroGrads) with ``OMP_WAIT_POLICY=PASSIVE``: OpenMP's waiting threads then sleep
+instead of spinning on the cores that the threads with work need; beside 3 to 4 busy
+processes on 2 cores two threads then took a third of the time they took without.
 """
 
 from __future__ import annotations
@@ -211,7 +214,8 @@ def zerograds_fit_side_by_side(
         _timed(optimizer, "_step", totals, "parameter steps")
         _timed(optimizer, "_fit", totals, "fit")
         runs[label] = (optimizer, totals, {})
-    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    policy = os.environ.get("OMP_WAIT_POLICY", "not set")
+    print(f"load average before: {os.getloadavg()[0]:.2f}; OMP_WAIT_POLICY {policy}", flush=True)
     for i in range(warmup + n_iter):
         for optimizer, totals, rows in runs.values():
             totals.clear()
