@@ -136,7 +136,9 @@ def _configure(render, settings, out_path):
     r.engine = render["engine"]
     r.resolution_x, r.resolution_y = render["resolution"]
     r.resolution_percentage = 100
-    r.use_persistent_data = True
+    # no persistent data: with it, an idle Blender kept a core busy (3 s of CPU in 3 s
+    # of waiting), which took the core from the other workers' renders
+    r.use_persistent_data = False
     r.threads_mode = "FIXED" if render["threads"] else "AUTO"
     if render["threads"]:
         r.threads = render["threads"]
