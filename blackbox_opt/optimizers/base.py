@@ -160,6 +160,10 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
     #: Every other attribute a run sets must be saved by ``_get_state``; the shared
     #: check suite fails on one that is neither. Merged with the parent classes'.
     _derived_state: ClassVar[frozenset[str]] = frozenset()
+    #: Work buffers whose contents are overwritten before every use (never carried
+    #: from one step to the next): neither saved nor compared. Merged like
+    #: ``_derived_state``.
+    _scratch_state: ClassVar[frozenset[str]] = frozenset()
 
     _parameter_constraints: ClassVar[dict] = {
         "budget": [Interval(Integral, 1, None, closed="left"), None],
@@ -209,6 +213,9 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         }
         cls._derived_state = frozenset(getattr(parent, "_derived_state", ())) | frozenset(
             cls.__dict__.get("_derived_state", ())
+        )
+        cls._scratch_state = frozenset(getattr(parent, "_scratch_state", ())) | frozenset(
+            cls.__dict__.get("_scratch_state", ())
         )
         init = cls.__dict__.get("__init__")
         if init is None:

@@ -128,6 +128,8 @@ class ZeroGrads(SmoothingMethod):
     #: autograd through the whole surrogate. The same steps either way, to rounding.
     _lean_fit: ClassVar[bool] = True
     _derived_state: ClassVar[frozenset[str]] = frozenset({"_centre", "_half"})
+    #: the first layer's weight gradient, written whole by every fitting step
+    _scratch_state: ClassVar[frozenset[str]] = frozenset({"_weight_grad"})
     _check_params: ClassVar[dict] = {"width": 16, "depth": 2, "lr": 1e-2}
     _lr_default: ClassVar[float] = 5e-4
     _parameter_constraints: ClassVar[dict] = {
@@ -199,6 +201,7 @@ class ZeroGrads(SmoothingMethod):
             self._centre, self._half = None, None
         self._record: torch.Tensor | None = None  # the pending batch, as recorded
         self._sigma: float | None = None
+        self._weight_grad: torch.Tensor | None = None  # made by the first fitting step
 
     def _get_state(self) -> dict:
         return {
@@ -298,7 +301,7 @@ class ZeroGrads(SmoothingMethod):
         surrogate, optimizer = self.surrogate_, self._surrogate_optimizer
         first = surrogate.layers[0]
         weight, bias = first.weight, first.bias
-        buffer = getattr(self, "_weight_grad", None)
+        buffer = self._weight_grad
         if buffer is None or buffer.shape != weight.shape or buffer.dtype != weight.dtype:
             buffer = self._weight_grad = torch.empty_like(weight)
         with torch.no_grad():

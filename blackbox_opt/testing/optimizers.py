@@ -117,7 +117,8 @@ def check_state_is_complete(method: Any) -> None:
     A method keeps its run state in attributes that ``_start``, ``_ask`` and ``_tell``
     set. Each must be either saved by ``_get_state`` (under its name without the
     leading underscore) or listed in ``_derived_state`` (computed by ``_start`` from
-    the parameters and the problem alone). A field that is neither would be lost on
+    the parameters and the problem alone) or in ``_scratch_state`` (work buffers
+    overwritten before every use). A field that is none of these would be lost on
     resume and make the resumed run drift: this check names it. The derived ones must
     come out equal from a fresh ``start``, and the saved ones equal after a reload.
     """
@@ -126,7 +127,9 @@ def check_state_is_complete(method: Any) -> None:
     _drive(first, problem, 3)
     first.ask()  # a batch pending: its bookkeeping must be saved too
     saved = first._get_state()
-    covered = {f"_{key}" for key in saved} | set(saved) | first._derived_state
+    covered = (
+        {f"_{key}" for key in saved} | set(saved) | first._derived_state | first._scratch_state
+    )
     missing = sorted(_run_attributes(first) - covered)
     _assert(
         not missing,
