@@ -197,9 +197,17 @@ class BlenderProcess:
         self._pin(self._proc.pid)
         self._outbox = Connection(to_child_w, readable=False)
         self._inbox = Connection(from_child_r, writable=False)
-        hello = self._receive(_START_SECONDS, "start")
-        self.version = hello.get("version")
-        answer = self._request({"op": "setup", **self.setup}, _START_SECONDS, "build the scene")
+        try:
+            hello = self._receive(_START_SECONDS, "start")
+            self.version = hello.get("version")
+            answer = self._request(
+                {"op": "setup", **self.setup}, _START_SECONDS, "build the scene"
+            )
+        except BlenderError:
+            raise
+        except BaseException:  # interrupted while Blender starts: start afresh next time
+            self.close(force=True)
+            raise
         if not answer.get("ok"):
             error = answer.get("error", "")
             self.close()
@@ -281,10 +289,18 @@ class BlenderProcess:
             or the render takes longer than ``timeout``.
         """
         self.start()
-        header = self._request({"op": "render", "values": values}, self.timeout, "render")
-        if not header.get("ok"):
-            raise BlenderError(f"Blender failed to render: {header.get('error', '')}")
-        data = self._receive_bytes(self.timeout, "render")
+        try:
+            header = self._request({"op": "render", "values": values}, self.timeout, "render")
+            if not header.get("ok"):
+                raise BlenderError(f"Blender failed to render: {header.get('error', '')}")
+            data = self._receive_bytes(self.timeout, "render")
+        except BlenderError:
+            raise
+        except BaseException:
+            # interrupted (Ctrl-C) while Blender renders: its reply is still on the way
+            # and must never be read as the next point's, so this Blender goes
+            self.close(force=True)
+            raise
         self.renders += 1
         if self.renders % 500 == 0:
             self._trim_log()

@@ -275,6 +275,34 @@ def test_a_crash_and_a_hang_fail_their_points_and_keep_the_others():
 
 
 @needs_blender
+def test_an_interrupted_render_never_answers_the_next_point():
+    import signal
+
+    p = BlenderProblem(
+        trap_scene,
+        {"x": ('objects["Cube"].location[0]', Real(-1.0, 1.0))},
+        target_params=[0.0],
+        **TINY,
+    )
+    expected = p(torch.tensor([[0.3], [0.0]]))
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 1.0)
+        with pytest.raises(KeyboardInterrupt):
+            p(torch.tensor([0.9]))  # hangs for 60 s inside Blender: Ctrl-C after 1 s
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    start = time.perf_counter()
+    assert torch.equal(p(torch.tensor([[0.3], [0.0]])), expected)  # a fresh Blender
+    assert time.perf_counter() - start < 30
+
+
+@needs_blender
 def test_a_run_goes_on_past_crashing_points_and_keeps_its_best():
     p = BlenderProblem(
         trap_scene,
