@@ -21,7 +21,29 @@ __all__ = ["BlenderLED", "BlenderOcclusion", "BlenderShadow"]
 BUILDERS = Path(__file__).with_name("builders.py")
 
 
-class BlenderShadow(BlenderProblem):
+class _PlateauScene(BlenderProblem):
+    """A square two-parameter scene of :mod:`~problems.blender.builders`, target known."""
+
+    #: The builder function's name in builders.py.
+    builder: ClassVar[str]
+    #: The parameters: name -> (data path, Real).
+    scene_parameters: ClassVar[dict[str, tuple[str, Real]]]
+    default_dim: ClassVar[int] = 2
+    tags: ClassVar[tuple[str, ...]] = ("image", "blender", "plateau")
+
+    def __init__(self, res: int, spp: int, x0: Any, target: Any, **options: Any):
+        super().__init__(
+            f"{BUILDERS}:{self.builder}",
+            self.scene_parameters,
+            x0=list(x0),
+            target_params=list(target),
+            resolution=(res, res),
+            spp=spp,
+            **options,
+        )
+
+
+class BlenderShadow(_PlateauScene):
     """PRDPT's shadow task in Blender: move a sphere outside the view until its shadow matches.
 
     The scene (:func:`~problems.blender.builders.build_shadow`): a camera at height 5
@@ -55,8 +77,11 @@ class BlenderShadow(BlenderProblem):
     """
 
     id = "blender-shadow"
-    default_dim: ClassVar[int] = 2
-    tags: ClassVar[tuple[str, ...]] = ("image", "blender", "plateau")
+    builder: ClassVar[str] = "build_shadow"
+    scene_parameters: ClassVar[dict[str, tuple[str, Real]]] = {
+        "x": ('objects["Caster"].location[0]', Real(-6.0, 1.0)),
+        "y": ('objects["Caster"].location[1]', Real(-3.0, 3.0)),
+    }
 
     def __init__(
         self,
@@ -69,23 +94,10 @@ class BlenderShadow(BlenderProblem):
         device: Any = None,
         **options: Any,
     ):
-        super().__init__(
-            f"{BUILDERS}:build_shadow",
-            {
-                "x": ('objects["Caster"].location[0]', Real(-6.0, 1.0)),
-                "y": ('objects["Caster"].location[1]', Real(-3.0, 3.0)),
-            },
-            x0=list(x0),
-            target_params=list(target),
-            resolution=(res, res),
-            spp=spp,
-            dtype=dtype,
-            device=device,
-            **options,
-        )
+        super().__init__(res, spp, x0, target, dtype=dtype, device=device, **options)
 
 
-class BlenderOcclusion(BlenderProblem):
+class BlenderOcclusion(_PlateauScene):
     """PRDPT's occlusion task in Blender: bring a sphere out from behind another.
 
     The scene (:func:`~problems.blender.builders.build_occlusion`): the camera at the
@@ -115,8 +127,11 @@ class BlenderOcclusion(BlenderProblem):
     """
 
     id = "blender-occlusion"
-    default_dim: ClassVar[int] = 2
-    tags: ClassVar[tuple[str, ...]] = ("image", "blender", "plateau")
+    builder: ClassVar[str] = "build_occlusion"
+    scene_parameters: ClassVar[dict[str, tuple[str, Real]]] = {
+        "x": ('objects["Hidden"].location[0]', Real(-0.6, 0.6)),
+        "z": ('objects["Hidden"].location[2]', Real(-8.0, -1.5)),
+    }
 
     def __init__(
         self,
@@ -129,20 +144,7 @@ class BlenderOcclusion(BlenderProblem):
         device: Any = None,
         **options: Any,
     ):
-        super().__init__(
-            f"{BUILDERS}:build_occlusion",
-            {
-                "x": ('objects["Hidden"].location[0]', Real(-0.6, 0.6)),
-                "z": ('objects["Hidden"].location[2]', Real(-8.0, -1.5)),
-            },
-            x0=list(x0),
-            target_params=list(target),
-            resolution=(res, res),
-            spp=spp,
-            dtype=dtype,
-            device=device,
-            **options,
-        )
+        super().__init__(res, spp, x0, target, dtype=dtype, device=device, **options)
 
 
 class BlenderLED(BlenderProblem):
