@@ -66,6 +66,13 @@ class ZeroGrads(SmoothingMethod):
         Parameter steps per iteration.
     k_phi : int, default=3
         Surrogate fitting steps per iteration.
+    memory : int, default=1
+        Batches the surrogate fits at each fitting step: the new one and the
+        ``memory - 1`` before it, their points and losses kept as they were evaluated
+        (``memory`` times the batch in memory, ``memory`` times the fitting cost).
+        1 fits the new batch alone, as in the paper. A longer memory gives the fit more
+        samples near the iterate when the iterate moves little per iteration, as at
+        large D with a small ``lr``.
     order : {"theta_first", "surrogate_first"}, default="theta_first"
         Step theta with the previous surrogate and then refit it (the paper's order),
         or refit first.
@@ -136,6 +143,7 @@ class ZeroGrads(SmoothingMethod):
         "lr_surrogate": [Interval(Real, 0, None, closed="neither")],
         "k_theta": [Interval(Integral, 1, None, closed="left")],
         "k_phi": [Interval(Integral, 0, None, closed="left")],
+        "memory": [Interval(Integral, 1, None, closed="left")],
         "order": [Options({"theta_first", "surrogate_first"})],
         "smooth_loss": ["boolean"],
         "inner_sigma": [Interval(Real, 0, None, closed="neither")],
@@ -155,6 +163,7 @@ class ZeroGrads(SmoothingMethod):
         lr_surrogate: float = 1e-3,
         k_theta: int = 3,
         k_phi: int = 3,
+        memory: int = 1,
         order: str = "theta_first",
         smooth_loss: bool = False,
         inner_sigma: float = 0.1,
@@ -170,6 +179,7 @@ class ZeroGrads(SmoothingMethod):
         self.lr_surrogate = lr_surrogate
         self.k_theta = k_theta
         self.k_phi = k_phi
+        self.memory = memory
         self.order = order
         self.smooth_loss = smooth_loss
         self.inner_sigma = inner_sigma
@@ -200,6 +210,9 @@ class ZeroGrads(SmoothingMethod):
         else:
             self._centre, self._half = None, None
         self._record: torch.Tensor | None = None  # the pending batch, as recorded
+        # the last ``memory - 1`` batches' points (as recorded) and fitted targets
+        self._memory_X: torch.Tensor | None = None
+        self._memory_y: torch.Tensor | None = None
         self._sigma: float | None = None
         self._weight_grad: torch.Tensor | None = None  # made by the first fitting step
 
@@ -210,6 +223,8 @@ class ZeroGrads(SmoothingMethod):
             "surrogate_optimizer": self._surrogate_optimizer.state_dict(),
             "record": self._record,
             "sigma": self._sigma,
+            "memory_X": self._memory_X,
+            "memory_y": self._memory_y,
         }
 
     def _set_state(self, state: dict) -> None:
@@ -218,6 +233,8 @@ class ZeroGrads(SmoothingMethod):
         self._surrogate_optimizer.load_state_dict(state["surrogate_optimizer"])
         self._record = self._restored(state["record"])
         self._sigma = state["sigma"]
+        self._memory_X = self._restored(state.get("memory_X"))
+        self._memory_y = self._restored(state.get("memory_y"))
 
     def _normalise(self, x: torch.Tensor) -> torch.Tensor:
         if self._centre is None:
@@ -249,6 +266,7 @@ class ZeroGrads(SmoothingMethod):
             if bool((y <= -1).any()):
                 raise EvaluationError("log_targets=True needs losses above -1.")
             y = torch.log1p(y)
+        record, y = self._remember(record, y)
         if self.order == "surrogate_first":
             self._fit(record, y)
         info: dict = {}
@@ -258,6 +276,17 @@ class ZeroGrads(SmoothingMethod):
             self._fit(record, y)
         self._record = None
         return {**info, "sigma": self._sigma_info(self._sigma)}
+
+    def _remember(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The points and targets to fit: the new batch after the remembered ones."""
+        if self.memory == 1:
+            return X, y
+        keep = (self.memory - 1) * len(X)
+        if self._memory_X is not None:
+            X = torch.cat([self._memory_X, X])
+            y = torch.cat([self._memory_y, y])
+        self._memory_X, self._memory_y = X[len(X) - keep :], y[len(y) - keep :]
+        return X, y
 
     def surrogate_gradient(self) -> torch.Tensor:
         """The gradient of the surrogate at the current iterate.

@@ -264,3 +264,36 @@ def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order):
     )
     steps = [float(s["step"]) for s in lean._surrogate_optimizer.state_dict()["state"].values()]
     assert steps == [6 * 4] * len(steps)
+
+
+def test_memory_fits_the_last_batches_as_they_were_recorded():
+    p = quadratic_problem()
+    opt = ZeroGrads(n_samples=3, memory=3, log_targets=True, random_state=0, verbose=False)
+    opt.start(p)
+    batches = []
+    for _ in range(5):
+        X = opt.ask()
+        y = p(X)
+        opt.tell(X, y)
+        batches.append((X, torch.log1p(y)))
+    # the two batches before the last fit, the newest last; the newest is added at tell
+    torch.testing.assert_close(opt._memory_X, torch.cat([batches[3][0], batches[4][0]]))
+    torch.testing.assert_close(opt._memory_y, torch.cat([batches[3][1], batches[4][1]]))
+    fitted = []
+    opt._fit = lambda X, y: fitted.append((X.clone(), y.clone()))
+    X = opt.ask()
+    opt.tell(X, p(X))
+    torch.testing.assert_close(fitted[0][0], torch.cat([batches[3][0], batches[4][0], X]))
+    assert len(fitted[0][1]) == 3 * len(X)
+
+
+def test_memory_is_saved_and_a_resumed_run_continues_exactly():
+    from blackbox_opt.testing import check_state_dict_resumes_exactly, check_state_is_complete
+
+    check_state_is_complete(ZeroGrads(memory=3))
+    check_state_dict_resumes_exactly(ZeroGrads(memory=3))
+
+
+def test_memory_must_be_a_positive_integer():
+    with pytest.raises(InvalidParameterError, match="memory"):
+        ZeroGrads(memory=0, max_iter=2).minimize(quadratic_problem())
