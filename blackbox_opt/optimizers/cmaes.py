@@ -113,6 +113,17 @@ class CMAES(BaseOptimizer):
         Further pycma options (``CMAOptions``), e.g. ``{"tolfun": 1e-12}``. Options that
         this wrapper sets (``seed``, ``randn``, ``popsize``, ``bounds``,
         ``CMA_diagonal``) must be given through its own parameters.
+    restarts : int, default=0
+        How many times to start CMA-ES again when pycma's own stopping rules end a
+        run (a small step size, a flat fitness...), each time with the population
+        ``incpopsize`` times larger: IPOP-CMA-ES (Auger & Hansen 2005), as pycma's
+        ``fmin`` does with ``restarts``. 0: the run ends when pycma stops, before the
+        budget when pycma converges early.
+    incpopsize : float, default=2
+        The factor on the population size at each restart.
+    restart_from : {"x0", "best"}, default="x0"
+        Where a restart begins: the run's start (pycma's ``fmin``), or the best point
+        found so far. Each restart begins with the initial step size ``sigma0``.
     **kwargs
         The shared parameters of :class:`~blackbox_opt.BaseOptimizer`.
 
@@ -133,6 +144,9 @@ class CMAES(BaseOptimizer):
         "popsize": [Interval(Integral, 2, None, closed="left"), None],
         "diagonal": [Options({"auto"}), "boolean"],
         "cma_options": [dict, None],
+        "restarts": [Interval(Integral, 0, None, closed="left")],
+        "incpopsize": [Interval(Real, 1, None, closed="left")],
+        "restart_from": [Options({"x0", "best"})],
     }
 
     def __init__(
@@ -142,6 +156,9 @@ class CMAES(BaseOptimizer):
         popsize: int | None = None,
         diagonal: str | bool = "auto",
         cma_options: dict | None = None,
+        restarts: int = 0,
+        incpopsize: float = 2.0,
+        restart_from: str = "x0",
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -149,6 +166,9 @@ class CMAES(BaseOptimizer):
         self.popsize = popsize
         self.diagonal = diagonal
         self.cma_options = cma_options
+        self.restarts = restarts
+        self.incpopsize = incpopsize
+        self.restart_from = restart_from
 
     def _check_params_consistency(self) -> None:
         both = sorted(set(self.cma_options or {}) & set(_OWN_OPTIONS))
@@ -208,6 +228,22 @@ class CMAES(BaseOptimizer):
         with self._numpy():
             self._es = cma.CMAEvolutionStrategy(x0, sigma0, options)
         self._asked: list | None = None
+        self._n_restarts = 0
+
+    def _restart(self) -> None:
+        """Start pycma again with a larger population (IPOP), from x0 or the best point."""
+        cma = require("cma", "baselines")
+        state, old = self._state, self._es
+        self._n_restarts += 1
+        options = dict(old.inopts)
+        options["popsize"] = max(round(old.popsize * self.incpopsize), old.popsize + 1)
+        # a fresh seeded stream per restart, so a restart never replays the first's draws
+        seed = (self._library_seed(state) + 7919 * self._n_restarts) % (2**31 - 1)
+        options["randn"] = np.random.RandomState(seed).randn
+        start = state.best_x if self.restart_from == "best" and state.best_x is not None else None
+        x0 = (state.x0 if start is None else start).double().cpu().numpy()
+        with self._numpy():
+            self._es = cma.CMAEvolutionStrategy(x0, float(old.sigma0), options)
 
     def _numpy(self) -> Any:
         return self._stream if self._stream is not None else contextlib.nullcontext()
@@ -219,6 +255,7 @@ class CMAES(BaseOptimizer):
             "es": pickle_library_object(self._es, "cma"),
             "asked": asked,
             "stream": None if self._stream is None else _stream_to_plain(self._stream.state),
+            "n_restarts": self._n_restarts,
         }
 
     def _set_state(self, state: dict) -> None:
@@ -228,6 +265,7 @@ class CMAES(BaseOptimizer):
         self._stream = None if stream is None else _NumpyStream(_stream_from_plain(stream))
         asked = state["asked"]
         self._asked = None if asked is None else list(asked.double().cpu().numpy())
+        self._n_restarts = int(state.get("n_restarts", 0))
 
     def _ask(self) -> torch.Tensor:
         state = self._state
@@ -259,8 +297,14 @@ class CMAES(BaseOptimizer):
         # pycma gets back exactly the float64 solutions it proposed
         with self._numpy():
             self._es.tell(self._asked, y.double().cpu().tolist())
+            stopped = self._n_restarts < self.restarts and bool(self._es.stop())
         self._asked = None
-        return {"sigma": float(self._es.sigma)}
+        if stopped:
+            self._restart()
+        info = {"sigma": float(self._es.sigma)}
+        if self.restarts:
+            info["restarts"] = self._n_restarts
+        return info
 
     def _recommend(self) -> torch.Tensor:
         state = self._state

@@ -101,6 +101,72 @@ def test_cmaes_options_pass_through_and_conflicts():
         minimize("sphere", method="cmaes", cma_options={"popsize": 5}, max_iter=2)
 
 
+def test_cmaes_ipop_restarts_double_the_population_and_spend_the_budget():
+    # pycma's maxiter option ends each run after 3 iterations: a restart every 3
+    p = problems.make("sphere", dim=10)
+    opt = CMAES(restarts=2, cma_options={"maxiter": 3}, random_state=0, verbose=False)
+    opt.start(p)
+    sizes = []
+    while not opt._converged():
+        X = opt.ask()
+        sizes.append(len(X))
+        opt.tell(X, p(X))
+    assert sizes == [10] * 3 + [20] * 3 + [40] * 3
+    res = opt.result()
+    assert res.nit == 9 and list(res.history["restarts"]) == [0, 0, 1, 1, 1, 2, 2, 2, 2]
+
+
+def test_cmaes_restarts_resume_exactly_across_a_restart():
+    import io
+
+    p = problems.make("sphere", dim=6)
+
+    def make():
+        return CMAES(
+            restarts=3,
+            restart_from="best",
+            cma_options={"maxiter": 3},
+            random_state=4,
+            verbose=False,
+        ).start(p)
+
+    def drive(opt, n):
+        points = []
+        for _ in range(n):
+            X = opt.ask()
+            opt.tell(X, p(X))
+            points.append(X)
+        return points
+
+    first = make()
+    drive(first, 4)  # one restart behind it
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    expected = drive(first, 5)  # another restart ahead
+    second = CMAES(
+        restarts=3,
+        restart_from="best",
+        cma_options={"maxiter": 3},
+        random_state=4,
+        verbose=False,
+    ).start(p)
+    second.load_state_dict(torch.load(buffer, weights_only=True))
+    resumed = drive(second, 5)
+    assert [len(X) for X in expected] == [len(X) for X in resumed]
+    assert all(torch.equal(a, b) for a, b in zip(expected, resumed, strict=True))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cmaes_with_restarts_goes_below_the_run_pycma_stops(seed):
+    # on Rastrigin pycma stops in a local minimum well before the budget
+    kw = dict(dim=10, budget=20_000, random_state=seed, verbose=False, monitor=False)
+    once = minimize("rastrigin", method="cmaes", **kw)
+    ipop = minimize("rastrigin", method="cmaes", restarts=5, **kw)
+    assert once.status == 5 and once.nfev < 10_000
+    assert ipop.nfev >= 19_000 and ipop.fun < once.fun
+
+
 def own_nevergrad_loop(x0, bounds, name, seed, budget, batch, sigma):
     param = ng.p.Array(init=x0)
     param.set_bounds(lower=bounds[0], upper=bounds[1])
