@@ -103,7 +103,7 @@ class Experiment:
     problems : tuple of ProblemSpec or str
         The problems (a string is a registered id with its defaults).
     methods : tuple of str
-        Registered method names.
+        Registered method names, or labels that ``method_ids`` maps to one.
     budgets : mapping of str to mapping of str to int
         ``{scale: {problem_label: evaluations}}``; the key ``"default"`` covers the
         problems not named.
@@ -135,6 +135,13 @@ class Experiment:
     command : str, optional
         The ``python -m bench`` subcommand that runs it (one of :data:`COMMANDS`;
         default ``"run"``, the runner).
+    method_ids : mapping of str to str, optional
+        ``{label: registered method}`` for a method run under another name, e.g. one
+        method with two settings (``{"ipop-cmaes": "cmaes"}``, with ``restarts`` in
+        its hyperparameters). Records, tables and figures show the label.
+    default : bool, default=True
+        Run when the runner is given no experiment names (``make demo``); False for
+        experiments too long for that, run by name.
 
     Examples
     --------
@@ -158,6 +165,8 @@ class Experiment:
     settings: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
     scales: tuple[str, ...] = SCALES
     command: str = "run"
+    method_ids: Mapping[str, str] = field(default_factory=dict)
+    default: bool = True
 
     def __post_init__(self) -> None:
         if self.command not in COMMANDS:
@@ -236,6 +245,25 @@ class Experiment:
             entry = cap.get(method, {})
             cap = entry.get(label, entry.get("default"))
         return None if cap is None else int(cap)
+
+    def method_id(self, method: str) -> str:
+        """The registered method that the label ``method`` runs.
+
+        Parameters
+        ----------
+        method : str
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> e = get_experiment("fig7-caustic")
+        >>> e.method_id("ipop-cmaes"), e.method_id("zerograds")
+        ('cmaes', 'zerograds')
+        """
+        return self.method_ids.get(method, method)
 
     def run_seeds(self, scale: str, method: str, seeds: int | None = None) -> range:
         """The seeds of ``method``'s runs at ``scale``.
@@ -397,6 +425,70 @@ HIGH_DIM = Experiment(
         "adam": {"default": {"lr": 1e-2}, "mlp-digits": {"lr": 1e-3}},
     },
     figures=("convergence", "grad_variance", "strips"),
+)
+
+# -- ZeroGrads' Fig. 7 and 8 at the paper's budgets -----------------------------------------
+#: The methods of ZeroGrads' comparison (its Fig. 7 and 8), each run under its label:
+#: CMA-ES with IPOP restarts (pycma stops itself after about 40,000 evaluations on the
+#: caustic), nevergrad's GeneticDE (differential evolution with Holland's two-point
+#: crossover, nevergrad's genetic algorithm) and its (1+1)-ES, OnePlusOne.
+_FIG7_METHODS = ("zerograds", "prdpt", "spsa", "ipop-cmaes", "ga", "oneplusone")
+_FIG7_IDS = {"ipop-cmaes": "cmaes", "ga": "nevergrad", "oneplusone": "nevergrad"}
+
+#: ZeroGrads on the caustic: the paper's batch (10 antithetic pairs) and k_theta, with
+#: sigma 0.002 (see the highdim experiment) and a surrogate fitted harder than the
+#: paper's k_phi 3 at lr_phi 1e-4, which python -m bench.zg_diagnose measured to
+#: under-fit: at 20,000 evaluations (seed 0) lr_phi 1e-4 / k_phi 3 reached 0.0355,
+#: 1e-3 / 3 0.0293, 1e-4 / 10 0.0248 and 1e-3 / 10 0.0171 (seeds 1-3: 0.0305, 0.0162,
+#: see the closing figures in docs/benchmarks.rst); lr_theta 3e-5 instead of 1e-4
+#: (0.0355 against 0.0377 with the paper's fit, 0.0171 against 0.0178 with this one).
+ZEROGRADS_CAUSTIC = {
+    "sigma": 0.002,
+    "n_samples": 10,
+    "lr": 3e-5,
+    "lr_surrogate": 1e-3,
+    "k_phi": 10,
+    "k_theta": 1,
+}
+
+FIG7_CAUSTIC = Experiment(
+    name="fig7-caustic",
+    title="ZeroGrads' Fig. 7/8: the 1,024-parameter caustic at the paper's budgets",
+    problems=("caustic",),
+    methods=_FIG7_METHODS,
+    method_ids=_FIG7_IDS,
+    budgets={"quick": {"default": 20_000}, "full": {"default": 200_000}},
+    seeds={"quick": 1, "full": 5},
+    hyperparams={
+        "zerograds": {"default": ZEROGRADS_CAUSTIC},
+        "prdpt": {"default": {"sigma": 0.025, "n_samples": 4, "lr": 1e-3}},
+        "spsa": {"default": {"update": "optimizer", "lr": 1e-3, "c": 0.025}},
+        "ipop-cmaes": {"default": {"restarts": 20}},
+        "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
+        "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
+    },
+    figures=("convergence", "grad_variance"),
+    default=False,
+)
+
+FIG7_MLP = Experiment(
+    name="fig7-mlp",
+    title="ZeroGrads' Fig. 7/8: the 35,152-parameter MLP digit at the paper's budgets",
+    problems=("mlp-digits",),
+    methods=_FIG7_METHODS,
+    method_ids=_FIG7_IDS,
+    budgets={"quick": {"default": 2_000}, "full": {"default": 100_000}},
+    seeds={"quick": 1, "full": 3},
+    hyperparams={
+        "zerograds": {"default": HIGH_DIM.params("zerograds", "mlp-digits")},
+        "prdpt": {"default": HIGH_DIM.params("prdpt", "mlp-digits")},
+        "spsa": {"default": HIGH_DIM.params("spsa", "mlp-digits")},
+        "ipop-cmaes": {"default": {"restarts": 20}},
+        "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
+        "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
+    },
+    figures=("convergence", "grad_variance"),
+    default=False,
 )
 
 # -- the Mitsuba scenes -----------------------------------------------------------------------
@@ -700,7 +792,8 @@ def prdpt_paper(problem: str, method: str) -> PaperResult:
 
 #: Every experiment, by name.
 EXPERIMENTS: dict[str, Experiment] = {
-    e.name: e for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN, MITSUBA, META)
+    e.name: e
+    for e in (TOYS, HIGH_DIM, PLATEAUS, SCALING, RASTRIGIN, MITSUBA, META, FIG7_CAUSTIC, FIG7_MLP)
 }
 
 

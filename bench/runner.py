@@ -98,6 +98,9 @@ class Task:
     problem_code, method_code : str or None
         :func:`code_fingerprint` of the problem's and the method's class when the run
         was planned: a record made by other code is stale.
+    method_id : str
+        The registered method that runs (see :attr:`Experiment.method_ids`); empty
+        means ``method`` itself.
     """
 
     experiment: str
@@ -115,6 +118,7 @@ class Task:
     method_version: int = 1
     problem_code: str | None = None
     method_code: str | None = None
+    method_id: str = ""
 
     def stem(self, out: Path) -> Path:
         """The path of this run's files, without suffix."""
@@ -175,7 +179,7 @@ def plan(
     if experiments:
         chosen = [e if isinstance(e, Experiment) else get_experiment(e) for e in experiments]
     else:
-        chosen = [e for e in EXPERIMENTS.values() if e.command == "run"]
+        chosen = [e for e in EXPERIMENTS.values() if e.command == "run" and e.default]
     for e in chosen:
         if e.command != "run":
             raise ValueError(
@@ -331,9 +335,10 @@ def _task(e: Experiment, spec: ProblemSpec, method: str, seed: int, scale: str) 
         max_iter=e.iterations(scale, method, spec.label),
         requires=spec.requires,
         problem_version=problem_version(spec.id),
-        method_version=method_version(method),
+        method_version=method_version(e.method_id(method)),
         problem_code=code_fingerprint(_registered(PROBLEMS, spec.id)),
-        method_code=code_fingerprint(_registered(METHODS, method)),
+        method_code=code_fingerprint(_registered(METHODS, e.method_id(method))),
+        method_id=e.method_id(method),
     )
 
 
@@ -412,7 +417,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
         # the same single run as blackbox_opt.compare's
         result = run_one(
             problem,
-            task.method,
+            task.method_id or task.method,
             seed=task.seed,
             budget=task.budget,
             max_iter=task.max_iter,

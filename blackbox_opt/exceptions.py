@@ -106,10 +106,22 @@ class ClusterError(BlackboxOptError, RuntimeError):
 
 
 class MethodError(BlackboxOptError, RuntimeError):
-    """An optimiser broke its own contract (a malformed batch from ``_ask``...).
+    """An optimiser broke its own contract (a malformed batch from ``_ask``...) or
+    raised inside ``ask`` or ``tell`` (a wrapped library's own failure).
 
-    A bug in the method, never handled as a failure of the forward model.
+    A bug in the method, never handled as a failure of the forward model. Raised
+    during ``fit``, it ends the run and carries the result so far; the method's
+    exception is chained as ``__cause__``.
+
+    Attributes
+    ----------
+    result : OptimizeResult or None
+        The result up to the failure, best point included (None outside ``fit``).
     """
+
+    def __init__(self, message: str, result=None):
+        super().__init__(message)
+        self.result = result
 
 
 class CallbackError(BlackboxOptError, RuntimeError):

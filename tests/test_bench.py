@@ -377,7 +377,8 @@ def test_experiments_are_well_formed():
 
     names = {row["name"] for row in blackbox_opt.list_methods()}
     for e in EXPERIMENTS.values():
-        assert set(e.methods) <= names, e.name
+        assert {e.method_id(m) for m in e.methods} <= names, e.name
+        assert set(e.method_ids) <= set(e.methods), e.name  # no label left unused
         # the runner's experiments have both scales; the others (meta) their own
         assert e.command != "run" or e.scales == ("quick", "full"), e.name
         for scale in e.scales:
@@ -386,7 +387,7 @@ def test_experiments_are_well_formed():
                 assert e.budget(scale, spec.label) > 0
         # every hyperparameter is a parameter of its method
         for method, table in e.hyperparams.items():
-            params = blackbox_opt.get_method(method).get_params()
+            params = blackbox_opt.get_method(e.method_id(method)).get_params()
             for entry in table.values():
                 assert set(entry) <= set(params), (e.name, method, set(entry) - set(params))
     plateaus = get_experiment("plateaus")  # a problem's own budget, else the default
@@ -808,3 +809,28 @@ def test_the_demo_says_which_experiments_ran_as_smoke_runs():
     line = next(n for n in notes if n.startswith("Note: highdim "))
     assert f"mlp-digits {quick:,} of {full:,}" in line and "smoke run" in line
     assert _smoke_notes(argparse.Namespace(scale="full")) == []
+
+
+def test_a_method_label_runs_its_registered_method_with_its_settings(tmp_path):
+    e = Experiment(
+        name="labels",
+        title="one method under two labels",
+        problems=(ProblemSpec("sphere", {"dim": 3}),),
+        methods=("cmaes", "ipop"),
+        method_ids={"ipop": "cmaes"},
+        budgets={"quick": {"default": 3000}, "full": {"default": 3000}},
+        seeds={"quick": 1, "full": 1},
+        hyperparams={"ipop": {"default": {"restarts": 3, "cma_options": {"maxiter": 5}}}},
+        default=False,
+    )
+    plain, ipop = runner.plan([e])
+    assert (ipop.method, ipop.method_id, ipop.params["restarts"]) == ("ipop", "cmaes", 3)
+    assert plain.method_id == "cmaes" and "restarts" not in plain.params
+    record = runner.run_task(ipop, tmp_path)
+    assert record["status"] == "done" and record["method"] == "ipop"
+    # pycma stops after 5 iterations; the restarts (populations 7, 14, 28, 56) go on
+    assert record["nit"] == 20 and record["nfev"] == 5 * (7 + 14 + 28 + 56)
+    assert ipop.stem(tmp_path).parent.name == "ipop"
+    # an experiment with default=False is left out when none is named
+    assert "fig7-caustic" not in {t.experiment for t in runner.plan()}
+    assert {t.method for t in runner.plan(["fig7-caustic"])} >= {"ipop-cmaes", "ga"}

@@ -33,9 +33,11 @@ import torch
 
 from ..evaluation import evaluate, is_forward_model_failure
 from ..exceptions import (
+    BlackboxOptError,
     CallbackError,
     EvaluationError,
     InvalidParameterError,
+    MethodError,
     PointsFailedError,
 )
 from ..problem import Problem
@@ -150,7 +152,7 @@ class RunLoop:
             status, failure = Status.ERROR, exc.cause
         except EvaluationError as exc:  # non-finite losses, found by tell or monitor
             status, failure = Status.ERROR, exc
-        except _CallbackFailure as exc:
+        except (_CallbackFailure, _MethodFailure) as exc:
             status, failure = Status.ERROR, exc
         finally:
             self.bar.close()
@@ -175,7 +177,7 @@ class RunLoop:
         status = opt._stop_reason(self.budget)
         if status != Status.RUNNING:
             return status
-        X = opt.ask()  # the pending batch's waiting points, if one is pending
+        X = self.method_call(opt.ask)  # the pending batch's waiting points, if any
         if self.budget is not None and state.nfev + X.shape[0] > self.budget:
             return Status.BUDGET
         try:
@@ -184,7 +186,7 @@ class RunLoop:
             if not self.failures_cost_one_point:
                 raise
             y, grads = self.evaluate_each(X, exc.cause)
-        opt.tell(X, y, grads)  # reads the losses: the device has caught up here
+        self.method_call(opt.tell, X, y, grads)  # reads the losses: the device caught up
         if self.monitor_every == "auto":
             self.monitor_every = _auto_monitor_every(self.problem, X.shape[0])
         self.check_monitored()
@@ -205,6 +207,21 @@ class RunLoop:
         if opt._converged():
             return Status.CONVERGED
         return Status.RUNNING
+
+    @staticmethod
+    def method_call(call: Any, *args: Any) -> Any:
+        """``call(*args)``, a step of the method, with its own failures carried to
+        :meth:`finish` (which keeps the result so far): an exception of a wrapped
+        library or a broken contract (:class:`~blackbox_opt.MethodError`). The
+        library's errors about the losses or the parameters pass as they are."""
+        try:
+            return call(*args)
+        except MethodError as exc:
+            raise _MethodFailure(exc) from exc
+        except (BlackboxOptError, _Carried):
+            raise
+        except Exception as exc:
+            raise _MethodFailure(exc) from exc
 
     def evaluate_each(
         self, X: torch.Tensor, cause: Exception | None = None
@@ -343,6 +360,16 @@ class RunLoop:
                 "optimiser's x_.",
                 result=opt.result_,
             ) from cause
+        if isinstance(failure, _MethodFailure):
+            cause, name = failure.cause, opt.name or type(opt).__name__
+            opt._finish(status, f"The method raised {type(cause).__name__}: {cause}")
+            self.save_checkpoint(due=False)
+            raise MethodError(
+                f"{name} raised at iteration {self.state.nit + 1}: {type(cause).__name__}: "
+                f"{cause} The best point so far is in this error's .result and in the "
+                "optimiser's x_.",
+                result=opt.result_,
+            ) from cause
         if failure is not None:
             message = f"{message} {type(failure).__name__}: {failure}"
         opt._finish(status, message)
@@ -374,3 +401,7 @@ class _ModelFailure(_Carried):
 
 class _CallbackFailure(_Carried):
     """An exception of the user's callback."""
+
+
+class _MethodFailure(_Carried):
+    """An exception of the method's ``ask`` or ``tell``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from numbers import Integral, Real
 from typing import Any, ClassVar
 
@@ -11,6 +12,7 @@ import torch
 from ..checkpoint import pickle_library_object, unpickle_library_object
 from ..exceptions import (
     InvalidParameterError,
+    MethodError,
     UnknownNameError,
     UnsupportedProblemError,
     did_you_mean,
@@ -238,22 +240,47 @@ class _NevergradRun:
         return self.space.to_vector(value, check=False).numpy()
 
     def ask(self, n: int) -> np.ndarray:
-        with self.stream:
+        with self.stream, self.known_failures():
             self.candidates = [self.optimizer.ask() for _ in range(n)]
         return np.stack([self.flat(c.value) for c in self.candidates])
 
     def replace(self, slots: list[int]) -> np.ndarray:
         """New candidates in place of failed ones (which are never told)."""
-        with self.stream:
+        with self.stream, self.known_failures():
             for slot in slots:
                 self.candidates[slot] = self.optimizer.ask()
         return np.stack([self.flat(self.candidates[s].value) for s in slots])
 
     def tell(self, losses: list[float]) -> None:
-        with self.stream:
+        with self.stream, self.known_failures():
             for candidate, loss in zip(self.candidates, losses, strict=True):
                 self.optimizer.tell(candidate, loss)
         self.candidates = []
+
+    @contextlib.contextmanager
+    def known_failures(self) -> Any:
+        """Explain nevergrad's known failures where they happen.
+
+        Its diagonal CMA-ES (``CMAbounded``, ``LargeDiagCMA``, ``CMApara``, and what
+        ``NGOpt`` picks for a few hundred parameters or more when several candidates
+        are asked at a time) loses the step-size adaptation's mean-shift samples in
+        pycma and raises after a few iterations (nevergrad issue 1690, open in
+        nevergrad 1.0.12).
+        """
+        try:
+            yield
+        except RuntimeError as exc:
+            if "Mean shift samples are expected but missing" not in str(exc):
+                raise
+            chosen = getattr(self.optimizer, "_info", dict)().get("sub-optim")
+            name = type(self.optimizer).__name__ + (f" (which chose {chosen})" if chosen else "")
+            raise MethodError(
+                f"nevergrad's {name} failed inside pycma: its diagonal CMA-ES breaks when "
+                "several candidates are asked at a time in a few hundred dimensions or "
+                "more (a known nevergrad bug, its issue 1690). Use method='cmaes' (pycma "
+                "itself, each population one batched call; restarts= for IPOP), "
+                "batch_size=1, or another nevergrad optimizer such as 'TwoPointsDE'."
+            ) from exc
 
     def recommendation(self) -> np.ndarray:
         with self.stream:

@@ -9,14 +9,17 @@ import torch
 
 import problems
 from blackbox_opt import (
+    FunctionProblem,
     InsufficientMemoryError,
     InvalidParameterError,
+    MethodError,
     MissingDependencyError,
     UnknownNameError,
     minimize,
 )
 from blackbox_opt.optimizers import cmaes as cmaes_module
 from blackbox_opt.optimizers.cmaes import CMAES
+from blackbox_opt.result import Status
 
 cma = pytest.importorskip("cma")
 ng = pytest.importorskip("nevergrad")
@@ -263,3 +266,25 @@ def test_nevergrad_bad_bounds_budget_and_options_are_clear_errors():
         minimize("sphere", method="nevergrad", optimizer_options={"num_workers": 2}, budget=8)
     res = minimize("sphere", method="nevergrad", max_iter=5, batch_size=4, verbose=False)
     assert res.nfev == 20  # the budget nevergrad plans with is max_iter x batch_size
+
+
+def test_nevergrads_diagonal_cma_failure_is_explained_and_keeps_the_best_point():
+    # nevergrad's own bug (its issue 1690): CMAbounded in 300-D asked for 2 at a time
+    p = FunctionProblem(
+        lambda X: (X**2).sum(1), torch.full((300,), 0.5), bounds=(-1.0, 1.0), vectorized=True
+    )
+    with pytest.raises(MethodError, match="issue 1690.*method='cmaes'") as info:
+        minimize(
+            p,
+            method="nevergrad",
+            optimizer="CMAbounded",
+            batch_size=2,
+            budget=20_000,
+            random_state=0,
+            verbose=False,
+        )
+    assert isinstance(info.value.__cause__, RuntimeError)
+    result = info.value.result
+    assert result is not None and result.status == Status.ERROR and 0 < result.nfev < 20_000
+    assert result.fun < float(p(p.x0[None])[0])  # the best point of the iterations before
+    assert result.fun == pytest.approx(float(p(result.x[None])[0]))

@@ -48,3 +48,31 @@ def test_without_monitoring_the_final_iterate_is_evaluated_once():
     assert opt.nfev_monitor_ == 2  # the start and the final iterate
     assert problem.n_evaluations == opt.nfev_ + 2
     assert math.isfinite(opt.result_.history["loss"][-1])
+
+
+class _BrokenTell(SPSA):
+    """SPSA whose tell raises inside the method at its fourth batch."""
+
+    name = "broken-tell"
+
+    def _tell(self, X, y, grads):
+        if self._state.nit == 3:
+            raise ValueError("the wrapped library lost its state")
+        return super()._tell(X, y, grads)
+
+
+def test_an_exception_inside_the_method_ends_the_run_and_keeps_the_best(tmp_path):
+    from blackbox_opt import MethodError
+
+    problem = quadratic_problem()
+    checkpoint = tmp_path / "run.pt"
+    opt = _BrokenTell(max_iter=10, random_state=0, verbose=False)
+    with pytest.raises(
+        MethodError, match="raised at iteration 4: ValueError: the wrapped"
+    ) as info:
+        opt.fit(problem, checkpoint=checkpoint)
+    assert isinstance(info.value.__cause__, ValueError)
+    result = info.value.result
+    assert result.status == Status.ERROR and result.nit == 3 and result.nfev == 8
+    assert math.isfinite(result.fun) and result.fun <= float(problem(problem.x0[None])[0])
+    assert opt.result_ is result and checkpoint.exists()  # the state before the failure
