@@ -9,7 +9,7 @@ under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
     ``mlp-digits`` among them).
 ``grad_variance``
     The variance of the gradient magnitude over a sliding window of iterations, per
-    method, on a log scale (ZeroGrads' Fig. 8).
+    method, on a log scale, against evaluations (ZeroGrads' Fig. 8).
 ``plateaus``
     Parameter error against evaluations for every method on the plateau problems,
     with a table beside the PRDPT paper's Table 2.
@@ -203,7 +203,9 @@ def plot_convergence(history: Any, path: Path, title: str = "", x: str = "nfev")
     return _save(fig, path)
 
 
-def plot_grad_variance(history: Any, path: Path, window: int = 20) -> list[Path]:
+def plot_grad_variance(
+    history: Any, path: Path, window: int = 20, x: str = "nfev"
+) -> list[Path]:
     """Variance of the gradient magnitude over a sliding window of iterations.
 
     Parameters
@@ -215,11 +217,16 @@ def plot_grad_variance(history: Any, path: Path, window: int = 20) -> list[Path]
         Output path without suffix.
     window : int, default=20
         Iterations per window.
+    x : {"nfev", "nit"}, default="nfev"
+        The x axis: the evaluations at each window's last iteration (methods spend
+        different numbers per iteration), or the iterations.
 
     Returns
     -------
     list of Path
     """
+    if x not in X_AXES:
+        raise ValueError(f"x must be one of {sorted(X_AXES)}; got {x!r}.")
     data = history[history["grad_norm"].notna()]
     problems = list(dict.fromkeys(data["problem"])) or ["(no gradients)"]
     palette = _palette(data["method"]) if len(data) else {}
@@ -228,16 +235,19 @@ def plot_grad_variance(history: Any, path: Path, window: int = 20) -> list[Path]
         sub = data[data["problem"] == problem]
         for method, runs in sub.groupby("method", sort=True):
             n = int(runs.groupby("seed")["nit"].max().min()) + 1
-            x = np.arange(n)
-            rows = []
+            rows, axis = [], None
             for _, r in runs.groupby("seed"):
-                g = r.sort_values("nit")["grad_norm"].to_numpy(float)[:n]
+                r = r.sort_values("nit")
+                g = r["grad_norm"].to_numpy(float)[:n]
                 var = _rolling_var(g, window)
                 rows.append(np.pad(var, (0, n - len(var)), constant_values=np.nan))
-            _band(ax, x, np.stack(rows), palette[method], method)
+                if axis is None:  # the same evaluations per iteration in every seed
+                    axis = r[x].to_numpy(float)[:n]
+            axis = np.pad(axis, (0, n - len(axis)), constant_values=np.nan)
+            _band(ax, axis, np.stack(rows), palette[method], method)
         ax.set_yscale("log")
         ax.set_title(problem)
-        ax.set_xlabel("iteration")
+        ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(f"variance of |gradient| ({window} iterations)")
         ax.grid(True, alpha=0.3)
     _legend(fig, palette)
