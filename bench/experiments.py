@@ -477,7 +477,7 @@ FIG7_CAUSTIC = Experiment(
         "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
         "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
     },
-    figures=("convergence", "grad_variance"),
+    figures=("convergence", "iterate", "grad_variance"),
     default=False,
 )
 
@@ -497,7 +497,7 @@ FIG7_MLP = Experiment(
         "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
         "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
     },
-    figures=("convergence", "grad_variance"),
+    figures=("convergence", "iterate", "grad_variance"),
     default=False,
 )
 

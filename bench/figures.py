@@ -7,6 +7,9 @@ under ``results/figures/`` (``<scale>_<experiment>_<figure>.png``):
     Best loss against evaluations per method, median and interquartile band over
     seeds, one panel per problem (ZeroGrads' comparison on ``caustic`` and
     ``mlp-digits`` among them).
+``iterate``
+    The same for the loss of each method's iterate (its recommendation, monitored every
+    iteration) instead of the best loss evaluated.
 ``grad_variance``
     The variance of the gradient magnitude over a sliding window of iterations, per
     method, on a log scale, against evaluations (ZeroGrads' Fig. 8).
@@ -62,6 +65,9 @@ GRID_POINTS = 101
 
 #: The x axes of the curves: a history column and its label.
 X_AXES: dict[str, str] = {"nfev": "evaluations", "nit": "iteration"}
+
+#: The y axes of the convergence figure: a history column and its label.
+_Y_AXES: dict[str, str] = {"best": "best loss", "loss": "loss of the iterate"}
 
 
 def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 1):
@@ -167,7 +173,9 @@ def _band(ax, x, values: np.ndarray, color, label: str, log: bool = True) -> Non
     ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
 
 
-def plot_convergence(history: Any, path: Path, title: str = "", x: str = "nfev") -> list[Path]:
+def plot_convergence(
+    history: Any, path: Path, title: str = "", x: str = "nfev", y: str = "best"
+) -> list[Path]:
     """Best loss against evaluations, median and quartiles over seeds, per problem.
 
     Parameters
@@ -179,11 +187,17 @@ def plot_convergence(history: Any, path: Path, title: str = "", x: str = "nfev")
     title : str, optional
     x : {"nfev", "nit"}, default="nfev"
         The x axis: evaluations or iterations (see :func:`run_curves`).
+    y : {"best", "loss"}, default="best"
+        The best loss evaluated so far, or the loss of the method's iterate (its
+        recommendation, monitored every iteration), which for a sampling method
+        such as PRDPT can lie above its best sample.
 
     Returns
     -------
     list of Path
     """
+    if y not in _Y_AXES:
+        raise ValueError(f"y must be one of {sorted(_Y_AXES)}; got {y!r}.")
     problems = list(dict.fromkeys(history["problem"]))
     palette = _palette(history["method"])
     fig, axes = _figure(len(problems), rows=1 if len(problems) <= 4 else 2)
@@ -191,21 +205,20 @@ def plot_convergence(history: Any, path: Path, title: str = "", x: str = "nfev")
         sub = history[history["problem"] == problem]
         grid = np.linspace(0, sub[x].max(), GRID_POINTS)
         for method, runs in sub.groupby("method", sort=True):
-            curves = run_curves(runs, "best", grid, x, running_min=True)
+            curves = run_curves(runs, y, grid, x, running_min=y == "best")
             _band(ax, grid, curves, palette[method], method)
         ax.set_yscale("log")
         ax.set_title(problem)
         ax.set_xlabel(X_AXES[x])
-        ax.set_ylabel("best loss")
+        ax.set_ylabel(_Y_AXES[y])
         ax.grid(True, alpha=0.3)
     _legend(fig, palette)
-    fig.suptitle(title or f"Best loss against {X_AXES[x]} (median, band: quartiles)")
+    what = _Y_AXES[y][0].upper() + _Y_AXES[y][1:]
+    fig.suptitle(title or f"{what} against {X_AXES[x]} (median, band: quartiles)")
     return _save(fig, path)
 
 
-def plot_grad_variance(
-    history: Any, path: Path, window: int = 20, x: str = "nfev"
-) -> list[Path]:
+def plot_grad_variance(history: Any, path: Path, window: int = 20, x: str = "nfev") -> list[Path]:
     """Variance of the gradient magnitude over a sliding window of iterations.
 
     Parameters
@@ -589,6 +602,10 @@ def draw_all(
             if "convergence" in experiment.figures and not h.empty:
                 written += plot_convergence(
                     h, stem.with_name(stem.name + "_convergence"), experiment.title, x
+                )
+            if "iterate" in experiment.figures and not h.empty:
+                written += plot_convergence(
+                    h, stem.with_name(stem.name + "_iterate"), experiment.title, x, y="loss"
                 )
             if "grad_variance" in experiment.figures and not h.empty:
                 written += plot_grad_variance(h, stem.with_name(stem.name + "_grad_variance"))

@@ -834,3 +834,25 @@ def test_a_method_label_runs_its_registered_method_with_its_settings(tmp_path):
     # an experiment with default=False is left out when none is named
     assert "fig7-caustic" not in {t.experiment for t in runner.plan()}
     assert {t.method for t in runner.plan(["fig7-caustic"])} >= {"ipop-cmaes", "ga"}
+
+
+def test_the_iterate_figure_draws_the_iterates_loss_not_its_running_minimum(tmp_path, monkeypatch):
+    # the iterate's loss rises after its best sample: the best-loss curve stays down, the
+    # iterate's goes back up; and the gradient variance is drawn against evaluations
+    history = _history([("prdpt", 0, i, 8 * i, 0.0, 0.0) for i in range(30)])
+    history["best"] = [1.0 / (i + 1) for i in range(30)]
+    history["loss"] = [1.0 / (i + 1) if i < 10 else 0.5 for i in range(30)]
+    history["grad_norm"] = np.linspace(1.0, 2.0, 30) ** 2
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.append(fig) or [])
+    figures.plot_convergence(history, tmp_path / "best")
+    figures.plot_convergence(history, tmp_path / "iterate", y="loss")
+    figures.plot_grad_variance(history, tmp_path / "variance", window=5)
+    best, iterate, variance = (fig.axes[0] for fig in drawn)
+    assert best.get_ylabel() == "best loss" and iterate.get_ylabel() == "loss of the iterate"
+    assert best.get_lines()[0].get_data()[1][-1] == pytest.approx(1 / 30)
+    assert iterate.get_lines()[0].get_data()[1][-1] == 0.5
+    x, _ = variance.get_lines()[0].get_data()
+    assert variance.get_xlabel() == "evaluations" and x[-1] == 8 * 29
+    with pytest.raises(ValueError, match="y must be one of"):
+        figures.plot_convergence(history, tmp_path / "bad", y="time")
