@@ -14,6 +14,20 @@ against the paper's 3.38 s per iteration. On a machine shared with other jobs, r
 (and ZeroGrads) with ``OMP_WAIT_POLICY=PASSIVE``: OpenMP's waiting threads then sleep
 instead of spinning on the cores that the threads with work need; beside 3 to 4 busy
 processes on 2 cores two threads then took a third of the time they took without.
+
+Where the in-place fit's time goes, idle, 2 threads, D = 35,152 with 3 frequencies
+(first layer 128 x 246,064 weights, 126 MB in float32): each of the ``k_phi = 10``
+fitting steps runs three passes over the first layer, Adam's fused step (reads the
+weights, their gradient and two moments, writes three: 20.2 ms), the rank-20 weight
+gradient ``G^T H`` written into its buffer (7.8 ms) and the next step's ``H W^T``
+(9.9 ms), 38 ms a step against 484.7 ms an iteration, of which the fit is 435.7 ms and
+the surrogate gradients 40.6 ms (``python -m bench speed --zerograds-fit``). These
+passes are memory-bound (Adam moves 882 MB in 20 ms); running them chunk by chunk of
+the output units, so that each chunk stays in cache across the three, was slower at
+every chunk size from 1 to 32 units (175 to 41 ms a step against 41 ms). So 10 steps
+of this fit cannot take much under 0.4 s here: a cheaper iteration needs fewer
+passes (another optimiser for the first layer, a smaller encoding, fewer steps),
+which changes the method's numbers.
 """
 
 from __future__ import annotations
