@@ -23,8 +23,9 @@ gradient ``G^T H`` written into its buffer (7.8 ms) and the next step's ``H W^T`
 (9.9 ms), 38 ms a step against 484.7 ms an iteration, of which the fit is 435.7 ms and
 the surrogate gradients 40.6 ms (``python -m bench speed --zerograds-fit``). These
 passes are memory-bound (Adam moves 882 MB in 20 ms); running them chunk by chunk of
-the output units, so that each chunk stays in cache across the three, was slower at
-every chunk size from 1 to 32 units (175 to 41 ms a step against 41 ms). So 10 steps
+the output units, so that each chunk stays in cache across the three, was slower with
+chunks of 1 to 16 units (175 to 45 ms a step against 41 ms) and no faster with 32
+(41 ms). So 10 steps
 of this fit cannot take much under 0.4 s here: a cheaper iteration needs fewer
 passes (another optimiser for the first layer, a smaller encoding, fewer steps),
 which changes the method's numbers.
