@@ -350,24 +350,18 @@ class RunLoop:
         """Fit the optimiser with the result; apply ``on_error`` to a failure."""
         opt = self.optimizer
         message = Status.MESSAGES[status]
-        if isinstance(failure, _CallbackFailure):
+        carried = {_CallbackFailure: ("The callback", CallbackError, self.state.nit)}
+        carried[_MethodFailure] = (opt.name or type(opt).__name__, MethodError, None)
+        if type(failure) in carried:
+            who, error, at = carried[type(failure)]
             cause = failure.cause
-            opt._finish(status, f"The callback raised {type(cause).__name__}: {cause}")
+            what = f"{type(cause).__name__}: {str(cause).rstrip('.')}"
+            at = self.state.nit + 1 if at is None else at
+            opt._finish(status, f"{who} raised {what}")
             self.save_checkpoint(due=False)
-            raise CallbackError(
-                f"The callback raised at iteration {self.state.nit}: {type(cause).__name__}: "
-                f"{cause}. The best point so far is in this error's .result and in the "
-                "optimiser's x_.",
-                result=opt.result_,
-            ) from cause
-        if isinstance(failure, _MethodFailure):
-            cause, name = failure.cause, opt.name or type(opt).__name__
-            opt._finish(status, f"The method raised {type(cause).__name__}: {cause}")
-            self.save_checkpoint(due=False)
-            raise MethodError(
-                f"{name} raised at iteration {self.state.nit + 1}: {type(cause).__name__}: "
-                f"{cause} The best point so far is in this error's .result and in the "
-                "optimiser's x_.",
+            raise error(
+                f"{who} raised at iteration {at}: {what}. The best point so far is in this "
+                "error's .result and in the optimiser's x_.",
                 result=opt.result_,
             ) from cause
         if failure is not None:

@@ -147,13 +147,7 @@ def test_cmaes_restarts_resume_exactly_across_a_restart():
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
     expected = drive(first, 5)  # another restart ahead
-    second = CMAES(
-        restarts=3,
-        restart_from="best",
-        cma_options={"maxiter": 3},
-        random_state=4,
-        verbose=False,
-    ).start(p)
+    second = make()
     second.load_state_dict(torch.load(buffer, weights_only=True))
     resumed = drive(second, 5)
     assert [len(X) for X in expected] == [len(X) for X in resumed]
