@@ -341,10 +341,13 @@ def _smoke_notes(args: argparse.Namespace) -> list[str]:
 
     if args.scale == "full":
         return []
+    named = getattr(args, "experiments", None)
     notes = []
     for experiment in EXPERIMENTS.values():
         if "full" not in experiment.budgets or args.scale not in experiment.budgets:
             continue
+        if (experiment.name not in named) if named else not experiment.default:
+            continue  # not run
         short = []
         for spec in experiment.problem_specs(args.scale):
             now, full = (

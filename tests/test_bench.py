@@ -808,6 +808,10 @@ def test_the_demo_says_which_experiments_ran_as_smoke_runs():
     assert full >= 10 * quick
     line = next(n for n in notes if n.startswith("Note: highdim "))
     assert f"mlp-digits {quick:,} of {full:,}" in line and "smoke run" in line
+    # the experiments run only by name are left out unless named
+    assert not any(n.startswith("Note: fig7-caustic ") for n in notes)
+    named = _smoke_notes(argparse.Namespace(scale="quick", experiments=["fig7-caustic"]))
+    assert len(named) == 1 and "caustic 20,000 of 200,000" in named[0]
     assert _smoke_notes(argparse.Namespace(scale="full")) == []
 
 
