@@ -347,6 +347,33 @@ TOYS = Experiment(
     },
 )
 
+#: The settings on the caustic, chosen alike for every method on a small grid at 20,000
+#: evaluations on seed 0 (ZeroGrads: the final iterate's loss, from ``python -m
+#: bench.zg_diagnose``; the others: the best loss), then run on 5 seeds at 200,000.
+#: ZeroGrads: the paper's batch (10 antithetic pairs) and k_theta, sigma 0.002 (see
+#: the highdim experiment), and a surrogate fitted harder than the paper's k_phi 3 at
+#: lr_phi 1e-4, which under-fits here: lr_phi / k_phi 1e-4 / 3 reached 0.0355, 1e-3 / 3
+#: 0.0293, 1e-4 / 10 0.0248, 1e-4 / 30 0.0298, 1e-3 / 10 0.0171, 1e-3 / 30 0.0170 and
+#: 3e-3 / 10 0.0200 (lr_theta 3e-5; the paper's 1e-4 gave 0.0377 with the paper's fit
+#: and 0.0178 with this one). Fitting the last 10 batches (memory=10) at k_phi 3, 1e-3
+#: gave 0.0182 (0.0293 without); memory=5 on top of k_phi 10 0.0184 (no gain).
+ZEROGRADS_CAUSTIC = {
+    "sigma": 0.002,
+    "n_samples": 10,
+    "lr": 3e-5,
+    "lr_surrogate": 1e-3,
+    "k_phi": 10,
+    "k_theta": 1,
+}
+
+# the highdim experiment's former sigma 0.025 / lr 1e-3 drifted above the start (0.063);
+# at sigma 0.002, lr 1e-3, 1e-4, 3e-5 and 1e-5 gave 0.064, 0.032, 0.0171 and 0.0268;
+# sigma 0.001 and 0.005 at 3e-5 0.0178 and 0.0195 (best samples)
+PRDPT_CAUSTIC = {"sigma": 0.002, "n_samples": 4, "lr": 3e-5}
+# c 0.002: lr 1e-3, 1e-4, 3e-5, 1e-5 gave 0.061, 0.028, 0.0170, 0.0199; c 0.001 and
+# 0.005 at 3e-5: 0.0173, 0.0205; the former c 0.025: 0.053-0.063
+SPSA_CAUSTIC = {"update": "optimizer", "lr": 3e-5, "c": 0.002}
+
 HIGH_DIM = Experiment(
     name="highdim",
     title="ZeroGrads' comparison: high-dimensional tasks without gradients",
@@ -366,19 +393,10 @@ HIGH_DIM = Experiment(
             # sigma 0.002, not the paper's 0.0125: that is 1.8 times the std of this
             # problem's true heights (0.007), and smoothed at it the loss is 0.0714 at the
             # start and 0.0638 at the optimum, a landscape almost flat (at 0.002: 0.0765
-            # and 0.0356), so the run stays near 0.05 until sigma anneals. Final loss at
-            # 20,000 evaluations (python -m bench.zg_diagnose): 0.0377 and 0.0363 (seeds
-            # 0, 1), as low as 0.0125 reaches at 40,000 (0.0421, seed 0); halfway, at
-            # 10,000, 0.0435 and 0.0478 against 0.0519 and 0.0593 at 0.0125. lr_phi 1e-3
-            # instead of 1e-4 gave 0.0323 and 0.0401 (0.0185 on seed 2): no clear gain
-            "caustic": {
-                "sigma": 0.002,
-                "n_samples": 10,
-                "lr": 1e-4,
-                "lr_surrogate": 1e-4,
-                "k_phi": 3,
-                "k_theta": 1,
-            },
+            # and 0.0356), so the run stays near 0.05 until sigma anneals; and the
+            # surrogate fitted harder than the paper's k_phi 3 at lr_phi 1e-4 (see
+            # ZEROGRADS_CAUSTIC)
+            "caustic": ZEROGRADS_CAUSTIC,
             "mlp-digits": {
                 "sigma": 0.025,
                 "n_samples": 10,
@@ -411,10 +429,12 @@ HIGH_DIM = Experiment(
         },
         "prdpt": {
             "default": {"sigma": 0.025, "n_samples": 4, "lr": 1e-3},
+            "caustic": PRDPT_CAUSTIC,
             "led-display": {"sigma": 0.3, "n_samples": 8, "lr": 5e-2},
         },
         "spsa": {
             "default": {"update": "optimizer", "lr": 1e-3, "c": 0.025},
+            "caustic": SPSA_CAUSTIC,
             "led-display": {"update": "optimizer", "lr": 5e-2, "c": 0.3},
         },
         "random": {
@@ -435,24 +455,6 @@ HIGH_DIM = Experiment(
 _FIG7_METHODS = ("zerograds", "prdpt", "spsa", "ipop-cmaes", "ga", "oneplusone")
 _FIG7_IDS = {"ipop-cmaes": "cmaes", "ga": "nevergrad", "oneplusone": "nevergrad"}
 
-#: The settings on the caustic, chosen alike for every method on a small grid at 20,000
-#: evaluations (seed 0, the final iterate's loss; ``python -m bench.zg_diagnose`` for
-#: ZeroGrads), then run on 5 seeds at 200,000. ZeroGrads: the paper's batch (10
-#: antithetic pairs) and k_theta, sigma 0.002 (see the highdim experiment), and a
-#: surrogate fitted harder than the paper's k_phi 3 at lr_phi 1e-4, which under-fits
-#: here: lr_phi / k_phi 1e-4 / 3 reached 0.0355, 1e-3 / 3 0.0293, 1e-4 / 10 0.0248,
-#: 1e-4 / 30 0.0298, 1e-3 / 10 0.0171, 1e-3 / 30 0.0170 and 3e-3 / 10 0.0200 (lr_theta
-#: 3e-5; the paper's 1e-4 gave 0.0377 with the paper's fit and 0.0178 with this one).
-#: Fitting the last 5 or 10 batches (memory) instead of k_phi 10 gave 0.0184 and 0.0182.
-ZEROGRADS_CAUSTIC = {
-    "sigma": 0.002,
-    "n_samples": 10,
-    "lr": 3e-5,
-    "lr_surrogate": 1e-3,
-    "k_phi": 10,
-    "k_theta": 1,
-}
-
 FIG7_CAUSTIC = Experiment(
     name="fig7-caustic",
     title="ZeroGrads' Fig. 7/8: the 1,024-parameter caustic at the paper's budgets",
@@ -463,13 +465,8 @@ FIG7_CAUSTIC = Experiment(
     seeds={"quick": 1, "full": 5},
     hyperparams={
         "zerograds": {"default": ZEROGRADS_CAUSTIC},
-        # the highdim experiment's sigma 0.025 / lr 1e-3 drift above the start (0.063);
-        # lr 1e-3, 1e-4, 3e-5, 1e-5 at sigma 0.002: 0.064, 0.032, 0.0171, 0.0268; sigma
-        # 0.001 and 0.005 at 3e-5: 0.0178, 0.0195 (best samples)
-        "prdpt": {"default": {"sigma": 0.002, "n_samples": 4, "lr": 3e-5}},
-        # c 0.002: lr 1e-3, 1e-4, 3e-5, 1e-5 gave 0.061, 0.028, 0.0170, 0.0199; c 0.001
-        # and 0.005 at 3e-5: 0.0173, 0.0205; c 0.025 (highdim's): 0.053-0.063
-        "spsa": {"default": {"update": "optimizer", "lr": 3e-5, "c": 0.002}},
+        "prdpt": {"default": PRDPT_CAUSTIC},
+        "spsa": {"default": SPSA_CAUSTIC},
         # sigma0 0.005 from the best point: 0.0258 (from x0: 0.0288; the default, a
         # quarter of the bound width, 0.025: 0.0386 from x0)
         "ipop-cmaes": {"default": {"restarts": 50, "restart_from": "best", "sigma0": 0.005}},
