@@ -457,7 +457,7 @@ _FIG7_IDS = {"ipop-cmaes": "cmaes", "ga": "nevergrad", "oneplusone": "nevergrad"
 
 FIG7_CAUSTIC = Experiment(
     name="fig7-caustic",
-    title="ZeroGrads' Fig. 7/8: the 1,024-parameter caustic at the paper's budgets",
+    title="ZeroGrads' Fig. 7/8 at the paper's budget: caustic, D = 1,024",
     problems=("caustic",),
     methods=_FIG7_METHODS,
     method_ids=_FIG7_IDS,
@@ -480,7 +480,7 @@ FIG7_CAUSTIC = Experiment(
 
 FIG7_MLP = Experiment(
     name="fig7-mlp",
-    title="ZeroGrads' Fig. 7/8: the 35,152-parameter MLP digit at the paper's budgets",
+    title="ZeroGrads' Fig. 7/8 at the paper's budget: MLP digit, D = 35,152",
     problems=("mlp-digits",),
     methods=_FIG7_METHODS,
     method_ids=_FIG7_IDS,

@@ -78,11 +78,19 @@ def _figure(n_panels: int, width: float = 4.2, height: float = 3.4, rows: int = 
     from matplotlib.figure import Figure
 
     cols = max(1, math.ceil(n_panels / rows))
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    # room for the legend beside a lone panel and for a title longer than one panel
+    fig = Figure(figsize=(max(width * cols, 7.0), height * rows), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     for ax in axes[n_panels:]:
         ax.set_visible(False)
     return fig, axes[:n_panels]
+
+
+def _few_ticks() -> Any:
+    """At most five round ticks: evaluation counts such as 125000 do not collide."""
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(5)
 
 
 def _palette(methods: Sequence[str]) -> dict[str, Any]:
@@ -208,6 +216,7 @@ def plot_convergence(
             curves = run_curves(runs, y, grid, x, running_min=y == "best")
             _band(ax, grid, curves, palette[method], method)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(_few_ticks())
         ax.set_title(problem)
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(_Y_AXES[y])
@@ -259,6 +268,7 @@ def plot_grad_variance(history: Any, path: Path, window: int = 20, x: str = "nfe
             axis = np.pad(axis, (0, n - len(axis)), constant_values=np.nan)
             _band(ax, axis, np.stack(rows), palette[method], method)
         ax.set_yscale("log")
+        ax.xaxis.set_major_locator(_few_ticks())
         ax.set_title(problem)
         ax.set_xlabel(X_AXES[x])
         ax.set_ylabel(f"variance of |gradient| ({window} iterations)")
