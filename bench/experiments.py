@@ -454,6 +454,10 @@ HIGH_DIM = Experiment(
 #: crossover, nevergrad's genetic algorithm) and its (1+1)-ES, OnePlusOne.
 _FIG7_METHODS = ("zerograds", "prdpt", "spsa", "ipop-cmaes", "ga", "oneplusone")
 _FIG7_IDS = {"ipop-cmaes": "cmaes", "ga": "nevergrad", "oneplusone": "nevergrad"}
+_FIG7_NEVERGRAD = {
+    "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
+    "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
+}
 
 FIG7_CAUSTIC = Experiment(
     name="fig7-caustic",
@@ -471,8 +475,7 @@ FIG7_CAUSTIC = Experiment(
         # quarter of the bound width, 0.025: 0.0386 from x0)
         "ipop-cmaes": {"default": {"restarts": 50, "restart_from": "best", "sigma0": 0.005}},
         # neither left the start (0.054) with nevergrad's sigma 0.002 or 0.01
-        "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
-        "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
+        **_FIG7_NEVERGRAD,
     },
     figures=("convergence", "iterate", "grad_variance"),
     default=False,
@@ -491,8 +494,7 @@ FIG7_MLP = Experiment(
         "prdpt": {"default": HIGH_DIM.params("prdpt", "mlp-digits")},
         "spsa": {"default": HIGH_DIM.params("spsa", "mlp-digits")},
         "ipop-cmaes": {"default": {"restarts": 20}},
-        "ga": {"default": {"optimizer": "GeneticDE", "batch_size": 8}},
-        "oneplusone": {"default": {"optimizer": "OnePlusOne", "batch_size": 8}},
+        **_FIG7_NEVERGRAD,
     },
     figures=("convergence", "iterate", "grad_variance"),
     default=False,

@@ -285,7 +285,8 @@ class ZeroGrads(SmoothingMethod):
         if self._memory_X is not None:
             X = torch.cat([self._memory_X, X])
             y = torch.cat([self._memory_y, y])
-        self._memory_X, self._memory_y = X[len(X) - keep :], y[len(y) - keep :]
+        # copies, so that neither the run nor a saved state holds the whole concatenation
+        self._memory_X, self._memory_y = X[len(X) - keep :].clone(), y[len(y) - keep :].clone()
         return X, y
 
     def surrogate_gradient(self) -> torch.Tensor:
