@@ -100,6 +100,14 @@ def alive(pid):
     return state != "Z"
 
 
+def assert_dead_soon(*pids, within=5.0):
+    """Every process is gone within a few seconds (a SIGKILL takes effect asynchronously)."""
+    deadline = time.monotonic() + within
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids), [pid for pid in pids if alive(pid)]
+
+
 # -- the stand-in renderer: losses, placeholders, failures -----------------------------------
 
 
@@ -231,11 +239,7 @@ def test_a_timeout_kills_the_program_and_its_children(renderer, tmp_path):
     assert time.perf_counter() - t0 < 25  # not the program's 30 s
     assert "timed out after 5 s" in info.value.errors[0]
     assert list(info.value.errors) == [0] and math.isfinite(float(info.value.losses[1]))
-    program, child = map(int, pid_file.read_text().split())
-    deadline = time.monotonic() + 5
-    while (alive(program) or alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(program) and not alive(child)
+    assert_dead_soon(*map(int, pid_file.read_text().split()))
 
 
 @pytest.mark.parametrize("on_error", ["penalize", "reask"])
@@ -311,8 +315,7 @@ def test_an_interrupt_kills_the_batch_s_running_programs(renderer, tmp_path, mon
     with pytest.raises(KeyboardInterrupt):
         p.render_points([{"level": 0.3, "mode": "ok"}, {"level": 0.3, "mode": "hang"}])
     assert time.perf_counter() - t0 < 10  # not the hanging program's 30 s
-    program, child = map(int, pid_file.read_text().split())
-    assert not alive(program) and not alive(child)
+    assert_dead_soon(*map(int, pid_file.read_text().split()))
 
 
 # -- errors when it is made ----------------------------------------------------------------
