@@ -134,7 +134,8 @@ def _family_run(experiment: Experiment, scale: str, name: str, out: str, seed: i
     settings = experiment.settings[scale][name]
     adam_steps = experiment.iterations(scale, "adam", name)
     k = settings["meta"]["inner_steps"]
-    family = problems.make_family(name, **settings["family"], seed=seed)
+    spec = {s.label: s for s in experiment.problem_specs(scale)}[name]
+    family = problems.make_family(spec.id, **spec.options, **settings["family"], seed=seed)
     meta = MetaInitializer(**settings["meta"], random_state=seed, verbose=False)
     meta.fit(family)
     log(

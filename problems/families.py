@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from blackbox_opt import Problem, ProblemFamily
 from blackbox_opt.api import _unknown_option
-from blackbox_opt.exceptions import UnknownNameError
+from blackbox_opt.exceptions import InvalidParameterError, UnknownNameError, did_you_mean
 from blackbox_opt.registry import Registry, Table
 from blackbox_opt.surrogate import positional_encoding
 from blackbox_opt.utils import check_int
@@ -141,6 +141,34 @@ def _mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vecdot(diff, diff) / diff.shape[1]
 
 
+def amplitude_spectra(images: torch.Tensor) -> torch.Tensor:
+    """Per-channel amplitudes of the orthonormal 2-D DFT of square images.
+
+    With the orthonormal transform the squared amplitudes sum to the squared pixel values
+    (Parseval), so the mean squared difference of two images' amplitude spectra is never
+    above their pixel MSE, and it is zero exactly when one image is the other with the
+    phase of each frequency changed: a circular shift, for instance.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (B, res, res, C)
+
+    Returns
+    -------
+    torch.Tensor of shape (B, res, res, C)
+
+    Examples
+    --------
+    >>> image = torch.rand(1, 8, 8, 3, generator=torch.Generator().manual_seed(0))
+    >>> shifted = image.roll((3, 5), dims=(1, 2))
+    >>> torch.allclose(amplitude_spectra(image), amplitude_spectra(shifted), atol=1e-6)
+    True
+    >>> bool(torch.allclose(amplitude_spectra(image).square().sum(), image.square().sum()))
+    True
+    """
+    return torch.fft.fft2(images, dim=(1, 2), norm="ortho").abs()
+
+
 # -- textures -------------------------------------------------------------------------------
 def stationary_textures(
     n: int, res: int = 32, *, generator: torch.Generator, dtype: torch.dtype = torch.float32
@@ -211,6 +239,14 @@ class TextureFamily(ProblemFamily):
     weights; its loss is the mean squared error of the image to its target texture
     (:func:`stationary_textures`).
 
+    Two losses: ``"pixel"``, the image's mean squared error to the target, and
+    ``"spectrum"``, the mean squared error of its per-channel amplitude spectrum to the
+    target's (:func:`amplitude_spectra`), a stationary loss that ignores where the
+    pattern lies, as texture synthesis losses do (Metappearance fits its textures with
+    the Gram matrices of VGG features, a pretrained network this package does not
+    ship). The spectrum loss is never above the pixel loss at the same weights, and it
+    is zero for any circular shift of the target.
+
     Parameters
     ----------
     n_train : int, default=200
@@ -219,6 +255,8 @@ class TextureFamily(ProblemFamily):
         Held-out members.
     res : int, default=32
         Texture resolution.
+    loss : {"pixel", "spectrum"}, default="pixel"
+        What a member's loss compares (see above).
     n_freq : int, default=5
         Encoding frequencies (up to ``2^(n_freq - 1)`` periods across the texture).
     width, depth : int, default=32, 2
@@ -240,6 +278,8 @@ class TextureFamily(ProblemFamily):
 
     id = "texture-family"
     default_dim: ClassVar[int] = 1891
+    #: The values of ``loss``.
+    losses_available: ClassVar[tuple[str, ...]] = ("pixel", "spectrum")
     differentiable = True
     tags = ("family", "image", "differentiable")
 
@@ -249,6 +289,7 @@ class TextureFamily(ProblemFamily):
         n_test: int = 20,
         *,
         res: int = 32,
+        loss: str = "pixel",
         n_freq: int = 5,
         width: int = 32,
         depth: int = 2,
@@ -257,6 +298,12 @@ class TextureFamily(ProblemFamily):
         device: Any = None,
     ):
         super().__init__(n_train=n_train, n_test=n_test, seed=seed)
+        if loss not in self.losses_available:
+            raise InvalidParameterError(
+                f"loss must be one of {', '.join(map(repr, self.losses_available))}; "
+                f"got {loss!r}.{did_you_mean(str(loss), self.losses_available)}"
+            )
+        self.loss = loss
         for name, value, low in (
             ("res", res, 2),
             ("n_freq", n_freq, 0),
@@ -274,6 +321,10 @@ class TextureFamily(ProblemFamily):
         targets = stationary_textures(n_train + n_test, res, generator=g, dtype=dtype)
         self.register_buffer("encoding", encoding.to(dtype)[None])  # (1, N, E)
         self.register_buffer("targets", targets.reshape(n_train + n_test, -1, 3))
+        #: What the loss compares with, per member: the targets' pixels, or their
+        #: amplitude spectra, flattened like the network's output ``(T, res * res, 3)``.
+        compared = targets if loss == "pixel" else amplitude_spectra(targets)
+        self.register_buffer("compared", compared.reshape(n_train + n_test, -1, 3))
         if device is not None:
             self.to(device)
 
@@ -292,10 +343,20 @@ class TextureFamily(ProblemFamily):
     def _member(self, k: int) -> TextureFit:
         return TextureFit(self, k)
 
+    def compare(self, X: torch.Tensor) -> torch.Tensor:
+        """What the loss compares for weight vectors ``X`` ``(B, D)``: ``(B, res * res, 3)``.
+
+        The pixels for the ``"pixel"`` loss, the amplitude spectra for ``"spectrum"``.
+        """
+        out = self.mlp(X, self.encoding)
+        if self.loss == "pixel":
+            return out
+        return amplitude_spectra(out.reshape(-1, self.res, self.res, 3)).flatten(1, 2)
+
     def _losses(
         self, X: torch.Tensor, k: torch.Tensor, generator: torch.Generator | None
     ) -> torch.Tensor:
-        return _mse(self.mlp(X, self.encoding), self.targets[k])
+        return _mse(self.compare(X), self.compared[k])
 
 
 class TextureFit(Problem):
@@ -315,13 +376,13 @@ class TextureFit(Problem):
         super().__init__(family.x0, dtype=family.dtype, device=family.targets.device)
         self.family = [family]  # a list: not a submodule, so .to() moves only the target
         self.register_buffer("target", family.targets[k])
+        self.register_buffer("compared", family.compared[k])
         self.image_shape = (family.res, family.res, 3)
         n = self.target.shape[0]
         self.bytes_per_point = 3 * n * (family.width * family.depth + 3) * self.x0.element_size()
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
-        family = self.family[0]
-        return _mse(family.mlp(X, family.encoding), self.target[None])
+        return _mse(self.family[0].compare(X), self.compared[None])
 
     def _render(self, X: torch.Tensor) -> torch.Tensor:
         return self.family[0].images(X).clamp(0.0, 1.0)

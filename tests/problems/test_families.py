@@ -24,6 +24,13 @@ def textures():
 
 
 @pytest.fixture(scope="module")
+def spectrum_textures():
+    return problems.make_family(
+        "texture-family", n_train=6, n_test=3, res=8, width=8, loss="spectrum"
+    )
+
+
+@pytest.fixture(scope="module")
 def brdfs():
     return problems.make_family("brdf-family", n_train=6, n_test=3, n_samples=512)
 
@@ -43,7 +50,7 @@ def test_registry_lists_and_makes_families():
         problems.make_family("brdf-family", n_trian=3)
 
 
-@pytest.mark.parametrize("name", ["textures", "brdfs"])
+@pytest.mark.parametrize("name", ["textures", "spectrum_textures", "brdfs"])
 def test_members_are_differentiable_problems(name, request):
     family = request.getfixturevalue(name)
     for split in ("train", "test"):
@@ -66,7 +73,7 @@ def test_members_are_differentiable_problems(name, request):
     assert slope == pytest.approx(float(grad[0].double() @ v), rel=0.05, abs=1e-4)
 
 
-@pytest.mark.parametrize("name", ["textures", "brdfs"])
+@pytest.mark.parametrize("name", ["textures", "spectrum_textures", "brdfs"])
 def test_vectorised_losses_equal_member_losses(name, request):
     family = request.getfixturevalue(name)
     g = torch.Generator().manual_seed(1)
@@ -131,6 +138,35 @@ def test_batched_mlp_equals_torch_sequential():
         torch.testing.assert_close(out[t], net(inputs[0]))
     bound = 1 / math.sqrt(21)
     assert float(W[:, 6 * 21 + 21 :].abs().max()) <= bound  # default init of later layers
+
+
+def test_the_spectrum_loss_matches_an_explicit_dft_and_ignores_shifts(textures, spectrum_textures):
+    family = spectrum_textures
+    X = torch.stack([family.init_weights(torch.Generator().manual_seed(i)) for i in range(3)])
+    member = family.member(1, "test")
+    # brute force: the DFT as a matrix product, in float64
+    n = family.res
+    k = torch.arange(n, dtype=torch.float64)
+    dft = torch.exp(-2j * math.pi * torch.outer(k, k) / n) / math.sqrt(n)
+    dft = dft.to(torch.complex128)
+
+    def amplitudes(images):  # (B, n, n, 3)
+        z = images.to(torch.complex128).permute(0, 3, 1, 2)
+        return (dft @ z @ dft.T).abs()
+
+    images = family.images(X).double()
+    target = member.target.reshape(n, n, 3).double()[None]
+    expected = (amplitudes(images) - amplitudes(target)).square().mean((1, 2, 3))
+    torch.testing.assert_close(member(X).double(), expected, rtol=1e-4, atol=1e-7)
+    # never above the pixel loss of the same weights (Parseval)
+    assert bool((member(X) <= textures.member(1, "test")(X) + 1e-7).all())
+    # zero for the target shifted circularly: a spectrum fixes the pattern, not its place
+    shifted = target.roll((3, 5), dims=(1, 2))
+    assert float((amplitudes(shifted) - amplitudes(target)).abs().max()) < 1e-9
+    # same textures and start as the pixel loss
+    assert torch.equal(family.targets, textures.targets) and torch.equal(family.x0, textures.x0)
+    with pytest.raises(InvalidParameterError, match="Did you mean 'spectrum'"):
+        problems.make_family("texture-family", n_train=2, n_test=1, loss="spectra")
 
 
 def test_stationary_textures_vary_and_stay_in_range():
