@@ -490,9 +490,15 @@ FIG7_MLP = Experiment(
     budgets={"quick": {"default": 2_000}, "full": {"default": 100_000}},
     seeds={"quick": 1, "full": 3},
     hyperparams={
+        # chosen on a grid at 10,000 evaluations, seed 0 (start 0.140; final iterate):
+        # zerograds, the paper's settings 0.137; lr 1e-4 and 1e-3 with lr_phi 1e-3:
+        # 0.139 and 0.369 (it diverged); prdpt n 4 at sigma 0.025 / 0.005: lr 1e-4
+        # 0.137 / 0.137, 1e-3 0.041 / 0.040, 3e-3 0.0053 / 0.0066, 1e-2 0.085 / 0.121;
+        # spsa at c 0.025 / 0.005: lr 1e-4 0.132 / 0.132, 1e-3 0.0074 / 0.0073, 3e-3
+        # 0.014 / 0.021, 1e-2 0.178 / 0.142
         "zerograds": {"default": HIGH_DIM.params("zerograds", "mlp-digits")},
-        "prdpt": {"default": HIGH_DIM.params("prdpt", "mlp-digits")},
-        "spsa": {"default": HIGH_DIM.params("spsa", "mlp-digits")},
+        "prdpt": {"default": {"sigma": 0.025, "n_samples": 4, "lr": 3e-3}},
+        "spsa": {"default": {"update": "optimizer", "c": 0.005, "lr": 1e-3}},
         "ipop-cmaes": {"default": {"restarts": 20}},
         **_FIG7_NEVERGRAD,
     },
