@@ -321,10 +321,9 @@ class TextureFamily(ProblemFamily):
         targets = stationary_textures(n_train + n_test, res, generator=g, dtype=dtype)
         self.register_buffer("encoding", encoding.to(dtype)[None])  # (1, N, E)
         self.register_buffer("targets", targets.reshape(n_train + n_test, -1, 3))
-        #: What the loss compares with, per member: the targets' pixels, or their
-        #: amplitude spectra, flattened like the network's output ``(T, res * res, 3)``.
-        compared = targets if loss == "pixel" else amplitude_spectra(targets)
-        self.register_buffer("compared", compared.reshape(n_train + n_test, -1, 3))
+        if loss == "spectrum":
+            spectra = amplitude_spectra(targets).reshape(n_train + n_test, -1, 3)
+            self.register_buffer("target_spectra", spectra)
         if device is not None:
             self.to(device)
 
@@ -342,6 +341,15 @@ class TextureFamily(ProblemFamily):
 
     def _member(self, k: int) -> TextureFit:
         return TextureFit(self, k)
+
+    @property
+    def compared(self) -> torch.Tensor:
+        """What the loss compares with, per member, shaped like :meth:`compare`'s output.
+
+        The targets' pixels for the ``"pixel"`` loss, their amplitude spectra for
+        ``"spectrum"``: ``(n_train + n_test, res * res, 3)``.
+        """
+        return self.targets if self.loss == "pixel" else self.target_spectra
 
     def compare(self, X: torch.Tensor) -> torch.Tensor:
         """What the loss compares for weight vectors ``X`` ``(B, D)``: ``(B, res * res, 3)``.
@@ -376,13 +384,16 @@ class TextureFit(Problem):
         super().__init__(family.x0, dtype=family.dtype, device=family.targets.device)
         self.family = [family]  # a list: not a submodule, so .to() moves only the target
         self.register_buffer("target", family.targets[k])
-        self.register_buffer("compared", family.compared[k])
+        if family.loss == "spectrum":
+            self.register_buffer("target_spectrum", family.target_spectra[k])
         self.image_shape = (family.res, family.res, 3)
         n = self.target.shape[0]
         self.bytes_per_point = 3 * n * (family.width * family.depth + 3) * self.x0.element_size()
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
-        return _mse(self.family[0].compare(X), self.compared[None])
+        family = self.family[0]
+        compared = self.target if family.loss == "pixel" else self.target_spectrum
+        return _mse(family.compare(X), compared[None])
 
     def _render(self, X: torch.Tensor) -> torch.Tensor:
         return self.family[0].images(X).clamp(0.0, 1.0)
