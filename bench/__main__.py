@@ -35,7 +35,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from .errors import BenchError
-from .experiments import SCALES, get_experiment
+from .experiments import get_experiment, runner_scales
 
 __all__ = ["HANDLERS", "build_parser", "main"]
 
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary = sub.add_parser("summary", help="print and save the summary table")
     summary.add_argument("--out", default="results", help="results folder (default: results)")
-    summary.add_argument("--scale", choices=SCALES, default="quick")
+    summary.add_argument("--scale", choices=runner_scales(), default="quick")
     sub.add_parser("list", help="list the experiments")
     speed = sub.add_parser(
         "speed",
@@ -227,7 +227,14 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="a Python file defining Experiments (and registering its own methods) to "
         "run, from anywhere; its experiments run when no names are given (repeatable)",
     )
-    parser.add_argument("--scale", choices=SCALES, default="quick", help="(default: quick)")
+    parser.add_argument(
+        "--scale",
+        choices=runner_scales(),
+        default="quick",
+        help="quick: a smoke run of minutes; full: the benchmark's budgets (hours); "
+        "paper: a paper's own budget, for the experiments that have it (days; runs "
+        "resume from their checkpoints) (default: quick)",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument(

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -46,9 +46,13 @@ __all__ = [
     "load_experiments",
     "loaded_files",
     "prdpt_paper",
+    "runner_scales",
 ]
 
-#: The scales of the runner's experiments (and the default of every experiment).
+#: The scales every runner experiment has (the default of :attr:`Experiment.scales`):
+#: ``quick``, a smoke run of minutes, and ``full``, the benchmark's budgets (hours). An
+#: experiment may add its own, such as ``paper`` for a paper's own budget where that is
+#: far beyond ``full`` (days on a CPU; see :func:`runner_scales`).
 SCALES: tuple[str, ...] = ("quick", "full")
 
 #: The ``python -m bench`` subcommands that run experiments: ``run`` is the runner
@@ -117,7 +121,7 @@ class Experiment:
         {method: {problem_label: iterations}}}`` per run, where the key ``"default"``
         covers the problems not named. Read it with :meth:`iterations`.
     full_only : tuple of str, optional
-        Problem labels run at the ``full`` scale only.
+        Problem labels left out at the ``quick`` scale.
     quick_exclude : tuple of (str, str), optional
         ``(method, problem_label)`` pairs left out at the ``quick`` scale (runs that
         would take minutes alone, e.g. finite differences at D = 12,288).
@@ -186,7 +190,7 @@ class Experiment:
         """
         self._check_scale(scale)
         specs = [p if isinstance(p, ProblemSpec) else ProblemSpec(p) for p in self.problems]
-        return [s for s in specs if scale == "full" or s.label not in self.full_only]
+        return [s for s in specs if scale != "quick" or s.label not in self.full_only]
 
     def budget(self, scale: str, label: str) -> int:
         """Evaluations per run of problem ``label`` at ``scale``.
@@ -291,6 +295,29 @@ class Experiment:
             raise ValueError(
                 f"experiment {self.name!r} has the scales {self.scales}; got {scale!r}."
             )
+
+
+def runner_scales(experiments: Iterable[Experiment] | None = None) -> tuple[str, ...]:
+    """The scales the runner can run: :data:`SCALES`, then the experiments' own.
+
+    Parameters
+    ----------
+    experiments : iterable of Experiment, optional
+        Default: the registered experiments that the runner runs.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> runner_scales()
+    ('quick', 'full', 'paper')
+    """
+    if experiments is None:
+        experiments = [e for e in EXPERIMENTS.values() if e.command == "run"]
+    extra = [s for e in experiments for s in e.scales if s not in SCALES]
+    return (*SCALES, *dict.fromkeys(extra))
 
 
 # -- shared hyperparameters ------------------------------------------------------------------
@@ -465,8 +492,15 @@ FIG7_CAUSTIC = Experiment(
     problems=("caustic",),
     methods=_FIG7_METHODS,
     method_ids=_FIG7_IDS,
-    budgets={"quick": {"default": 20_000}, "full": {"default": 200_000}},
-    seeds={"quick": 1, "full": 5},
+    # the paper scale: the authors' own run, 100,000 iterations of 10 antithetic pairs
+    # (days a seed on a CPU); the runner checkpoints every run, so it resumes when stopped
+    budgets={
+        "quick": {"default": 20_000},
+        "full": {"default": 200_000},
+        "paper": {"default": 2_000_000},
+    },
+    seeds={"quick": 1, "full": 5, "paper": 5},
+    scales=("quick", "full", "paper"),
     hyperparams={
         "zerograds": {"default": ZEROGRADS_CAUSTIC},
         "prdpt": {"default": PRDPT_CAUSTIC},

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from .experiments import EXPERIMENTS, PRDPT_TABLE2
+from .experiments import EXPERIMENTS, PRDPT_TABLE2, runner_scales
 
 __all__ = [
     "LOG_FLOOR",
@@ -573,14 +573,16 @@ def plot_meta(csv: Path, path: Path) -> list[Path]:
 
 
 def draw_all(
-    out: str | Path = "results", scales: Sequence[str] = ("quick", "full"), x: str = "nfev"
+    out: str | Path = "results", scales: Sequence[str] | None = None, x: str = "nfev"
 ) -> list:
     """Draw every figure for which results exist.
 
     Parameters
     ----------
     out : str or Path, default="results"
-    scales : sequence of str, default=("quick", "full")
+    scales : sequence of str, optional
+        Default: every scale of the runner's experiments
+        (:func:`bench.experiments.runner_scales`).
     x : {"nfev", "nit"}, default="nfev"
         The x axis of the convergence and plateau figures.
 
@@ -596,7 +598,7 @@ def draw_all(
     out = Path(out)
     written: list[Path] = []
     figures = out / "figures"
-    for scale in scales:
+    for scale in runner_scales() if scales is None else scales:
         if not (out / scale / "runs").exists():
             continue
         history, records = load_history(out, scale), load_records(out, scale)

@@ -13,17 +13,28 @@ the reason, and stay so; runs whose code raised or whose worker process died are
 recorded as failed, and run again only with ``retry_failed=True``
 (``--retry-failed``).
 
+While it runs, a run saves its state to a checkpoint beside its record (every 30
+seconds, and when it is interrupted or fails; see ``checkpoint`` in
+:func:`blackbox_opt.minimize`). A run stopped part way, by Ctrl-C, a killed process or
+a lost worker, resumes from there when the runner is started again, and ends as the
+uninterrupted run would have: an overnight run loses at most its last 30 seconds. The
+checkpoint's name holds a digest of the run's settings, so changed settings start
+afresh; it is deleted when the run ends. A resumed run's record has ``resumed`` true,
+and its ``wall_time`` counts the last process's share only.
+
 Layout under ``out`` (default ``results``)::
 
     <scale>/runs/<experiment>/<problem>/<method>/seed<k>.parquet   history
     <scale>/runs/<experiment>/<problem>/<method>/seed<k>.json      the record
     <scale>/runs/<experiment>/<problem>/<method>/seed<k>.x.pt      final point (images)
+    <scale>/runs/<experiment>/<problem>/<method>/seed<k>.<digest>.ckpt   while running
     <scale>/history.parquet                                        all histories
     <scale>/runs.csv                                               all records
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -34,7 +45,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .experiments import EXPERIMENTS, SCALES, Experiment, ProblemSpec, get_experiment
+from .experiments import EXPERIMENTS, Experiment, ProblemSpec, get_experiment, runner_scales
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -77,7 +88,7 @@ class Task:
     seed : int
         The run's ``random_state``.
     scale : str
-        ``"quick"`` or ``"full"``.
+        A scale of the experiment (``"quick"``, ``"full"``, ``"paper"``...).
     problem_id : str
         The registered id.
     problem_options : dict
@@ -148,7 +159,9 @@ def plan(
     experiments : iterable of str or Experiment, optional
         Default: every experiment in :data:`bench.experiments.EXPERIMENTS` that the
         runner runs (its ``command`` is ``"run"``).
-    scale : {"quick", "full"}, default="quick"
+    scale : str, default="quick"
+        ``"quick"``, ``"full"`` or an experiment's own (see
+        :func:`bench.experiments.runner_scales`).
     seeds : int, optional
         Seeds per run, replacing the experiments' own.
     methods : sequence of str, optional
@@ -172,14 +185,23 @@ def plan(
     blackbox_opt.UnknownNameError
         For a name in ``add_methods`` that is not a registered method.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}; got {scale!r}.")
     if seeds is not None and seeds < 1:
         raise ValueError(f"seeds must be >= 1; got {seeds}.")
     if experiments:
         chosen = [e if isinstance(e, Experiment) else get_experiment(e) for e in experiments]
     else:
         chosen = [e for e in EXPERIMENTS.values() if e.command == "run" and e.default]
+    known = runner_scales(e for e in [*EXPERIMENTS.values(), *chosen] if e.command == "run")
+    if scale not in known:
+        raise ValueError(f"scale must be one of {known}; got {scale!r}.")
+    if not experiments:  # the defaults that have this scale
+        chosen = [e for e in chosen if scale in e.scales]
+        if not chosen:
+            having = [e.name for e in EXPERIMENTS.values() if scale in e.scales]
+            raise ValueError(
+                f"no experiment that runs by default has the scale {scale!r}; name one of "
+                f"those that have it: {', '.join(having)}."
+            )
     for e in chosen:
         if e.command != "run":
             raise ValueError(
@@ -386,7 +408,14 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     dict
         The record: the task's fields plus ``status`` (``"done"``, ``"skipped"`` or
         ``"failed"``), ``reason``, ``fun``, ``param_error``, ``nfev``, ``nit``,
-        ``wall_time`` and ``message``.
+        ``wall_time``, ``message`` and ``resumed`` (whether it went on from a
+        checkpoint of an earlier, stopped run).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the run is interrupted: its state is in its checkpoint, and no record
+        is written, so that the next call resumes it.
     """
     import torch
 
@@ -398,6 +427,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
         UnsupportedProblemError,
     )
     from blackbox_opt.compare import result_row, run_one
+    from blackbox_opt.result import Status
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -405,6 +435,11 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     stem.parent.mkdir(parents=True, exist_ok=True)
     stem.with_suffix(".started").touch()
     record = _new_record(task)
+    checkpoint = _checkpoint_path(task, Path(out))
+    for stale in stem.parent.glob(f"{stem.name}.*.ckpt"):  # saved under other settings
+        if stale != checkpoint:
+            stale.unlink(missing_ok=True)
+    record["resumed"] = checkpoint.exists()
     # the first torch optimiser built imports torch._dynamo (about a second): pay it
     # before the clock starts
     torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
@@ -421,6 +456,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
             seed=task.seed,
             budget=task.budget,
             max_iter=task.max_iter,
+            checkpoint=checkpoint,
             **options,
             **task.params,
         )
@@ -435,6 +471,9 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     except Exception as exc:  # a crash of one run must not end the benchmark
         record.update(status="failed", reason=f"{type(exc).__name__}: {exc}")
     else:
+        if result.status == Status.INTERRUPTED:  # Ctrl-C: no record; the next run resumes
+            raise KeyboardInterrupt
+        checkpoint.unlink(missing_ok=True)  # the run is over: its result is in hand
         record["wall_time"] = time.perf_counter() - t0
         row = result_row(problem, result)
         record.update({k: row[k] for k in ("fun", "param_error", "nfev", "nit", "message")})
@@ -448,6 +487,16 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
             x_path = stem.with_suffix(".x.pt")
             _write_atomic(x_path, lambda p: torch.save(result.x.detach().cpu(), p))
     return _write_record(task, out, record)
+
+
+def _checkpoint_path(task: Task, out: Path) -> Path:
+    """Where a run saves its state while it runs, named by its settings: a run stopped
+    part way (Ctrl-C, a killed process or worker) resumes from it when run again, and a
+    checkpoint saved under other settings is never resumed."""
+    spec = json.dumps({k: getattr(task, k) for k in (*_SPEC_FIELDS, "method_id")}, default=str)
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:12]
+    stem = task.stem(out)
+    return stem.with_name(f"{stem.name}.{digest}.ckpt")
 
 
 def _new_record(task: Task) -> dict[str, Any]:
@@ -539,7 +588,8 @@ def run(
     ----------
     experiments : iterable of str or Experiment, optional
         Default: all.
-    scale : {"quick", "full"}, default="quick"
+    scale : str, default="quick"
+        As in :func:`plan`.
     seeds : int, optional
         Seeds per run (default: each experiment's own at ``scale``).
     jobs : int, default=1
@@ -700,7 +750,7 @@ def load_records(out: str | Path = "results", scale: str = "quick"):
     Parameters
     ----------
     out : str or Path, default="results"
-    scale : {"quick", "full"}, default="quick"
+    scale : str, default="quick"
 
     Returns
     -------
@@ -720,7 +770,7 @@ def load_history(out: str | Path = "results", scale: str = "quick"):
     Parameters
     ----------
     out : str or Path, default="results"
-    scale : {"quick", "full"}, default="quick"
+    scale : str, default="quick"
 
     Returns
     -------
@@ -749,7 +799,7 @@ def gather(out: str | Path = "results", scale: str = "quick") -> dict[str, Path]
     Parameters
     ----------
     out : str or Path, default="results"
-    scale : {"quick", "full"}, default="quick"
+    scale : str, default="quick"
 
     Returns
     -------

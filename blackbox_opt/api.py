@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -362,6 +363,8 @@ def minimize(
     budget: int | None = None,
     bounds: Any = None,
     callback: Callable[[OptimizeResult], Any] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
     method_options: dict | None = None,
     problem_options: dict | None = None,
     evaluator: Any = None,
@@ -396,6 +399,15 @@ def minimize(
         :mod:`blackbox_opt.scales`).
     callback : callable, optional
         ``callback(intermediate_result)`` after each iteration; ``StopIteration`` stops.
+    checkpoint : str or path-like, optional
+        A file the run's state is saved to, atomically, every ``checkpoint_every``
+        iterations (default: at most every 30 seconds) and whenever the run ends,
+        Ctrl-C and failures included. If the file exists when the run starts, the run
+        resumes from it and ends exactly as the uninterrupted run would have (see
+        :meth:`BaseOptimizer.fit <blackbox_opt.BaseOptimizer.fit>`); give it the same
+        method, parameters and problem.
+    checkpoint_every : int, optional
+        Iterations between checkpoints.
     method_options : dict, optional
         The method's parameters, given explicitly.
     problem_options : dict, optional
@@ -451,11 +463,16 @@ def minimize(
             raise InvalidParameterError("bounds are given twice; give them once.")
         problem_kw["bounds"], bounds = bounds, None
     problem_obj, numpy_io = source.build(x0, problem_kw)
+    run_kw = dict(
+        budget=budget,
+        bounds=bounds,
+        callback=callback,
+        checkpoint=checkpoint,
+        checkpoint_every=checkpoint_every,
+    )
     try:
         if evaluator is None:
-            result = optimizer.minimize(
-                problem_obj, x0, budget=budget, bounds=bounds, callback=callback
-            )
+            result = optimizer.minimize(problem_obj, x0, **run_kw)
         else:
             from .evaluators import ProblemSpec, evaluating
 
@@ -463,9 +480,7 @@ def minimize(
             if source.kind == "id":  # the workers build it from its id, not a pickled copy
                 spec = ProblemSpec(source.problem, **{**(problem_options or {}), **to_problem})
             with evaluating(problem_obj, evaluator, spec) as evaluated:
-                result = optimizer.minimize(
-                    evaluated, x0, budget=budget, bounds=bounds, callback=callback
-                )
+                result = optimizer.minimize(evaluated, x0, **run_kw)
     except EvaluationError as exc:
         if numpy_io and exc.result is not None:
             _points_to_numpy(exc.result)

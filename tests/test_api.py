@@ -229,3 +229,22 @@ def test_evaluation_error_result_is_numpy_for_numpy_callables():
     with pytest.raises(EvaluationError) as info:
         minimize(fails_later, method="spsa", x0=np.ones(2), budget=100, verbose=False)
     assert isinstance(info.value.result.x, np.ndarray)
+
+
+def test_a_run_interrupted_with_a_checkpoint_resumes_to_the_uninterrupted_result(tmp_path):
+    path = tmp_path / "run.ckpt"
+    kw = dict(method="prdpt", budget=80, random_state=3, verbose=False, sigma=0.2)
+    full = minimize("rosenbrock", **kw)
+
+    def ctrl_c_at_7(result):
+        if result.nit == 7:
+            raise KeyboardInterrupt
+
+    stopped = minimize("rosenbrock", **kw, callback=ctrl_c_at_7, checkpoint=path)
+    assert stopped.status == Status.INTERRUPTED and stopped.nit == 7 and path.exists()
+    resumed = minimize("rosenbrock", **kw, checkpoint=path)
+    assert resumed.nit == full.nit == 20 and resumed.nfev == full.nfev == 80
+    assert torch.equal(resumed.x, full.x) and resumed.fun == full.fun
+    assert np.array_equal(resumed.history["best"], full.history["best"])
+    with pytest.raises(InvalidParameterError, match="sigma"):  # other settings: refused
+        minimize("rosenbrock", **{**kw, "sigma": 0.3}, checkpoint=path)

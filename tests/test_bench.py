@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 # bench/ runs from the repository root (pytest's pythonpath setting puts it on the path)
 from bench import figures, runner, summary
@@ -379,8 +380,9 @@ def test_experiments_are_well_formed():
     for e in EXPERIMENTS.values():
         assert {e.method_id(m) for m in e.methods} <= names, e.name
         assert set(e.method_ids) <= set(e.methods), e.name  # no label left unused
-        # the runner's experiments have both scales; the others (meta) their own
-        assert e.command != "run" or e.scales == ("quick", "full"), e.name
+        # the runner's experiments have both scales (and may add their own, after them);
+        # the others (meta) their own
+        assert e.command != "run" or e.scales[:2] == ("quick", "full"), e.name
         for scale in e.scales:
             assert e.seeds[scale] >= 1
             for spec in e.problem_specs(scale):
@@ -860,3 +862,67 @@ def test_the_iterate_figure_draws_the_iterates_loss_not_its_running_minimum(tmp_
     assert variance.get_xlabel() == "evaluations" and x[-1] == 8 * 29
     with pytest.raises(ValueError, match="y must be one of"):
         figures.plot_convergence(history, tmp_path / "bad", y="time")
+
+
+def _interrupted_at(monkeypatch, nit):
+    """Make every benchmark run stop with Ctrl-C at iteration ``nit``."""
+    comparing = importlib.import_module("blackbox_opt.compare")
+    run_one = comparing.run_one
+
+    def ctrl_c(result):
+        if result.nit == nit:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparing, "run_one", lambda *a, **kw: run_one(*a, callback=ctrl_c, **kw))
+
+
+def test_a_run_stopped_part_way_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        _interrupted_at(patch, 4)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run([TINY], out=tmp_path, progress=False, methods=["prdpt"])
+    # no record (the run is not finished), its state in a checkpoint named by its settings
+    assert _files(tmp_path, "seed*.json") == []
+    (checkpoint,) = _files(tmp_path, "seed0.*.ckpt")
+    assert torch.load(checkpoint, weights_only=True)["run"]["nit"] == 4
+
+    resumed = runner.run([TINY], out=tmp_path, progress=False, methods=["prdpt"])["ran"]
+    assert [r["resumed"] for r in resumed] == [True, False] and not _files(tmp_path, "*.ckpt")
+    fresh = runner.run([TINY], out=tmp_path / "fresh", progress=False, methods=["prdpt"])["ran"]
+    assert [r["resumed"] for r in fresh] == [False, False]
+    assert [(r["fun"], r["nfev"], r["nit"]) for r in resumed] == [
+        (r["fun"], r["nfev"], r["nit"]) for r in fresh
+    ]
+    # the resumed history is the uninterrupted run's, row for row
+    stem = "quick/runs/tiny/rosenbrock/prdpt/seed0.parquet"
+    a, b = (
+        pd.read_parquet(root / stem).drop(columns="time")
+        for root in (tmp_path, tmp_path / "fresh")
+    )
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_checkpoint_saved_under_other_settings_is_not_resumed(tmp_path, monkeypatch):
+    with monkeypatch.context() as patch:
+        _interrupted_at(patch, 4)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run([TINY], out=tmp_path, progress=False, methods=["prdpt"])
+    (old,) = _files(tmp_path, "seed0.*.ckpt")
+    wider = dataclasses.replace(
+        TINY, hyperparams={"prdpt": {"default": {"sigma": 0.3, "n_samples": 2}}}
+    )
+    ran = runner.run([wider], out=tmp_path, progress=False, methods=["prdpt"])["ran"]
+    assert [r["resumed"] for r in ran] == [False, False] and not old.exists()
+    assert all(r["status"] == "done" and r["nit"] == 10 for r in ran)
+
+
+def test_the_paper_scale_runs_only_the_experiments_that_have_it():
+    tasks = runner.plan(["fig7-caustic"], "paper", methods=["zerograds"])
+    assert len(tasks) == 5 and {t.budget for t in tasks} == {2_000_000}
+    assert "paper" in runner.runner_scales() and "paper" not in get_experiment("highdim").scales
+    with pytest.raises(ValueError, match="'highdim' has the scales"):
+        runner.plan(["highdim"], "paper")
+    with pytest.raises(ValueError, match="name one of those that have it: fig7-caustic"):
+        runner.plan(None, "paper")
+    with pytest.raises(ValueError, match="scale must be one of"):
+        runner.plan([TINY], "huge")

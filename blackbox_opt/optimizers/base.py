@@ -572,13 +572,15 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         budget: int | None = None,
         bounds: Any = None,
         callback: Callable[[OptimizeResult], Any] | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: int | None = None,
         evaluator: Any = None,
     ) -> OptimizeResult:
         """Run :meth:`fit` and return its :class:`~blackbox_opt.OptimizeResult`.
 
         Parameters
         ----------
-        problem, x0, budget, bounds, callback, evaluator :
+        problem, x0, budget, bounds, callback, checkpoint, checkpoint_every, evaluator :
             As in :meth:`fit`.
 
         Returns
@@ -586,7 +588,14 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         OptimizeResult
         """
         fitted = self.fit(
-            problem, x0, budget=budget, bounds=bounds, callback=callback, evaluator=evaluator
+            problem,
+            x0,
+            budget=budget,
+            bounds=bounds,
+            callback=callback,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            evaluator=evaluator,
         )
         return fitted.result_
 
