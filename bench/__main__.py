@@ -274,6 +274,14 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
     )
+    parser.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="N",
+        help="save each run's checkpoint every N iterations (default: every 30 seconds); "
+        "a stopped run goes on from its last checkpoint",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -312,6 +320,7 @@ def _run_experiments(args: argparse.Namespace) -> dict:
         threads=args.threads,
         progress=not args.no_progress,
         scheduler=args.scheduler or args.cluster,
+        checkpoint_every=args.checkpoint_every,
     )
     print(
         f"{len(result['ran'])} run(s) made, {result['skipped_existing']} already finished; "

@@ -9,7 +9,8 @@ files itself, atomically, into the results folder; the workers must see that fol
 What the process pool of ``--jobs N`` guarantees holds here too. Finished runs are
 skipped and stale ones run again (:func:`bench.runner.run` decides before anything is
 sent). A worker lost mid-run (killed, out of memory, its machine gone) costs that run
-only: the scheduler runs it again on another worker, from the start, and since every
+at most its last 30 seconds: the scheduler runs it again on another worker, which goes
+on from the run's checkpoint under ``out`` (see :mod:`bench.runner`), and since every
 file is written under a temporary name and renamed into place, nothing half-written is
 ever left under a run's name. When the scheduler gives up on a run (its workers died
 more often than ``distributed.scheduler.allowed-failures``, 3 by default, allows), the
@@ -86,7 +87,13 @@ def connect(scheduler: Any, jobs: int = 1) -> tuple[Any, Callable[[], None]]:
 
 
 def run_on_dask(
-    todo: list, out: Path, scheduler: Any, jobs: int, threads: int | None, bar
+    todo: list,
+    out: Path,
+    scheduler: Any,
+    jobs: int,
+    threads: int | None,
+    bar,
+    checkpoint_every: int | None = None,
 ) -> list[dict]:
     """Run the tasks ``todo`` as Dask tasks and return their records.
 
@@ -104,6 +111,8 @@ def run_on_dask(
         Torch intra-op threads per run.
     bar : tqdm
         Advanced once per finished run.
+    checkpoint_every : int, optional
+        Iterations between saves of each run's checkpoint (default: every 30 seconds).
 
     Returns
     -------
@@ -122,11 +131,9 @@ def run_on_dask(
     for task in pending:  # marks left by an interrupted benchmark: these have not started
         task.stem(out).with_suffix(".started").unlink(missing_ok=True)
     ran: list[dict] = []
+    args = (str(out), threads, files, checkpoint_every)
     try:
-        futures = {
-            client.submit(_worker, task, str(out), threads, files, pure=False): task
-            for task in pending
-        }
+        futures = {client.submit(_worker, task, *args, pure=False): task for task in pending}
         resubmitted: set[str] = set()
         done = distributed.as_completed(futures)
         for future in done:
@@ -137,7 +144,7 @@ def run_on_dask(
                 key = str(task.stem(out))
                 if key not in resubmitted:  # the scheduler gave up on it once: once more
                     resubmitted.add(key)
-                    again = client.submit(_worker, task, str(out), threads, files, pure=False)
+                    again = client.submit(_worker, task, *args, pure=False)
                     futures[again] = task
                     done.add(again)
                     continue

@@ -393,7 +393,12 @@ def _write_table(frame, stem: Path) -> Path:
     return path
 
 
-def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -> dict:
+def run_task(
+    task: Task,
+    out: str | Path = "results",
+    threads: int | None = 1,
+    checkpoint_every: int | None = None,
+) -> dict:
     """Run one task and write its files; return its record.
 
     Parameters
@@ -402,6 +407,9 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
     out : str or Path, default="results"
     threads : int or None, default=1
         Torch intra-op threads in this process (None: leave as is).
+    checkpoint_every : int, optional
+        Iterations between saves of the run's checkpoint (default: at most every 30
+        seconds).
 
     Returns
     -------
@@ -457,6 +465,7 @@ def run_task(task: Task, out: str | Path = "results", threads: int | None = 1) -
             budget=task.budget,
             max_iter=task.max_iter,
             checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
             **options,
             **task.params,
         )
@@ -560,12 +569,18 @@ def _is_done(task: Task, out: Path, retry_failed: bool = False) -> bool:
     return all(record.get(k, _SPEC_DEFAULTS.get(k)) == v for k, v in spec.items())
 
 
-def _worker(task: Task, out: str, threads: int | None, files: tuple[str, ...] = ()) -> dict:
+def _worker(
+    task: Task,
+    out: str,
+    threads: int | None,
+    files: tuple[str, ...] = (),
+    checkpoint_every: int | None = None,
+) -> dict:
     from .experiments import load_experiments
 
     for path in files:  # a user's experiment file registers its methods in this process
         load_experiments(path)
-    return run_task(task, out, threads)
+    return run_task(task, out, threads, checkpoint_every)
 
 
 def run(
@@ -581,6 +596,7 @@ def run(
     threads: int | None = 1,
     progress: bool = True,
     scheduler: Any = None,
+    checkpoint_every: int | None = None,
 ) -> dict[str, Any]:
     """Run the experiments' unfinished runs and gather every run's table.
 
@@ -611,6 +627,9 @@ def run(
         Run on Dask instead (see :mod:`bench.cluster`): ``"local"`` for a
         LocalCluster of ``jobs`` worker processes, a scheduler's address, or a
         client. Without it, ``jobs > 1`` runs a process pool on this machine.
+    checkpoint_every : int, optional
+        Iterations between saves of each run's checkpoint (default: at most every 30
+        seconds; see :func:`run_task`).
 
     Returns
     -------
@@ -637,14 +656,14 @@ def run(
         if scheduler is not None:
             from .cluster import run_on_dask
 
-            ran += run_on_dask(todo, out, scheduler, jobs, threads, bar)
+            ran += run_on_dask(todo, out, scheduler, jobs, threads, bar, checkpoint_every)
         elif jobs == 1 or len(todo) <= 1:
             for task in todo:
                 bar.set_postfix_str(f"{task.experiment}/{task.problem}/{task.method}/{task.seed}")
-                ran.append(run_task(task, out, threads))
+                ran.append(run_task(task, out, threads, checkpoint_every))
                 bar.update()
         else:
-            ran += _run_pool(todo, out, jobs, threads, bar)
+            ran += _run_pool(todo, out, jobs, threads, bar, checkpoint_every)
     finally:
         bar.close()
     paths = gather(out, scale)
@@ -677,7 +696,14 @@ def _check_not_in_bootstrap() -> None:
         raise RuntimeError(_NO_MAIN_GUARD)
 
 
-def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) -> list[dict]:
+def _run_pool(
+    todo: list[Task],
+    out: Path,
+    jobs: int,
+    threads: int | None,
+    bar,
+    checkpoint_every: int | None = None,
+) -> list[dict]:
     """Run tasks in worker processes; a task whose worker dies is recorded as failed.
 
     A worker killed from outside (out of memory, a crash in native code) breaks the
@@ -706,7 +732,7 @@ def _run_pool(todo: list[Task], out: Path, jobs: int, threads: int | None, bar) 
         finished: set[int] = set()
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = {
-                pool.submit(_worker, task, str(out), threads, files): i
+                pool.submit(_worker, task, str(out), threads, files, checkpoint_every): i
                 for i, task in enumerate(pending)
             }
             for future in as_completed(futures):

@@ -926,3 +926,63 @@ def test_the_paper_scale_runs_only_the_experiments_that_have_it():
         runner.plan(None, "paper")
     with pytest.raises(ValueError, match="scale must be one of"):
         runner.plan([TINY], "huge")
+
+
+DYING_LATE_FILE = '''
+import os
+
+from bench.experiments import Experiment
+from blackbox_opt import SPSA, register_method
+
+
+class DiesLate(SPSA):
+    """SPSA whose worker process dies at its 6th iteration while the flag file exists."""
+
+    name = "dies-late"
+
+    def _tell(self, X, y, grads):
+        if os.path.exists(os.environ["DIE_FLAG"]) and self._state.nit == 5:
+            os._exit(3)  # as the OOM killer or a machine switched off would
+        return super()._tell(X, y, grads)
+
+
+register_method("dies-late", DiesLate)
+
+LATE = Experiment(
+    name="late",
+    title="a worker that dies part way through a run",
+    problems=("rosenbrock",),
+    methods=("dies-late", "random"),
+    budgets={"quick": {"default": 40}, "full": {"default": 40}},
+    seeds={"quick": 1, "full": 1},
+)
+'''
+
+
+def test_a_run_whose_worker_died_goes_on_from_its_checkpoint(tmp_path):
+    (tmp_path / "late.py").write_text(DYING_LATE_FILE)
+    flag = tmp_path / "die"
+    flag.touch()
+    every = ("--checkpoint-every", "1")
+    _bench_outside(tmp_path, "late.py", *every, DIE_FLAG=str(flag))
+    run_dir = tmp_path / "out" / "quick" / "runs" / "late" / "rosenbrock" / "dies-late"
+    (checkpoint,) = run_dir.glob("seed0.*.ckpt")  # saved after its 5th iteration
+    assert torch.load(checkpoint, weights_only=True)["run"]["nit"] == 5
+    flag.unlink()
+    _bench_outside(tmp_path, "late.py", "--retry-failed", *every, DIE_FLAG=str(flag))
+    resumed = json.loads((run_dir / "seed0.json").read_text())
+    assert resumed["status"] == "done" and resumed["resumed"] and not checkpoint.exists()
+    # the same run made in one go
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "fresh" / "late.py").write_text(DYING_LATE_FILE)
+    _bench_outside(tmp_path / "fresh", "late.py", DIE_FLAG=str(flag))
+    fresh = json.loads(
+        (tmp_path / "fresh" / run_dir.relative_to(tmp_path) / "seed0.json").read_text()
+    )
+    assert not fresh["resumed"] and fresh["nit"] == resumed["nit"] == 20
+    assert fresh["fun"] == resumed["fun"]
+    a, b = (
+        pd.read_parquet(d / "seed0.parquet").drop(columns="time")
+        for d in (run_dir, tmp_path / "fresh" / run_dir.relative_to(tmp_path))
+    )
+    pd.testing.assert_frame_equal(a, b)

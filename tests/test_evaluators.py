@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 import pandas as pd
 import pytest
@@ -347,7 +348,7 @@ class _RegisterSlowSphere(distributed.WorkerPlugin):
 SLOW_KWARGS = {"dim": 3, "delay": 0.05, "noise": 0.1}
 
 
-def test_the_benchmark_runs_on_dask_and_a_lost_worker_is_a_run_redone(client, tmp_path):
+def test_the_benchmark_runs_on_dask_and_a_lost_workers_run_resumes_elsewhere(client, tmp_path):
     from bench import runner
     from bench.experiments import Experiment
     from blackbox_opt import register_problem
@@ -360,6 +361,7 @@ def test_the_benchmark_runs_on_dask_and_a_lost_worker_is_a_run_redone(client, tm
         methods=("random", "spsa"),
         budgets={"quick": {"default": 24}, "full": {"default": 24}},
         seeds={"quick": 2, "full": 1},
+        hyperparams={"random": {"default": {"batch_size": 4}}},  # 6 iterations
     )
     register_problem("slow-sphere", SlowSphere, kwargs=SLOW_KWARGS, overwrite=True)
     client.register_plugin(_RegisterSlowSphere(), name="slow-sphere")
@@ -367,10 +369,17 @@ def test_the_benchmark_runs_on_dask_and_a_lost_worker_is_a_run_redone(client, tm
         serial = runner.run([slow], out=tmp_path / "serial", progress=False)
         victim = _addresses(client, 0)[0]
         pid = client.run(os.getpid, workers=[victim])[victim]
-        timer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
-        timer.start()  # the first two runs take about 1.5 s each: one of them is lost
         out = tmp_path / "dask"
-        result = runner.run([slow], out=out, progress=False, scheduler=client)
+
+        def kill_mid_run():  # once both workers' runs have saved a checkpoint
+            deadline = time.monotonic() + 60.0
+            while len(list(out.rglob("*.ckpt"))) < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(pid, signal.SIGKILL)
+
+        timer = threading.Thread(target=kill_mid_run)
+        timer.start()  # the first two runs take about 1.5 s each: one of them is lost
+        result = runner.run([slow], out=out, progress=False, scheduler=client, checkpoint_every=1)
         timer.join()
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -379,6 +388,9 @@ def test_the_benchmark_runs_on_dask_and_a_lost_worker_is_a_run_redone(client, tm
         b = pd.DataFrame(result["ran"]).sort_values(key)[[*key, "status", "fun", "nfev"]]
         pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
         assert set(b["status"]) == {"done"}
+        # the lost run went on from its checkpoint on another worker, to the same result
+        assert pd.DataFrame(result["ran"])["resumed"].sum() == 1
+        assert not list(out.rglob("*.ckpt"))
         # every run's files are whole, and no run is left marked as started
         runs = out / "quick" / "runs" / "slow"
         assert len(list(runs.rglob("seed*.json"))) == 4
