@@ -456,7 +456,9 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             parameters, or an error that names what differs) and ends exactly as the
             uninterrupted run would have.
         checkpoint_every : int, optional
-            Iterations between checkpoints; default: at most every 30 seconds.
+            Iterations between checkpoints; default: at most every 30 seconds, or 20
+            times as long as the last save took where that is longer (a state of
+            hundreds of megabytes), so that saving costs at most 5 % of the run.
         evaluator : Evaluator, distributed.Client or str, optional
             Where the problem's batches are evaluated (see
             :mod:`blackbox_opt.evaluators`): ``"serial"`` (the default, this

@@ -101,6 +101,7 @@ class RunLoop:
         self.checkpoint = None if checkpoint is None else Path(checkpoint)
         self.checkpoint_every = checkpoint_every
         self._last_save = time.monotonic()
+        self._save_seconds = 0.0  # how long the last checkpoint took to write
         self.state = optimizer._require_started()
         self.verbose = sys.stderr.isatty() if optimizer.verbose is None else optimizer.verbose
         self._last_postfix = 0.0
@@ -245,7 +246,9 @@ class RunLoop:
         """Write the run's state to the checkpoint file, atomically.
 
         With ``due``, only when ``checkpoint_every`` iterations have passed (or, without
-        it, 30 seconds); always otherwise (the end of the run).
+        it, 30 seconds, or 20 times as long as the last save took if that is longer, so
+        that saving a large state costs at most 5 % of the run); always otherwise (the
+        end of the run).
         """
         if self.checkpoint is None:
             return
@@ -253,13 +256,17 @@ class RunLoop:
             every = self.checkpoint_every
             if every is not None and self.state.nit % every != 0:
                 return
-            if every is None and time.monotonic() - self._last_save < 30.0:
+            wait = max(30.0, 20.0 * self._save_seconds)
+            if every is None and time.monotonic() - self._last_save < wait:
                 return
+        started = time.monotonic()
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         partial = self.checkpoint.with_name(self.checkpoint.name + ".partial")
-        torch.save(self.optimizer.state_dict(), partial)
+        # the live state, written out at once: no copy of it is made
+        torch.save(self.optimizer._state_dict(copy=False), partial)
         os.replace(partial, self.checkpoint)  # a reader sees the old file or the new one
         self._last_save = time.monotonic()
+        self._save_seconds = self._last_save - started
 
     def monitor(self, *, new_row: bool) -> None:
         """Evaluate the current recommendation (not charged) and record it.

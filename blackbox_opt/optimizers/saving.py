@@ -42,13 +42,19 @@ class Saving:
             ``format``, ``class``, ``dim``, ``params``, ``run`` and ``method``. The
             dict is a copy: it does not change as the run goes on.
         """
+        return self._state_dict(copy=True)
+
+    def _state_dict(self, copy: bool) -> dict:
+        """:meth:`state_dict`; without ``copy``, the live tensors themselves, for a save
+        that writes them out at once (a checkpoint: no second copy of a large state)."""
         state = self._require_started()
+        keep = copy_state if copy else (lambda value: value)
         return {
             "format": STATE_FORMAT,
             "class": type(self).__name__,
             "dim": state.dim,
             "params": plain_params(self.get_params(deep=False)),
-            "run": copy_state(
+            "run": keep(
                 {
                     "nit": state.nit,
                     "nfev": state.nfev,
@@ -62,7 +68,7 @@ class Saving:
                     "history": state.history.to_dict(),
                 }
             ),
-            "method": copy_state(self._get_state()),
+            "method": keep(self._get_state()),
         }
 
     def load_state_dict(self, state_dict: dict) -> None:

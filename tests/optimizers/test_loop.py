@@ -76,3 +76,31 @@ def test_an_exception_inside_the_method_ends_the_run_and_keeps_the_best(tmp_path
     assert result.status == Status.ERROR and result.nit == 3 and result.nfev == 8
     assert math.isfinite(result.fun) and result.fun <= float(problem(problem.x0[None])[0])
     assert opt.result_ is result and checkpoint.exists()  # the state before the failure
+
+
+def test_a_state_slow_to_save_is_saved_less_often(tmp_path, monkeypatch):
+    import torch
+
+    import blackbox_opt.optimizers.loop as loop
+
+    problem = quadratic_problem()
+    opt = SPSA(random_state=0, max_iter=3, verbose=False).fit(problem)
+    clock, saves, save = [1000.0], [], torch.save
+
+    def slow_save(obj, path):  # a save that takes 2 s on the clock
+        clock[0] += 2.0
+        saves.append(clock[0])
+        save(obj, path)
+
+    monkeypatch.setattr(loop.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(loop.torch, "save", slow_save)
+    run = loop.RunLoop(opt, problem, None, None, checkpoint=tmp_path / "run.pt")
+    run.save_checkpoint(due=False)  # at the end of a run: always
+    clock[0] += 35.0  # past 30 s, within 20 x 2 s
+    run.save_checkpoint(due=True)
+    assert len(saves) == 1
+    clock[0] += 6.0
+    run.save_checkpoint(due=True)
+    assert len(saves) == 2
+    # the checkpoint holds the run as state_dict() does
+    assert torch.load(tmp_path / "run.pt", weights_only=True)["run"]["nit"] == 3
