@@ -488,7 +488,7 @@ _FIG7_NEVERGRAD = {
 
 FIG7_CAUSTIC = Experiment(
     name="fig7-caustic",
-    title="ZeroGrads' Fig. 7/8 at the paper's budget: caustic, D = 1,024",
+    title="ZeroGrads' Fig. 7/8: caustic, D = 1,024",
     problems=("caustic",),
     methods=_FIG7_METHODS,
     method_ids=_FIG7_IDS,

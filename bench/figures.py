@@ -104,7 +104,7 @@ def _legend(fig, palette: dict[str, Any], title: str = "method") -> None:
     import matplotlib.lines
 
     handles = [matplotlib.lines.Line2D([], [], color=c, label=m) for m, c in palette.items()]
-    fig.legend(handles=handles, title=title, loc="outside right upper")
+    fig.legend(handles=handles, title=title, loc="outside right center")
 
 
 def _save(fig, path: Path) -> list[Path]:
