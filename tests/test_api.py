@@ -248,3 +248,14 @@ def test_a_run_interrupted_with_a_checkpoint_resumes_to_the_uninterrupted_result
     assert np.array_equal(resumed.history["best"], full.history["best"])
     with pytest.raises(InvalidParameterError, match="sigma"):  # other settings: refused
         minimize("rosenbrock", **{**kw, "sigma": 0.3}, checkpoint=path)
+
+
+def test_a_checkpoint_of_a_converged_run_resumes_to_the_same_end(tmp_path):
+    path = tmp_path / "run.ckpt"
+    kw = dict(method="cmaes", budget=20_000, random_state=0, verbose=False)
+    first = minimize("sphere", **kw, checkpoint=path)
+    assert first.status == Status.CONVERGED and first.nfev < 20_000
+    again = minimize("sphere", **kw, checkpoint=path)  # the same command, run again
+    assert again.status == Status.CONVERGED
+    assert (again.nfev, again.nit, again.fun) == (first.nfev, first.nit, first.fun)
+    assert torch.equal(again.x, first.x)

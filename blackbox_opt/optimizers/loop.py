@@ -142,6 +142,10 @@ class RunLoop:
                 self.first_batch()
                 self.monitor(new_row=True)
                 self.check_monitored()
+            elif self.state.pending is None and opt._converged():
+                # resumed from a state saved once the method had converged: the run is
+                # over, as it was (a budget or iteration limit is met in iterate)
+                status = Status.CONVERGED
             while status == Status.RUNNING:
                 status = self.iterate()
             if self._monitored_at != self.state.nit:
