@@ -40,6 +40,7 @@ from .optimizers.nevergrad import Nevergrad
 from .optimizers.prdpt import PRDPT
 from .optimizers.random_search import RandomSearch
 from .optimizers.spsa import SPSA
+from .optimizers.zerograds import ZeroGrads
 from .problem import FunctionProblem, Problem
 from .result import History, OptimizeResult, Status
 from .smoothing import smooth
@@ -86,6 +87,7 @@ __all__ = [
     "Status",
     "UnknownNameError",
     "UnsupportedProblemError",
+    "ZeroGrads",
     "__version__",
     "compare",
     "get_method",

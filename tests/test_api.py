@@ -202,6 +202,17 @@ def test_register_method_and_listing():
     assert get_method("spsa", c=0.3).c == 0.3
 
 
+def test_every_built_in_method_is_exported_from_the_package_root():
+    import blackbox_opt
+    from blackbox_opt.optimizers import _BUILTIN
+
+    for name, entry_point in _BUILTIN.items():
+        cls = type(get_method(name))
+        assert entry_point.endswith(":" + cls.__name__)
+        assert getattr(blackbox_opt, cls.__name__, None) is cls, name
+        assert cls.__name__ in blackbox_opt.__all__, name
+
+
 def test_fitted_attributes_and_minimize_method():
     opt = SPSA(max_iter=5, verbose=False)
     res = opt.minimize(problems.make("rosenbrock"))

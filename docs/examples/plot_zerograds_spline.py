@@ -7,7 +7,7 @@ of an Akima spline through fixed nodes, with its minimum 0 at ``x = 4``, a local
 minimum near ``x = 6``, and the start at ``x = 1.1``, left of a long, almost flat
 shelf between 2 and 3.
 
-:class:`~blackbox_opt.optimizers.zerograds.ZeroGrads` never differentiates the loss.
+:class:`~blackbox_opt.ZeroGrads` never differentiates the loss.
 Every iteration it evaluates the loss at points sampled around the iterate, steps the
 iterate along the gradient of a small neural network, the *surrogate*, and then fits
 the surrogate to the new samples (see :ref:`method-zerograds`). Here we watch the
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 import problems
-from blackbox_opt.optimizers.zerograds import ZeroGrads
+from blackbox_opt import ZeroGrads
 
 problem = problems.make("spline1d")
 print(problem)
