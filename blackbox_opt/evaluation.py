@@ -9,12 +9,14 @@ inner runs and by anyone who drives ``ask``/``tell`` by hand on a
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from .exceptions import BlackboxOptError, EvaluationError
+from .exceptions import BlackboxOptError, EvaluationError, PointsFailedError
 from .problem import Problem
 
-__all__ = ["evaluate", "is_forward_model_failure"]
+__all__ = ["evaluate", "evaluate_rest", "is_forward_model_failure"]
 
 
 def evaluate(
@@ -51,6 +53,81 @@ def evaluate(
         return problem.value_and_grad(X)
     with torch.no_grad():
         return problem.evaluate(X), None
+
+
+def evaluate_rest(
+    problem: Problem, X: torch.Tensor, failure: Exception
+) -> tuple[torch.Tensor, dict[int, str]]:
+    """Every point's loss after the batch call raised ``failure``, each point tried once.
+
+    A :class:`~blackbox_opt.PointsFailedError` already holds the losses of the points
+    it evaluated and says which it did not: only those are evaluated, as a batch (and
+    so on, should that batch fail in turn). After any other failure nothing is known
+    of the batch, and its points are evaluated one by one. Failures of the forward
+    model give NaN and a reason; the library's own errors propagate.
+
+    Parameters
+    ----------
+    problem : Problem
+    X : torch.Tensor of shape (B, D)
+        The batch whose evaluation raised.
+    failure : Exception
+        What it raised.
+
+    Returns
+    -------
+    y : torch.Tensor of shape (B,)
+        The losses, NaN at the points that failed.
+    errors : dict of int to str
+        Why each failed point failed, by its row in ``X``.
+
+    Examples
+    --------
+    >>> from blackbox_opt import FunctionProblem
+    >>> def f(x):
+    ...     if x[0] > 0.5:
+    ...         raise RuntimeError("the renderer crashed")
+    ...     return float(x[0])
+    >>> problem = FunctionProblem(f, x0=[0.0])
+    >>> X = torch.tensor([[0.25], [0.75], [0.125]], dtype=problem.dtype)
+    >>> try:
+    ...     problem.evaluate(X)
+    ... except Exception as exc:
+    ...     y, errors = evaluate_rest(problem, X, exc)
+    >>> y.tolist(), errors
+    ([0.25, nan, 0.125], {1: 'RuntimeError: the renderer crashed'})
+    """
+    B = X.shape[0]
+    y = torch.full((B,), math.nan, dtype=X.dtype, device=X.device)
+    errors: dict[int, str] = {}
+    rows = list(range(B))  # the rows of X that ``failure`` is about
+    while isinstance(failure, PointsFailedError) and failure.losses is not None:
+        index = torch.tensor(rows, device=X.device)
+        y[index] = failure.losses.detach().to(device=X.device, dtype=X.dtype)
+        errors.update({rows[i]: reason for i, reason in failure.errors.items()})
+        rows = [rows[i] for i in failure.unevaluated]
+        if not rows:
+            return y, errors
+        index = torch.tensor(rows, device=X.device)
+        try:
+            with torch.no_grad():
+                y[index] = problem.evaluate(X[index])
+            return y, errors
+        except Exception as exc:
+            if not is_forward_model_failure(exc):
+                raise
+            failure = exc
+    for i in rows:  # nothing is known of these rows: one by one
+        try:
+            with torch.no_grad():
+                y[i] = problem.evaluate(X[i : i + 1])[0]
+        except PointsFailedError as exc:
+            errors[i] = exc.errors.get(0, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if not is_forward_model_failure(exc):
+                raise
+            errors[i] = f"{type(exc).__name__}: {exc}"
+    return y, errors
 
 
 def is_forward_model_failure(exc: BaseException) -> bool:

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from .evaluation import is_forward_model_failure
+from .evaluation import evaluate_rest, is_forward_model_failure
 from .exceptions import (
     ClusterError,
     InvalidParameterError,
@@ -228,9 +228,10 @@ def _evaluate_chunk(token: str, data: bytes, X: Any) -> tuple[Any, dict[int, str
     """Evaluate a chunk here (a worker): losses as a numpy array, and failed rows' reasons.
 
     ``X`` travels as a numpy array (cheaper to send than a tensor). When the batched
-    call fails, the chunk is evaluated again point by point, here, so that only the
-    points that fail are lost; a :class:`~blackbox_opt.PointsFailedError` of the problem's
-    own already says which, and nothing is evaluated again. The library's own errors
+    call fails, the chunk's other points are evaluated here, so that only the points
+    that fail are lost (:func:`~blackbox_opt.evaluation.evaluate_rest`: a
+    :class:`~blackbox_opt.PointsFailedError` of the problem's own already says which
+    points it evaluated, and those are not evaluated again). The library's own errors
     propagate.
     """
     problem = _worker_problem(token, data)
@@ -238,23 +239,11 @@ def _evaluate_chunk(token: str, data: bytes, X: Any) -> tuple[Any, dict[int, str
     try:
         with torch.no_grad():
             return problem.evaluate(X).detach().cpu().numpy(), {}
-    except PointsFailedError as exc:  # the problem knows which points failed: no rerun
-        if exc.losses is not None:
-            return exc.losses.detach().cpu().numpy(), dict(exc.errors)
     except Exception as exc:
         if not is_forward_model_failure(exc):
             raise
-    y = torch.full((X.shape[0],), math.nan, dtype=problem.dtype)
-    errors: dict[int, str] = {}
-    for i in range(X.shape[0]):  # the failure path only: the batched call raised
-        try:
-            with torch.no_grad():
-                y[i] = problem.evaluate(X[i : i + 1])[0].detach().cpu()
-        except Exception as exc:
-            if not is_forward_model_failure(exc):
-                raise
-            errors[i] = f"{type(exc).__name__}: {exc}"
-    return y.numpy(), errors
+        y, errors = evaluate_rest(problem, X, exc)
+    return y.detach().cpu().numpy(), errors
 
 
 def _set_threads(threads: int | None) -> None:

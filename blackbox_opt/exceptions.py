@@ -80,24 +80,33 @@ class EvaluationError(BlackboxOptError, RuntimeError):
 
 
 class PointsFailedError(EvaluationError):
-    """Some points of a batch failed on an evaluator's workers; the others have losses.
+    """Some points of a batch failed; the others have losses.
 
     Raised by an evaluator (:mod:`blackbox_opt.evaluators`) when an evaluation raised,
-    timed out or lost its worker too often. The fit loop hands the failed points to
-    ``on_error``, as when a forward model raises, without evaluating the others again.
+    timed out or lost its worker too often, by a function evaluated point by point
+    (:class:`~blackbox_opt.FunctionProblem`) and by the external-program and Blender
+    problems when some of their calls fail. The fit loop hands the failed points to
+    ``on_error``, as when a forward model raises, without evaluating the others again:
+    under ``"raise"`` and ``"stop"`` the points evaluated before the failure are kept
+    (the best point among them is the result's if it is the best so far); under
+    ``"penalize"`` and ``"reask"`` only the ``unevaluated`` points are evaluated next.
 
     Attributes
     ----------
     losses : torch.Tensor of shape (B,)
-        The batch's losses, NaN at the failed points.
+        The batch's losses, NaN at the failed points and at the unevaluated ones.
     errors : dict of int to str
         Why each failed point failed, by its row in the batch.
+    unevaluated : list of int
+        Rows that were not evaluated at all (a point-by-point function stops at its
+        first failure); empty when every point was tried.
     """
 
-    def __init__(self, message: str, losses=None, errors=None, result=None):
+    def __init__(self, message: str, losses=None, errors=None, result=None, unevaluated=()):
         super().__init__(message, result=result)
         self.losses = losses
         self.errors = dict(errors or {})
+        self.unevaluated = [int(i) for i in unevaluated]
 
 
 class ClusterError(BlackboxOptError, RuntimeError):

@@ -9,13 +9,19 @@ output.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from .exceptions import EvaluationError, InvalidParameterError, NotDifferentiableError
+from .exceptions import (
+    EvaluationError,
+    InvalidParameterError,
+    NotDifferentiableError,
+    PointsFailedError,
+)
 from .scales import bound_widths
 from .space import Space
 
@@ -568,14 +574,50 @@ class FunctionProblem(Problem):
             if self.vectorized:
                 values = self._batch_values(self._call(points), X.shape[0])
             else:
-                values = [_scalar(self._call(x), self.name) for x in points]
+                values = self._each(points, lambda v: _scalar(v, self.name))
             y = torch.as_tensor(np.asarray(values, dtype=np.float64).reshape(-1))
             return y.to(device=self.device, dtype=self.dtype)
         if self.vectorized:
             y = self._batch_values(self._call(points), X.shape[0])
             y = torch.as_tensor(y, device=self.device)
             return y.reshape(-1).to(self.dtype)
-        return torch.stack([_scalar_tensor(self._call(x), self) for x in points])
+        return torch.stack(self._each(points, lambda v: _scalar_tensor(v, self)))
+
+    def _each(self, points: list[Any], convert: Callable[[Any], Any]) -> list[Any]:
+        """The function's value at each point, one call each, up to the first call that
+        fails; then a :class:`~blackbox_opt.PointsFailedError` with the losses so far
+        and the rows not yet evaluated, so that no point is evaluated twice and none
+        that succeeded is lost (the fit loop evaluates the rest only if ``on_error``
+        goes on).
+
+        A failure is what the fit loop hands to ``on_error``: any exception but the
+        library's own errors (which, like ``KeyboardInterrupt``, propagate at once).
+        """
+        from .evaluation import is_forward_model_failure
+
+        values: list[Any] = []
+        for i, point in enumerate(points):
+            try:
+                values.append(convert(self._call(point)))
+            except Exception as exc:
+                if not is_forward_model_failure(exc):
+                    raise
+                n = len(points)
+                losses = torch.full((n,), math.nan, dtype=self.dtype, device=self.device)
+                if values:
+                    losses[:i] = torch.stack(
+                        [torch.as_tensor(v, dtype=self.dtype).detach() for v in values]
+                    ).to(self.device)
+                reason = f"{type(exc).__name__}: {exc}"
+                raise PointsFailedError(
+                    f"{self.name} raised at point {i} of a batch of {n} ({reason}); the "
+                    f"{i} point(s) before it have losses, the {n - i - 1} after it were "
+                    "not evaluated.",
+                    losses=losses,
+                    errors={i: reason},
+                    unevaluated=range(i + 1, n),
+                ) from exc
+        return values
 
     def _call(self, point: Any) -> Any:
         return self.fun(**point) if self.params_as == "kwargs" else self.fun(point)

@@ -129,8 +129,10 @@ class AskTell:
         A non-finite loss (NaN, inf) is a failed evaluation, handled by ``on_error``:
         ``"raise"`` and ``"stop"`` refuse the tell with
         :class:`~blackbox_opt.EvaluationError` (nothing recorded); ``"penalize"``
-        records the penalty instead; ``"reask"`` records nothing for that point and
-        the next :meth:`ask` returns a new point in its place.
+        records the penalty instead, set once the batch is complete from the losses
+        seen before it and the batch's own, so that the run does not depend on the
+        order of the tells; ``"reask"`` records nothing for that point and the next
+        :meth:`ask` returns a new point in its place.
 
         Parameters
         ----------
@@ -200,14 +202,22 @@ class AskTell:
         if self.on_error == "reask":
             batch.mark_redraw(slots[failed])
             return y
-        penalty = self._penalty(y[~failed])
+        if batch.n_told() + slots.numel() == batch.size:
+            # the tell completes the batch, and the penalty is set then: refuse the tell
+            # now, before anything is recorded, if there is nothing to base it on
+            told = batch.told & ~batch.penalized
+            self._penalty(torch.cat([batch.y[told], y[~failed]]))
         batch.penalized[slots[failed]] = True
         batch.any_penalized = True
-        return torch.where(failed, penalty, y)
+        return y  # the penalty replaces these losses once the batch is complete
 
     def _penalty(self, others: torch.Tensor | None = None) -> torch.Tensor:
         """The loss told for a failed point under ``on_error="penalize"``; ``others``: the
-        finite losses told with it, which count as seen (a first batch with a failure)."""
+        finite losses of its batch, which count as seen (a first batch with a failure).
+
+        It is set when the batch is complete, so that it does not depend on the order
+        or the pieces in which the batch's losses were told.
+        """
         state = self._state
         if self.penalty is not None:
             return torch.tensor(float(self.penalty), dtype=state.dtype, device=state.device)
@@ -227,6 +237,9 @@ class AskTell:
         """The batch is complete: update the best point and let the method step."""
         state = self._state
         state.pending = None
+        if batch.any_penalized:
+            penalty = self._penalty(batch.y[~batch.penalized])
+            batch.y = torch.where(batch.penalized, penalty, batch.y)
         usable = finite = batch.y
         if batch.any_penalized:  # penalties never become the best, nor the worst seen
             usable = torch.where(batch.penalized, torch.full_like(batch.y, math.inf), batch.y)

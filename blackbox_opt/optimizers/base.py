@@ -109,13 +109,16 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
           new point in its place (methods whose batches are populations: ``random``,
           ``cmaes``, ``nevergrad``); the run goes on.
 
-        When a batched forward model raises, the batch is evaluated again point by
-        point to find the failed points (penalize and reask only).
+        No point is evaluated twice: a function evaluated point by point stops at its
+        first failure, and the batch's other points are evaluated next only under
+        penalize and reask; under raise and stop the points evaluated before the
+        failure are kept (told to the method, counted in the best point).
     penalty : float, optional
         The loss told for a failed point under ``on_error="penalize"``. Default: the
-        worst loss seen so far (the other points of the same tell included) plus its
-        distance from the best (at least
-        ``max(|worst|, 1)``), so a failed point is always the worst of its batch.
+        worst loss seen so far (the batch's other points included) plus its
+        distance from the best (at least ``max(|worst|, 1)``), so a failed point is
+        always the worst of its batch. It is set once the batch is complete, so the
+        order of the tells does not change it.
     random_state : int, torch.Generator, numpy.random.Generator or None
         Seeds every random draw of the run: the same seed gives the same run.
 

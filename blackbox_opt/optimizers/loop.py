@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..evaluation import evaluate, is_forward_model_failure
+from ..evaluation import evaluate, evaluate_rest, is_forward_model_failure
 from ..exceptions import (
     BlackboxOptError,
     CallbackError,
@@ -189,6 +189,7 @@ class RunLoop:
             y, grads = self.evaluate(X, gradients=opt.needs_gradient)
         except _ModelFailure as exc:
             if not self.failures_cost_one_point:
+                self.keep_evaluated(X, exc.cause)
                 raise
             y, grads = self.evaluate_each(X, exc.cause)
         self.method_call(opt.tell, X, y, grads)  # reads the losses: the device caught up
@@ -231,20 +232,40 @@ class RunLoop:
     def evaluate_each(
         self, X: torch.Tensor, cause: Exception | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Evaluate point by point after a batch raised, so that only the points that
-        fail cost the policy; a failed point's loss is NaN. An evaluator's
-        :class:`~blackbox_opt.PointsFailedError` already holds the other points' losses:
-        nothing is evaluated again."""
-        losses = getattr(cause, "losses", None)
-        if isinstance(cause, PointsFailedError) and losses is not None:
-            return losses.to(device=X.device, dtype=X.dtype), None
-        y = torch.full((X.shape[0],), math.nan, dtype=X.dtype, device=X.device)
-        for i in range(X.shape[0]):  # the failure path only: the batch call raised
-            try:
-                y[i] = self.evaluate(X[i : i + 1])[0][0]
-            except _ModelFailure:
-                continue
+        """Every point's loss after the batch raised, so that only the points that fail
+        cost the policy; a failed point's loss is NaN. Each point is evaluated once:
+        what a :class:`~blackbox_opt.PointsFailedError` holds is not evaluated again
+        (:func:`~blackbox_opt.evaluation.evaluate_rest`)."""
+        try:
+            y, _ = evaluate_rest(self.problem, X, cause)
+        except Exception as exc:
+            if is_forward_model_failure(exc):
+                raise _ModelFailure(exc) from exc
+            raise
         return y, None
+
+    def keep_evaluated(self, X: torch.Tensor, cause: Exception) -> None:
+        """Before a failure ends the run (``on_error`` "raise" or "stop"), tell the
+        method the points of the batch that were evaluated, and count the failed ones.
+
+        The told points stay in the pending batch: the result's best point counts them,
+        and a run resumed from the checkpoint evaluates only the batch's other points.
+        Nothing is kept for a method that needs gradients (the failure carries none).
+        """
+        opt, state = self.optimizer, self.state
+        losses = getattr(cause, "losses", None)
+        if not isinstance(cause, PointsFailedError) or losses is None or opt.needs_gradient:
+            return
+        losses = losses.to(device=X.device, dtype=X.dtype)
+        tried = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
+        tried[cause.unevaluated] = False
+        done = tried & torch.isfinite(losses)
+        done[list(cause.errors)] = False
+        if bool(done.any()):
+            self.method_call(opt.tell, X[done], losses[done])
+        failed = int((tried & ~done).sum())  # raised, or returned a non-finite loss
+        state.nfev += failed
+        state.nfail += failed
 
     def save_checkpoint(self, *, due: bool) -> None:
         """Write the run's state to the checkpoint file, atomically.
@@ -381,6 +402,17 @@ class RunLoop:
         self.save_checkpoint(due=False)
         if failure is None or opt.on_error == "stop":
             return
+        if isinstance(failure, PointsFailedError):  # the same error, saying where it was
+            raise PointsFailedError(
+                f"The forward model of {self.problem.name} failed at iteration "
+                f"{self.state.nit + 1}: {str(failure).rstrip('.')}. The best point so far "
+                "(counting this batch's evaluated points) is in this error's .result and "
+                "in the optimiser's x_.",
+                losses=failure.losses,
+                errors=failure.errors,
+                unevaluated=failure.unevaluated,
+                result=opt.result_,
+            ) from failure
         if isinstance(failure, EvaluationError):
             failure.result = opt.result_
             raise failure

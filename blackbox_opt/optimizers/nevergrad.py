@@ -139,10 +139,15 @@ class Nevergrad(BaseOptimizer):
         else:
             space = None
             parametrization = ng.p.Array(init=state.x0.double().cpu().numpy())
-            # seeded first: nevergrad would otherwise draw a seed from numpy's global
-            # generator when the bounds are set
+            sigma = self._per_parameter("sigma", 1 / 3, 1.0)
+            # before the bounds, which nevergrad checks against the mutation scale
+            parametrization.set_mutation(
+                sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
+            )
+            # seeded before the bounds are set, and after the scale (a parameter of its
+            # own): nevergrad would otherwise draw a seed from numpy's global generator
             parametrization.random_state = np.random.RandomState(seed)
-        if space is None and state.bounds is not None:
+        if space is None and state.bounds is not None:  # a declared space has its own
             finite = np.isfinite(state.bounds.double().cpu().numpy())
             if finite.all():
                 lower, upper = state.bounds.double().cpu().numpy()
@@ -152,11 +157,6 @@ class Nevergrad(BaseOptimizer):
                     "nevergrad's parametrisation takes finite bounds on every coordinate "
                     "or none; this problem mixes finite and infinite bounds."
                 )
-        if space is None:  # a declared space's parameters keep nevergrad's own scales
-            sigma = self._per_parameter("sigma", 1 / 3, 1.0)
-            parametrization.set_mutation(
-                sigma=float(sigma[0]) if is_uniform(sigma) else sigma.cpu().numpy()
-            )
         # some of nevergrad's algorithms draw from numpy's global generator; they get a
         # private, seeded stream of their own, swapped in around every call
         stream = _NumpyStream(np.random.RandomState(seed + 1).get_state())

@@ -114,6 +114,32 @@ def test_penalize_tells_the_worst_loss_plus_its_spread_or_the_given_penalty():
     assert o.result().nfail == 2 and o.result().fun == math.inf  # penalties are never best
 
 
+def test_a_penalized_batch_gives_the_same_run_whatever_the_order_of_its_tells():
+    def run(order_of):
+        o = PRDPT(random_state=0, on_error="penalize").start(x0=[0.5, 0.5, 0.2], bounds=(0, 1))
+        for it in range(4):
+            X = o.ask()
+            y = _f(X)
+            y[0] = math.nan  # a lost frame in every batch
+            if it == 2:
+                y[1] = 50.0  # and one loss far above the others: it sets the penalty
+            for rows in order_of(X.shape[0]):
+                o.tell(X[rows], y[rows])
+        return o.result()
+
+    whole = run(lambda n: [list(range(n))])
+    # the lost frame told first, then the others one at a time, in reverse
+    pieces = run(lambda n: [[0]] + [[i] for i in range(n - 1, 0, -1)])
+    assert pieces.nit == whole.nit == 4 and pieces.nfail == whole.nfail == 4
+    assert torch.equal(pieces.x_last, whole.x_last) and pieces.fun == whole.fun
+    # the first batch's lost frame told before any finite loss is seen: not an error
+    o = SPSA(random_state=0, on_error="penalize").start(x0=[0.5, 0.5])
+    X = o.ask()
+    o.tell(X[:1], [math.nan])
+    o.tell(X[1:], [2.0])
+    assert o.result().nit == 1 and o.result().fun == 2.0
+
+
 def test_reask_draws_replacements_that_complete_the_batch():
     o = CMAES(random_state=0, on_error="reask").start(x0=[0.5] * 3, bounds=(0, 1))
     X = o.ask()

@@ -197,6 +197,26 @@ def test_nevergrad_matches_its_own_loop(name):
     np.testing.assert_allclose(res.x_last.numpy(), expected, rtol=0, atol=1e-12)
 
 
+def test_a_bounded_nevergrad_run_does_not_warn_of_its_own_mutation_scale():
+    import warnings
+
+    # the default mutation scale is a third of the width: nevergrad, which asks for at
+    # least 3 sigma between the bounds, has nothing to warn of (it did when the bounds
+    # were set before the scale, against its own default sigma of 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ng.errors.NevergradRuntimeWarning)
+        res = minimize(
+            lambda x: float(np.sum((x - 0.3) ** 2)),
+            method="nevergrad",
+            x0=np.zeros(3),
+            bounds=(-1, 1),
+            budget=100,
+            random_state=0,
+            verbose=False,
+        )
+    assert res.fun < 1e-3
+
+
 def test_nevergrad_batches_and_unknown_names():
     res = minimize(
         "rastrigin",

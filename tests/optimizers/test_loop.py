@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from blackbox_opt import SPSA, Status
@@ -104,3 +105,78 @@ def test_a_state_slow_to_save_is_saved_less_often(tmp_path, monkeypatch):
     assert len(saves) == 2
     # the checkpoint holds the run as state_dict() does
     assert torch.load(tmp_path / "run.pt", weights_only=True)["run"]["nit"] == 3
+
+
+class _Renderer:
+    """A point-by-point forward model that returns 0 at its ``best_at``-th call and
+    raises at its ``fail_at``-th; it records every point it renders."""
+
+    def __init__(self, fail_at=None, best_at=None):
+        self.fail_at, self.best_at, self.points = fail_at, best_at, []
+
+    def __call__(self, x):
+        self.points.append(tuple(float(v) for v in x))
+        if len(self.points) == self.fail_at:
+            raise RuntimeError("the renderer crashed")
+        if len(self.points) == self.best_at:
+            return 0.0
+        return 1.0 + sum(v * v for v in x)
+
+
+def _cmaes_run(f, **options):
+    from blackbox_opt import minimize
+
+    options = {"max_iter": 1, "random_state": 0, "monitor": False, **options}
+    return minimize(f, method="cmaes", x0=np.zeros(3), bounds=(-1, 1), verbose=False, **options)
+
+
+@pytest.mark.parametrize("on_error", ["stop", "raise"])
+def test_a_failure_that_ends_the_run_keeps_the_points_rendered_before_it(on_error):
+    pytest.importorskip("cma")
+    from blackbox_opt import PointsFailedError
+
+    # call 1 monitors the start; calls 2-8 render the 7 points of the first batch
+    f = _Renderer(fail_at=5, best_at=3)
+    if on_error == "stop":
+        res = _cmaes_run(f, on_error="stop")
+    else:
+        with pytest.raises(
+            PointsFailedError, match="failed at iteration 1: _Renderer raised at point 3"
+        ) as info:
+            _cmaes_run(f, on_error="raise")
+        res = info.value.result
+    assert res.status == Status.ERROR
+    assert res.fun == 0.0  # the batch's second point, rendered before the crash
+    assert res.nfev == 4 and res.nfail == 1  # three losses and the failure
+    assert len(f.points) == 5  # nothing rendered after the crash
+
+
+@pytest.mark.parametrize("on_error", ["penalize", "reask"])
+def test_a_failure_that_costs_one_point_renders_no_point_twice(on_error):
+    pytest.importorskip("cma")
+    f = _Renderer(fail_at=5)
+    res = _cmaes_run(f, on_error=on_error)
+    assert len(set(f.points)) == len(f.points)  # the batch's good points once each
+    # the start, the batch (7, and the failed point's replacement under reask), the end
+    assert len(f.points) == 1 + 7 + (on_error == "reask") + 1
+    assert res.nfev == 7 + (on_error == "reask") and res.nfail == 1
+
+
+def test_a_run_a_failure_stopped_resumes_by_rendering_only_the_rest_of_its_batch(tmp_path):
+    pytest.importorskip("cma")
+    checkpoint = tmp_path / "run.pt"
+    crashing = _Renderer(fail_at=5)
+    res = _cmaes_run(crashing, on_error="stop", max_iter=3, checkpoint=checkpoint)
+    assert res.status == Status.ERROR and res.nit == 0
+    fixed, never_failing = _Renderer(), _Renderer()
+    resumed = _cmaes_run(fixed, on_error="stop", max_iter=3, checkpoint=checkpoint)
+    whole = _cmaes_run(never_failing, on_error="stop", max_iter=3)
+    # the first batch: 3 points told before the crash, the crashed one and the 3 after
+    # it rendered on resuming, none twice; then the run is the one that never failed
+    assert fixed.points[0] == crashing.points[4]
+    assert crashing.points[1:4] + fixed.points[:4] == never_failing.points[1:8]
+    assert fixed.points[4:] == never_failing.points[8:]
+    assert resumed.fun == whole.fun and resumed.x.tolist() == whole.x.tolist()
+    for column in ("loss", "best", "nit"):
+        assert np.array_equal(resumed.history[column], whole.history[column], equal_nan=True)
+    assert resumed.nfev == whole.nfev + 1 and resumed.nfail == 1
