@@ -257,13 +257,12 @@ class RunLoop:
         if not isinstance(cause, PointsFailedError) or losses is None or opt.needs_gradient:
             return
         losses = losses.to(device=X.device, dtype=X.dtype)
-        tried = torch.ones(X.shape[0], dtype=torch.bool, device=X.device)
-        tried[cause.unevaluated] = False
-        done = tried & torch.isfinite(losses)
-        done[list(cause.errors)] = False
-        if bool(done.any()):
+        done = torch.isfinite(losses)  # failed and unevaluated points hold NaN
+        n_done = int(done.sum())
+        if n_done:
             self.method_call(opt.tell, X[done], losses[done])
-        failed = int((tried & ~done).sum())  # raised, or returned a non-finite loss
+        # the points tried without a loss: they raised, or returned a non-finite one
+        failed = X.shape[0] - len(cause.unevaluated) - n_done
         state.nfev += failed
         state.nfail += failed
 
