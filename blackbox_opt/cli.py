@@ -488,6 +488,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if "bounds" in problem_options or "bounds" in options:
             raise blackbox_opt.InvalidParameterError("bounds are given twice; give --bounds once.")
         problem_options["bounds"] = _bounds_for(args.bounds, x0, args.problem)
+    carried = (
+        blackbox_opt.EvaluationError,
+        blackbox_opt.MethodError,
+        blackbox_opt.CallbackError,
+    )
+    failure: Exception | None = None
     try:
         result = blackbox_opt.minimize(
             problem,
@@ -499,14 +505,30 @@ def _cmd_run(args: argparse.Namespace) -> int:
             problem_options=problem_options,
             **options,
         )
+    except carried as exc:
+        if getattr(exc, "result", None) is None:
+            raise
+        failure, result = exc, exc.result
     finally:
         if registered is not None:
             blackbox_opt.registry.PROBLEMS.unregister(registered)
+    if failure is not None:
+        # The run ended on an error, but what it had evaluated is still the user's:
+        # say why on standard error, then print and write the result up to the failure.
+        text = str(failure).split(" The best point so far")[0]
+        print(f"error: {text}", file=sys.stderr)
+        if isinstance(failure, blackbox_opt.EvaluationError):
+            print(
+                "hint: -o on_error=penalize (or reask) goes on past failed evaluations; "
+                "-o on_error=stop ends the run without an error.",
+                file=sys.stderr,
+            )
+        print("The result up to the failure (best point so far):", file=sys.stderr)
     _print_result(result)
     if args.out is not None:
-        for kind, path in _write_out(args, result, x0).items():
+        for kind, path in _write_out(args, result).items():
             print(f"{kind}: {path}")
-    return 0 if result.success else 1
+    return 0 if result.success and failure is None else 1
 
 
 def _bounds_for(bounds: list[list[float]], x0: Any, spec: str) -> Any:
@@ -529,7 +551,7 @@ def _vector(value: Any) -> list[float]:
     return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)]
 
 
-def _write_out(args: argparse.Namespace, result: Any, x0: Any) -> dict[str, Path]:
+def _write_out(args: argparse.Namespace, result: Any) -> dict[str, Path]:
     """Write the history, the result (JSON) and the points (CSV); return their paths."""
     out = args.out
     stem = out.with_suffix("") if out.suffix == ".csv" else out
@@ -539,9 +561,7 @@ def _write_out(args: argparse.Namespace, result: Any, x0: Any) -> dict[str, Path
     history.parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(str(history))
     x, x_last = _vector(result.x), _vector(result.x_last)
-    start = _vector(x0) if x0 is not None else None
-    if start is None and result.history.has_x:
-        start = [float(v) for v in result.history.x[0]]
+    start = _vector(result.x0) if "x0" in result else None
     record = {
         "problem": result.problem,
         "method": result.method,
@@ -606,8 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         The exit status: 0 on success, 1 when a run ended abnormally (its result is
-        still printed), 2 on a usage error or an error raised by the library (printed
-        as ``error: <message>`` on standard error, without a traceback).
+        still printed), including a run ended by a failing forward model, method or
+        callback (the error is printed on standard error, then the result up to it,
+        and ``--out`` writes its files), 2 on a usage error or an error raised by the
+        library (printed as ``error: <message>`` on standard error, without a
+        traceback).
     """
     from .exceptions import BlackboxOptError
 

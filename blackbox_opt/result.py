@@ -84,6 +84,8 @@ class OptimizeResult(dict):
         Iterations completed.
     x_last : torch.Tensor (D,)
         The method's final recommendation (its current iterate or mean).
+    x0 : torch.Tensor (D,)
+        The point the run started from (the given ``x0``, else the problem's).
     history : History
         One row per iteration.
     method, problem : str

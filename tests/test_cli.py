@@ -349,6 +349,61 @@ def test_out_keeps_the_iterates_with_record_x(tmp_path, capsys):
     assert [float(v) for v in points[3][1:]] == [-1.2, 1.0]
 
 
+def test_out_has_the_start_of_a_registered_problem_without_record_x(tmp_path):
+    out = tmp_path / "run.csv"
+    argv = ["run", "rosenbrock", "-m", "spsa", "-b", "40", "-s", "0", "-q"]
+    assert main([*argv, "--out", str(out)]) == 0
+    points = _read_points(tmp_path / "run.x.csv")
+    assert [r[0] for r in points[1:]] == ["best", "last", "start"]
+    assert [float(v) for v in points[3][1:]] == [-1.2, 1.0]  # rosenbrock's own start
+    record = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert record["x0"] == [-1.2, 1.0]
+
+
+FLAKY = """
+import numpy as np
+
+calls = []
+
+
+def render(x):
+    calls.append(1)
+    if len(calls) == 30:
+        raise RuntimeError("frame 30 was lost")
+    return float(np.sum((np.asarray(x) - 1.0) ** 2))
+"""
+
+
+def test_a_crash_of_the_forward_model_still_prints_and_writes_the_result(tmp_path, capsys):
+    path = tmp_path / "flaky.py"
+    path.write_text(FLAKY, encoding="utf-8")
+    out = tmp_path / "crash"
+    argv = ["run", f"{path}:render", "--x0", "0,0", "-m", "cmaes", "-b", "200", "-s", "0"]
+    assert main([*argv, "-q", "--out", str(out)]) == 1  # a run that ended abnormally
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: The forward model of render failed at iteration")
+    assert "frame 30 was lost" in captured.err and "on_error=penalize" in captured.err
+    assert "Traceback" not in captured.err and ".result" not in captured.err
+    record = json.loads((tmp_path / "crash.json").read_text(encoding="utf-8"))
+    # every render is counted, the failed 30th included (monitoring renders apart), and
+    # the best of the 29 before it is the result
+    assert record["success"] is False and record["nfail"] == 1
+    assert record["nfev"] + record["nfev_monitor"] == 30
+    assert record["fun"] < 2.0  # below the start's loss (2.0)
+    assert record["fun"] == pytest.approx(np.sum((np.array(record["x"]) - 1.0) ** 2))
+    assert f"{record['fun']:.6g}" in captured.out
+    history = _read_points(tmp_path / "crash.csv")
+    assert len(history) == record["nit"] + 2
+    assert [r[0] for r in _read_points(tmp_path / "crash.x.csv")[1:]] == ["best", "last", "start"]
+
+    # the same policy as minimize: penalize goes on past the lost frame to the budget
+    path.write_text(FLAKY, encoding="utf-8")
+    argv += ["-q", "-o", "on_error=penalize"]
+    assert main([*argv, "--out", str(tmp_path / "penalized")]) == 0
+    record = json.loads((tmp_path / "penalized.json").read_text(encoding="utf-8"))
+    assert record["success"] is True and record["nfail"] == 1 and record["nfev"] >= 195
+
+
 def test_list_shows_the_problem_families(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out

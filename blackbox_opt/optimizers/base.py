@@ -551,6 +551,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             nfail=state.nfail,
             nit=state.nit,
             x_last=self.recommend(),
+            x0=state.x0.clone(),
             history=state.history,
             method=self.name or type(self).__name__,
             problem=problem.name if problem is not None else None,
