@@ -113,6 +113,7 @@ def make_problem(name: str, **overrides: Any) -> Problem:
     UnknownNameError
         For an unknown id or argument, naming the closest matches.
     """
+    name = PROBLEMS.resolve(name)
     return _build_problem(name, PROBLEMS.entry(name).load(), overrides)
 
 
@@ -270,6 +271,7 @@ class _ProblemSource:
             self.kind = "instance"
         elif isinstance(problem, str):
             self.kind = "id"
+            self.problem = problem = PROBLEMS.resolve(problem)  # "Rosenbrock" is "rosenbrock"
             self.factory = PROBLEMS.entry(problem).load()  # loaded once, used twice
         elif callable(problem):
             self.kind = "callable"
@@ -382,8 +384,9 @@ def minimize(
         :class:`~blackbox_opt.Space`, ``x0`` may be omitted or given by name, and
         ``fun`` takes the parameters by name).
     method : str, type or BaseOptimizer, default="zerograds"
-        A registered method name (see :func:`list_methods`), an optimiser class, or
-        an instance.
+        A registered method name (see :func:`list_methods`; case, hyphens and
+        underscores are ignored, so ``"CMA-ES"`` is ``"cmaes"``), an optimiser class,
+        or an instance.
     x0 : array-like of shape (D,) or MetaInitializer, optional
         The start point (default: the problem's); a fitted
         :class:`~blackbox_opt.MetaInitializer` gives its meta-learned start.

@@ -199,13 +199,42 @@ class Registry(Mapping):
         self.entry(name)
         del self._entries[name]
 
-    def entry(self, name: str) -> Entry:
-        """Return the :class:`Entry` for ``name`` or raise with suggestions."""
+    def resolve(self, name: str) -> str:
+        """Return the registered name that ``name`` means.
+
+        An exact name is itself. Otherwise case, hyphens, underscores and spaces are
+        ignored (``"CMAES"``, ``"CMA-ES"`` and ``"ZeroGrads"`` mean ``"cmaes"`` and
+        ``"zerograds"``; ``"mi_gi"`` means ``"mi-gi"``), provided exactly one registered
+        name matches that way.
+
+        Parameters
+        ----------
+        name : str
+            The name as given.
+
+        Returns
+        -------
+        str
+            The name it is registered under.
+
+        Raises
+        ------
+        UnknownNameError
+            For a name that matches none (or, ignoring case, several), with suggestions.
+        """
         self._load_group()
-        try:
-            return self._entries[name]
-        except (KeyError, TypeError):
-            raise UnknownNameError(unknown_name_message(self.kind, name, self._entries)) from None
+        if isinstance(name, str):
+            if name in self._entries:
+                return name
+            key = _loose(name)
+            matches = [n for n in self._entries if _loose(n) == key]
+            if len(matches) == 1:
+                return matches[0]
+        raise UnknownNameError(unknown_name_message(self.kind, name, self._entries))
+
+    def entry(self, name: str) -> Entry:
+        """Return the :class:`Entry` for ``name`` (see :meth:`resolve`) or raise."""
+        return self._entries[self.resolve(name)]
 
     def get(self, name: str, default: Any = _RAISE) -> Any:  # type: ignore[override]
         """Return the loaded object registered as ``name``.
@@ -229,8 +258,11 @@ class Registry(Mapping):
         return len(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        self._load_group()
-        return name in self._entries
+        try:
+            self.resolve(name)  # type: ignore[arg-type]
+        except UnknownNameError:
+            return False
+        return True
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self)} entries)"
@@ -282,6 +314,11 @@ class Table(list):
 
         pd = require("pandas", "bench")
         return pd.DataFrame(list(self), columns=self.columns())
+
+
+def _loose(name: str) -> str:
+    """``name`` without case, hyphens, underscores or spaces, to match names loosely."""
+    return "".join(c for c in name.casefold() if c not in "-_ ")
 
 
 def _path_of(obj: Any) -> str | None:

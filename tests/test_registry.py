@@ -28,6 +28,30 @@ def test_collisions_bad_entry_points_and_unknown_names():
         reg.get("b")
 
 
+def test_names_match_ignoring_case_hyphens_and_underscores():
+    reg = Registry("thing")
+    reg.register("cmaes", int)
+    reg.register("mi-gi", float)
+    assert reg.resolve("CMA-ES") == "cmaes" and reg.get("CMAES") is int
+    assert reg.resolve("mi_gi") == "mi-gi" and "MI-GI" in reg
+    assert reg.get("Nope", None) is None and "Nope" not in reg
+    # two names that differ only in case: only the exact ones match
+    reg.register("Ab", str)
+    reg.register("ab", bytes)
+    assert reg.get("Ab") is str and reg.get("ab") is bytes
+    with pytest.raises(UnknownNameError, match="Unknown thing 'AB'"):
+        reg.get("AB")
+
+
+def test_a_method_and_a_problem_by_their_class_names_run_under_the_registered_names():
+    from blackbox_opt import minimize
+
+    res = minimize("Rosenbrock", method="CMA-ES", budget=40, random_state=0, verbose=False)
+    same = minimize("rosenbrock", method="cmaes", budget=40, random_state=0, verbose=False)
+    assert (res.method, res.problem) == ("cmaes", "rosenbrock") and res.fun == same.fun
+    assert minimize("sphere", method="ZeroGrads", max_iter=2, verbose=False).method == "zerograds"
+
+
 def test_decorator_registration():
     reg = Registry("thing")
 

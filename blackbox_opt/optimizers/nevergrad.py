@@ -46,8 +46,9 @@ class Nevergrad(BaseOptimizer):
     Parameters
     ----------
     optimizer : str, default="NGOpt"
-        A name in ``nevergrad.optimizers.registry``; an unknown name lists the closest
-        matches.
+        A name in ``nevergrad.optimizers.registry``, matched ignoring case when only
+        one name matches that way (``"oneplusone"`` is ``"OnePlusOne"``); an unknown
+        name lists the closest matches.
     batch_size : int, default=8
         Candidates per iteration (nevergrad's ``num_workers``).
     sigma : float, array-like of shape (D,) or None, default=None
@@ -115,7 +116,11 @@ class Nevergrad(BaseOptimizer):
     def _start(self, state: RunState) -> None:
         ng = require("nevergrad", "baselines")
         registry = ng.optimizers.registry
-        if self.optimizer not in registry:
+        name = self.optimizer
+        if name not in registry:  # "oneplusone" or "ngopt": nevergrad's name, if just one
+            loose = [k for k in registry if k.casefold() == str(name).casefold()]
+            name = loose[0] if len(loose) == 1 else name
+        if name not in registry:
             hint = did_you_mean(self.optimizer, registry, n=5, cutoff=0.6)
             raise UnknownNameError(
                 f"Unknown nevergrad optimizer {self.optimizer!r}.{hint} "
@@ -161,7 +166,7 @@ class Nevergrad(BaseOptimizer):
         # private, seeded stream of their own, swapped in around every call
         stream = _NumpyStream(np.random.RandomState(seed + 1).get_state())
         with stream:
-            optimizer = registry[self.optimizer](
+            optimizer = registry[name](
                 parametrization=parametrization,
                 budget=budget,
                 num_workers=self.batch_size,

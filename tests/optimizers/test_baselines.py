@@ -230,6 +230,11 @@ def test_nevergrad_batches_and_unknown_names():
     assert res.nfev == 300 and res.nit == 30
     with pytest.raises(UnknownNameError, match="Did you mean.*'TwoPointsDE'"):
         minimize("sphere", method="nevergrad", optimizer="TwoPointDE", max_iter=1)
+    # nevergrad's names ignoring case, when one name matches: the same run
+    lower = dict(method="nevergrad", dim=2, budget=60, random_state=0, verbose=False)
+    a = minimize("rastrigin", optimizer="oneplusone", **lower)
+    b = minimize("rastrigin", optimizer="OnePlusOne", **lower)
+    assert a.fun == b.fun and a.nfev == b.nfev == 56  # 7 batches of 8
 
 
 @pytest.mark.parametrize(("method", "module"), [("cmaes", "cma"), ("nevergrad", "nevergrad")])
