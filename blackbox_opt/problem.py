@@ -640,6 +640,7 @@ class FunctionProblem(Problem):
 
     def _batch_values(self, values: Any, batch: int) -> Any:
         """A vectorised function's output, if it holds one loss per point."""
+        _check_numbers(values, self.name)
         shape = tuple(values.shape) if hasattr(values, "shape") else np.shape(values)
         if int(np.prod(shape)) != batch or len([n for n in shape if n != 1]) > 1:
             raise EvaluationError(
@@ -654,7 +655,27 @@ def _to_numpy(value: Any) -> Any:
     return value.detach().cpu().numpy() if torch.is_tensor(value) else value
 
 
+def _check_numbers(value: Any, name: str) -> None:
+    """Refuse a loss that is not a real number (a string, a bool), as ``tell`` does."""
+    if torch.is_tensor(value):
+        bad = value.dtype == torch.bool or value.is_complex()
+        kind = str(value.dtype)
+    else:
+        array = np.asarray(value)
+        bad = array.dtype.kind not in "iuf"
+        names = {"U": "text", "S": "bytes", "b": "bool", "O": "object", "c": "complex"}
+        kind = names.get(array.dtype.kind, array.dtype.name)
+    if bad:
+        example = value if np.ndim(value) == 0 else np.asarray(value).ravel()[0]
+        raise EvaluationError(
+            f"{name} must return real losses; it returned {kind} values such as "
+            f"{example!r}. Return a float (float(text) for a loss read from a program's "
+            "output; NaN for a failed evaluation)."
+        )
+
+
 def _scalar(value: Any, name: str) -> float:
+    _check_numbers(value, name)
     array = np.asarray(value if not torch.is_tensor(value) else value.detach().cpu())
     if array.size != 1:
         raise EvaluationError(
@@ -665,6 +686,7 @@ def _scalar(value: Any, name: str) -> float:
 
 
 def _scalar_tensor(value: Any, problem: FunctionProblem) -> torch.Tensor:
+    _check_numbers(value, problem.name)
     y = value if torch.is_tensor(value) else torch.as_tensor(_scalar(value, problem.name))
     if y.numel() != 1:
         raise EvaluationError(

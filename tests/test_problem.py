@@ -172,6 +172,30 @@ def test_function_problem_reports_wrong_outputs():
         FunctionProblem(3, x0=[0.0])
 
 
+@pytest.mark.parametrize(
+    ("fun", "options", "kind"),
+    [
+        (lambda x: str(float(np.sum(x**2))), {}, "text values such as '0.0'"),
+        (lambda x: bool(np.sum(x**2) < 1), {}, "bool values such as True"),
+        (lambda X: np.array(["1.5"] * len(X)), {"vectorized": True}, "text values"),
+        (lambda x: (x**2).sum() < 1, {"backend": "torch"}, "torch.bool values"),
+    ],
+)
+def test_a_loss_that_is_not_a_real_number_is_refused_as_tell_refuses_it(fun, options, kind):
+    # "1.5" read from a renderer's output is not taken as 1.5 by the loop and refused by
+    # tell: both refuse it, the loop under on_error, with the best point so far kept
+    problem = FunctionProblem(fun, x0=np.zeros(2), **options)
+    with pytest.raises(EvaluationError, match=f"must return real losses; it returned {kind}"):
+        problem(np.zeros((3, 2)))
+    from blackbox_opt import CMAES
+
+    opt = CMAES(random_state=0).start(x0=[0.0, 0.0])
+    with pytest.raises(InvalidParameterError, match="one number per point"):
+        opt.tell(X := opt.ask(), ["1.5"] * len(X))
+    res = CMAES(random_state=0, on_error="stop").fit(problem).result_
+    assert res.success is False and "must return real losses" in res.message
+
+
 def test_render_is_not_available_by_default():
     with pytest.raises(NotImplementedError, match="does not render"):
         Sphere(x0=[0.0]).render(torch.zeros(1, 1))
