@@ -37,6 +37,7 @@ class Status:
     INTERRUPTED = 6
     ERROR = 7
     RUNNING = 8
+    STALLED = 9
 
     MESSAGES: ClassVar[dict[int, str]] = {
         TARGET: "The target loss was reached.",
@@ -48,6 +49,10 @@ class Status:
         INTERRUPTED: "Interrupted by the user (KeyboardInterrupt); the result so far.",
         ERROR: "The forward model failed; the result is the best found before the failure.",
         RUNNING: "The run has not finished.",
+        STALLED: (
+            "The method stopped because its samples' losses were all equal (a plateau): "
+            "the result may not be a minimum."
+        ),
     }
     #: Statuses that count as a normal end of a run (``success=True``).
     SUCCESS = frozenset({TARGET, BUDGET, MAX_ITER, MAX_TIME, CALLBACK, CONVERGED})

@@ -278,6 +278,12 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         """Hook: True when the method has converged by its own criterion."""
         return False
 
+    def _convergence(self) -> tuple[int, str]:
+        """Hook: once :meth:`_converged` is True, the status that says how (``CONVERGED``
+        by default; ``STALLED`` for a method that stopped because the loss was flat) and
+        a detail added to the message (the wrapped library's stopping rule)."""
+        return Status.CONVERGED, ""
+
     def _batch_range(self) -> tuple[int, int] | None:
         """Hook: the smallest and largest ``n`` that ``ask(n)`` accepts; None (the
         default) for a method whose batch size its own parameters set."""

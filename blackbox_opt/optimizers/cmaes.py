@@ -17,6 +17,7 @@ from ..exceptions import (
     UnsupportedProblemError,
     did_you_mean,
 )
+from ..result import Status
 from ..scales import is_uniform
 from ..utils import available_memory, require
 from ..validation import Interval, Options, PositiveVector
@@ -314,6 +315,24 @@ class CMAES(BaseOptimizer):
     def _converged(self) -> bool:
         with self._numpy():
             return bool(self._es.stop())
+
+    def _convergence(self) -> tuple[int, str]:
+        with self._numpy():
+            rules = dict(self._es.stop())
+        said = ", ".join(f"{k}={v:g}" if isinstance(v, float) else k for k, v in rules.items())
+        detail = f"pycma stopped it: {said}." if said else ""
+        problem = self._state.problem
+        f_opt = None if problem is None else problem.f_opt
+        at_optimum = f_opt is not None and float(self._state.best_f) <= f_opt + 1e-12 * (
+            1 + abs(f_opt)
+        )
+        if "tolflatfitness" in rules and not at_optimum:  # the losses were all equal
+            hint = (
+                " restarts= starts again with a larger population; a smoothing method "
+                "(prdpt, zerograds) can descend a plateau."
+            )
+            return Status.STALLED, detail + hint
+        return Status.CONVERGED, detail
 
 
 def _stream_to_plain(state: tuple) -> list:

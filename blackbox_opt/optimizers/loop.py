@@ -380,7 +380,10 @@ class RunLoop:
     def finish(self, status: int, failure: Exception | None) -> None:
         """Fit the optimiser with the result; apply ``on_error`` to a failure."""
         opt = self.optimizer
-        message = Status.MESSAGES[status]
+        detail = ""
+        if status == Status.CONVERGED:  # the method says how: converged, or stalled
+            status, detail = opt._convergence()
+        message = Status.MESSAGES[status] + (f" {detail}" if detail else "")
         carried = {_CallbackFailure: ("The callback", CallbackError, self.state.nit)}
         carried[_MethodFailure] = (opt.name or type(opt).__name__, MethodError, None)
         if type(failure) in carried:

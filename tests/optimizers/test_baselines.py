@@ -90,6 +90,22 @@ def test_cmaes_diagonal_auto_and_memory_check(monkeypatch):
         CMAES(diagonal=False, max_iter=1, verbose=False).fit(big)
 
 
+def test_cmaes_stopped_on_a_plateau_is_not_a_success():
+    from blackbox_opt import Status
+
+    # rect's loss is flat almost everywhere: pycma stops on equal losses (tolflatfitness)
+    flat = minimize("rect", method="cmaes", random_state=0, verbose=False)
+    assert flat.status == Status.STALLED and flat.success is False
+    assert "plateau" in flat.message and "tolflatfitness" in flat.message
+    assert flat.fun > 0.01  # away from the optimum (0): the message is right
+    # starting again with a larger population gets off it, as the message says
+    again = minimize("rect", method="cmaes", restarts=3, random_state=0, verbose=False)
+    assert again.fun < flat.fun / 10
+    # flat at the problem's known optimum (rect's f_opt is 0): that is convergence
+    found = minimize("rect", method="cmaes", random_state=1, verbose=False)
+    assert found.fun == 0.0 and found.status == Status.CONVERGED and found.success
+
+
 def test_cmaes_options_pass_through_and_conflicts():
     res = minimize(
         "sphere",
@@ -100,6 +116,7 @@ def test_cmaes_options_pass_through_and_conflicts():
         verbose=False,
     )
     assert res.status == 5 and res.fun < 1e-1  # pycma's tolfun ended it early
+    assert res.success and res.message.endswith("pycma stopped it: tolfun=0.001.")
     with pytest.raises(InvalidParameterError, match="popsize"):
         minimize("sphere", method="cmaes", cma_options={"popsize": 5}, max_iter=2)
 
