@@ -261,6 +261,24 @@ def test_a_run_interrupted_with_a_checkpoint_resumes_to_the_uninterrupted_result
         minimize("rosenbrock", **{**kw, "sigma": 0.3}, checkpoint=path)
 
 
+def test_a_finished_run_goes_on_to_a_larger_max_iter_or_budget_from_its_checkpoint(tmp_path):
+    path = tmp_path / "run.ckpt"
+    kw = dict(method="cmaes", random_state=0, verbose=False, cma_options={"tolfun": 0})
+    straight = minimize("rosenbrock", **kw, max_iter=30)
+    first = minimize("rosenbrock", **kw, max_iter=12, checkpoint=path)
+    assert first.status == Status.MAX_ITER and first.nit == 12
+    longer = minimize("rosenbrock", **kw, max_iter=30, checkpoint=path)
+    # CMA-ES has no schedule tied to the run's length: the same run as one made in one go
+    assert longer.status == Status.MAX_ITER and longer.nit == 30
+    assert (longer.nfev, longer.fun) == (straight.nfev, straight.fun)
+    assert torch.equal(longer.x, straight.x)
+    assert np.array_equal(longer.history["best"], straight.history["best"])
+    again = minimize("rosenbrock", **kw, budget=300, checkpoint=path)  # no max_iter now
+    assert again.status == Status.BUDGET and again.nfev == 300 and again.nit == 50
+    with pytest.raises(InvalidParameterError, match="popsize"):  # still refused
+        minimize("rosenbrock", **kw, max_iter=60, popsize=12, checkpoint=path)
+
+
 def test_a_checkpoint_of_a_converged_run_resumes_to_the_same_end(tmp_path):
     path = tmp_path / "run.ckpt"
     kw = dict(method="cmaes", budget=20_000, random_state=0, verbose=False)

@@ -463,7 +463,9 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             the run ends for any reason, Ctrl-C and failures included. If the file
             exists when ``fit`` starts, the run resumes from it (same class and
             parameters, or an error that names what differs) and ends exactly as the
-            uninterrupted run would have.
+            uninterrupted run would have. The stopping limits may differ (see
+            :meth:`load_state_dict`): the same file with a larger ``budget`` or
+            ``max_iter`` goes on from where the saved run ended.
         checkpoint_every : int, optional
             Iterations between checkpoints; default: at most every 30 seconds, or 20
             times as long as the last save took where that is longer (a state of

@@ -15,8 +15,12 @@ from .pending import PendingBatch
 
 __all__ = ["Saving"]
 
-#: Parameters that may differ between a saved run and the optimiser resuming it.
-RESUME_MAY_DIFFER = frozenset({"verbose", "random_state", "max_time", "on_error"})
+#: Parameters that may differ between a saved run and the optimiser resuming it: the
+#: stopping limits (a resumed run may be given longer), the progress bar, the seed (the
+#: saved generator replaces it) and the failure policy.
+RESUME_MAY_DIFFER = frozenset(
+    {"verbose", "random_state", "max_time", "on_error", "budget", "max_iter", "target"}
+)
 
 
 class Saving:
@@ -85,8 +89,13 @@ class Saving:
         ----------
         state_dict : dict
             From :meth:`state_dict` of an optimiser of the same class, dimension and
-            parameters (``verbose``, ``random_state``, ``max_time`` and ``on_error``
-            may differ: the saved generator replaces the seed).
+            parameters. ``verbose``, ``random_state`` (the saved generator replaces
+            the seed) and ``on_error`` may differ, and so may the stopping limits
+            ``budget``, ``max_iter``, ``max_time`` and ``target``: a run saved at its
+            end goes on to larger limits. A schedule that follows the run's length
+            (sigma annealing, SPSA's gains) then stretches to the new end from the
+            iteration the run is at, so such a run is not the one a single run to the
+            larger limit would have made; with the same limits it is exactly that.
 
         Raises
         ------

@@ -203,11 +203,11 @@ def check_fit_resumes_from_a_checkpoint(method: Any) -> None:
                 )
         _raises(
             InvalidParameterError,
-            lambda: _make(method, random_state=6, max_iter=9).fit(
+            lambda: _make(method, random_state=6, max_iter=8, record_x=True).fit(
                 quadratic_problem(), checkpoint=copy
             ),
             "a checkpoint of other parameters",
-            match="max_iter=8",
+            match="record_x=False",
         )
 
 

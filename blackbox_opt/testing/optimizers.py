@@ -182,13 +182,16 @@ def check_state_dict_resumes_exactly(method: Any) -> None:
         "a state of another dimension",
         match="dimensions",
     )
-    other_params = _make(method, max_iter=13).start(quadratic_problem())
+    other_params = _make(method, max_iter=12, record_x=True).start(quadratic_problem())
     _raises(
         InvalidParameterError,
         lambda: other_params.load_state_dict(saved),
         "a state saved with other parameters",
-        match="max_iter=12",
+        match="record_x=False",
     )
+    longer = _make(method, max_iter=14).start(quadratic_problem())
+    longer.load_state_dict(saved)  # a longer limit is not another run: it resumes
+    _assert(longer.result().nit == 4, "a state loaded under a larger max_iter lost its count")
 
 
 def check_result_fields(method: Any) -> None:
