@@ -275,6 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
         "FILE.json and the points (best, last, start) to FILE.x.csv, one column per "
         "parameter (record_x=True adds the iterates to the history)",
     )
+    run.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="save the run's state to FILE as it goes and when it ends (Ctrl-C and "
+        "failures included); if FILE exists, resume from it: the same command goes on "
+        "where the run stopped, and a larger --budget or --max-iter goes on past its end",
+    )
     bar = run.add_mutually_exclusive_group()
     bar.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     bar.add_argument(
@@ -450,13 +459,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 raise blackbox_opt.InvalidParameterError(f"option {key!r} is given twice.")
             options[key] = value
     options = given["option"]
-    reserved = {"budget", "random_state", "verbose", "max_iter", "method"}
+    reserved = {"budget", "random_state", "verbose", "max_iter", "method", "checkpoint"}
     clash = sorted(reserved & (set(options) | set(given["method_option"])))
     if clash:
         raise blackbox_opt.InvalidParameterError(
             f"give {', '.join(clash)} with the dedicated flags (--budget, --seed, "
-            "--max-iter, --method), not with --option."
+            "--max-iter, --method, --checkpoint), not with --option."
         )
+    if args.checkpoint is not None:
+        args.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     if args.max_iter is not None:
         options["max_iter"] = args.max_iter
     if args.method is not None:
@@ -503,6 +514,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             verbose=False if args.quiet else (True if args.progress else None),
             method_options=given["method_option"],
             problem_options=problem_options,
+            checkpoint=args.checkpoint,
             **options,
         )
     except carried as exc:

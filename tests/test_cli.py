@@ -404,6 +404,28 @@ def test_a_crash_of_the_forward_model_still_prints_and_writes_the_result(tmp_pat
     assert record["success"] is True and record["nfail"] == 1 and record["nfev"] >= 195
 
 
+def test_checkpoint_resumes_and_goes_on_to_a_larger_max_iter(tmp_path, capsys):
+    ckpt = tmp_path / "runs" / "fit.ckpt"  # its folder does not exist yet
+    argv = ["run", "rosenbrock", "-m", "cmaes", "-s", "0", "-q", "-o", "cma_options={'tolfun': 0}"]
+    assert main([*argv, "--max-iter", "30", "--out", str(tmp_path / "straight")]) == 0
+    assert main([*argv, "--max-iter", "12", "--checkpoint", str(ckpt)]) == 0
+    assert ckpt.exists()
+    resume = ["--max-iter", "30", "--checkpoint", str(ckpt), "--out", str(tmp_path / "on")]
+    assert main([*argv, *resume]) == 0
+    straight, on = (
+        json.loads((tmp_path / f"{name}.json").read_text(encoding="utf-8"))
+        for name in ("straight", "on")
+    )
+    assert on["nit"] == 30 and (on["fun"], on["x"], on["nfev"]) == (
+        straight["fun"],
+        straight["x"],
+        straight["nfev"],
+    )
+    capsys.readouterr()
+    assert main(["run", "rosenbrock", "-o", f"checkpoint={ckpt}"]) == 2  # the flag's job
+    assert "--checkpoint" in capsys.readouterr().err
+
+
 def test_list_shows_the_problem_families(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
