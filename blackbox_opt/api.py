@@ -410,7 +410,8 @@ def minimize(
         the run starts, the run resumes from it and ends exactly as the uninterrupted
         run would have (see
         :meth:`BaseOptimizer.fit <blackbox_opt.BaseOptimizer.fit>`); give it the same
-        method, parameters and problem.
+        method, parameters and problem. A larger ``budget`` or ``max_iter`` goes on
+        past the saved run's end.
     checkpoint_every : int, optional
         Iterations between checkpoints.
     method_options : dict, optional

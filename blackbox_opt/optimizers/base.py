@@ -465,7 +465,12 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             parameters, or an error that names what differs) and ends exactly as the
             uninterrupted run would have. The stopping limits may differ (see
             :meth:`load_state_dict`): the same file with a larger ``budget`` or
-            ``max_iter`` goes on from where the saved run ended.
+            ``max_iter`` goes on from where the saved run ended. A run that ended
+            early on its own terms (a callback's ``StopIteration``, ``max_time``)
+            evaluated its last iterate once for its result; that render is kept, so
+            the resumed history has a loss in that row (and ``nfev_monitor`` one
+            more) where an unstopped run has none, and a point it found better than
+            the rest of the run stays the best.
         checkpoint_every : int, optional
             Iterations between checkpoints; default: at most every 30 seconds, or 20
             times as long as the last save took where that is longer (a state of
