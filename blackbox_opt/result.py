@@ -144,7 +144,11 @@ class History:
     """Per-iteration records of a run, one row per iteration.
 
     Rows may hold 0-d tensors while the run is going (so the loop never waits on the
-    device); they are turned into floats when read.
+    device); they are turned into floats when read. The latest 512 rows are kept as
+    recorded; older ones are frozen into one float64 column each (their tensors stacked
+    on the device until first read): about 120 bytes a row, where rows kept as dicts
+    of tensors took 1.8 KB, so the history of a run of a million iterations fits in
+    about 120 MB and its checkpoint saves it as one tensor per column.
 
     Columns: ``nit``, ``nfev`` (charged evaluations), ``nfev_monitor``, ``time``
     (seconds since the start), ``loss`` (at the current iterate, NaN when not
@@ -175,35 +179,58 @@ class History:
     """
 
     def __init__(self, rows: list[dict] | None = None):
-        self._rows: list[dict] = list(rows or [])
+        self._blocks: list[_Block] = []  # older rows, frozen into columns
+        self._tail: list[dict] = []  # the latest rows, as recorded
+        self._extra: dict[str, None] = {}  # the columns a method added, in order
+        self._has_x = False
         self._cache: dict[str, np.ndarray] | None = None
+        for row in rows or ():
+            self.append(**row)
 
     def append(self, **row: Any) -> None:
         """Add a row; missing columns are NaN."""
-        self._rows.append(row)
+        if len(self._tail) >= _BLOCK_ROWS:  # freeze the older rows: ~80 bytes a row
+            self._blocks.append(_Block.from_rows(self._tail))
+            self._tail = []
+        self._tail.append(row)
+        self._note_keys(row)
         self._cache = None
 
     def update_last(self, **values: Any) -> None:
         """Set columns of the most recent row."""
-        self._rows[-1].update(values)
+        if not self._tail:  # the last row is frozen (a history rebuilt from a checkpoint)
+            self._tail.append(self._blocks[-1].pop_last())
+            if self._blocks[-1].n == 0:
+                self._blocks.pop()
+        self._tail[-1].update(values)
+        self._note_keys(values)
         self._cache = None
 
+    def _note_keys(self, row: dict) -> None:
+        for key in row:
+            if key == "x":
+                self._has_x = True
+            elif key not in HISTORY_COLUMNS and key not in self._extra:
+                self._extra[key] = None
+
     def __len__(self) -> int:
-        return len(self._rows)
+        return sum(block.n for block in self._blocks) + len(self._tail)
 
     def _columns(self) -> dict[str, np.ndarray]:
         if self._cache is None:
-            extra: dict[str, None] = {}
-            for row in self._rows:
-                extra.update((k, None) for k in row if k not in HISTORY_COLUMNS and k != "x")
-            names = HISTORY_COLUMNS + tuple(extra)
-            self._cache = {c: _column(self._rows, c) for c in names}
+            tail = _Block.from_rows(self._tail) if self._tail else None
+            blocks = self._blocks + ([tail] if tail is not None else [])
+            names = HISTORY_COLUMNS + tuple(self._extra)
+            self._cache = {
+                c: np.concatenate([b.column(c) for b in blocks]) if blocks else np.empty(0)
+                for c in names
+            }
         return self._cache
 
     @property
     def has_x(self) -> bool:
         """Whether any row holds its iterate (the run had ``record_x=True``)."""
-        return any("x" in row for row in self._rows)
+        return self._has_x
 
     @property
     def x(self) -> np.ndarray:
@@ -216,21 +243,15 @@ class History:
         KeyError
             When no row holds one: the run did not have ``record_x=True``.
         """
-        found = [i for i, row in enumerate(self._rows) if "x" in row]
-        if not found:
+        if not self._has_x:
             raise KeyError(
                 "This history holds no iterates: run with record_x=True (an option of "
                 "every method, e.g. minimize(..., record_x=True)) to keep them."
             )
-        points = [self._rows[i]["x"] for i in found]
-        if all(torch.is_tensor(v) for v in points):  # one device transfer for all rows
-            stacked = torch.stack([v.detach().reshape(-1).double() for v in points]).cpu()
-            values = stacked.numpy()
-        else:
-            values = np.asarray([np.asarray(v, dtype=np.float64).reshape(-1) for v in points])
-        out = np.full((len(self._rows), values.shape[1]), np.nan)
-        out[found] = values
-        return out
+        blocks = self._blocks + ([_Block.from_rows(self._tail)] if self._tail else [])
+        parts = [b.iterates() for b in blocks]
+        dim = next(p.shape[1] for p in parts if p.shape[1] > 0)
+        return np.concatenate([p if p.shape[1] else np.full((len(p), dim), np.nan) for p in parts])
 
     def __getitem__(self, column: str) -> np.ndarray:
         """Return one column as a numpy array (``"x"``: :attr:`x`)."""
@@ -246,41 +267,74 @@ class History:
         """The column names: :data:`HISTORY_COLUMNS`, then any a method added."""
         return tuple(self._columns())
 
-    def to_dict(self) -> dict[str, list]:
-        """Return ``{column: list of values}``, and ``"x"`` (lists) when iterates were kept."""
+    def to_dict(self, *, as_tensors: bool = False) -> dict[str, Any]:
+        """Return ``{column: values}``, and ``"x"`` when iterates were kept.
+
+        Parameters
+        ----------
+        as_tensors : bool, default=False
+            False: lists of floats (``"x"``: a list per row, None where a row has no
+            iterate). True: one float64 tensor per column (``"x"``: a ``(rows, D)``
+            tensor, NaN where a row has none), compact and quick to save for a run of
+            a million iterations; :meth:`from_dict` reads both.
+
+        Returns
+        -------
+        dict
+        """
+        if as_tensors:
+            columns: dict[str, Any] = {
+                c: torch.from_numpy(v.copy()) for c, v in self._columns().items()
+            }
+            if self.has_x:
+                columns["x"] = torch.from_numpy(self.x)
+            return columns
         columns = {c: v.tolist() for c, v in self._columns().items()}
         if self.has_x:
             columns["x"] = [None if np.isnan(r).all() else r.tolist() for r in self.x]
         return columns
 
     @classmethod
-    def from_dict(cls, columns: dict[str, list]) -> History:
-        """Rebuild a history from :meth:`to_dict`.
+    def from_dict(cls, columns: dict[str, Any]) -> History:
+        """Rebuild a history from :meth:`to_dict` (lists or tensors).
 
         Parameters
         ----------
-        columns : dict of str to list
+        columns : dict of str to list or tensor
 
         Returns
         -------
         History
         """
-        n_rows = len(next(iter(columns.values()))) if columns else 0
-        scalars = {c: v for c, v in columns.items() if c != "x"}
-        rows = [{c: v[i] for c, v in scalars.items()} for i in range(n_rows)]
-        for row, x in zip(rows, columns.get("x", ()), strict=False):
-            if x is not None:
-                row["x"] = torch.tensor(x, dtype=torch.float64)
-        return cls(rows)
+        history = cls()
+        arrays = {
+            c: np.asarray(v.cpu() if torch.is_tensor(v) else v, dtype=np.float64).reshape(-1)
+            for c, v in columns.items()
+            if c != "x"
+        }
+        n_rows = len(next(iter(arrays.values()))) if arrays else 0
+        x = columns.get("x")
+        if x is not None and not torch.is_tensor(x):  # a list, None for rows without one
+            rows = [r for r in x if r is not None]
+            dim = len(rows[0]) if rows else 0
+            x = np.array([[math.nan] * dim if r is None else r for r in x], dtype=np.float64)
+        elif x is not None:
+            x = x.detach().cpu().double().numpy()
+        if n_rows:
+            history._blocks.append(_Block(n_rows, arrays, x))
+        history._note_keys(arrays)
+        history._has_x = x is not None and bool((~np.isnan(x)).any())
+        return history
 
     def rows(self) -> list[dict]:
-        """Return the rows as they were recorded (a copy of the list).
+        """Return the rows (a copy): the latest as recorded, older ones as floats.
 
         Returns
         -------
         list of dict
         """
-        return [dict(row) for row in self._rows]
+        out = [row for block in self._blocks for row in block.rows()]
+        return out + [dict(row) for row in self._tail]
 
     def to_pandas(self):
         """Return the history as a :class:`pandas.DataFrame` (one row per iteration)."""
@@ -319,15 +373,109 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def _column(rows: list[dict], name: str) -> np.ndarray:
-    values = [row.get(name, math.nan) for row in rows]
-    tensors = [i for i, v in enumerate(values) if torch.is_tensor(v)]
-    if tensors:  # one device transfer for the whole column
-        stacked = torch.stack([values[i].detach().reshape(()).double() for i in tensors])
-        for i, v in zip(tensors, stacked.cpu().tolist(), strict=True):
-            values[i] = v
-    values = [math.nan if v is None else v for v in values]
-    return np.asarray(values, dtype=np.float64)
+#: Rows a :class:`History` keeps as recorded before freezing them into columns.
+_BLOCK_ROWS = 512
+
+
+def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """The tensors stacked, detached, as float64, with as few operations as possible."""
+    with torch.no_grad():
+        first = tensors[0]
+        same = all(
+            t.dtype == first.dtype and t.device == first.device and t.shape == first.shape
+            for t in tensors
+        )
+        if same:
+            return torch.stack(tensors).double()
+        return torch.stack([t.reshape(first.shape).double().to(first.device) for t in tensors])
+
+
+class _Block:
+    """Rows of a :class:`History` frozen into columns: a float64 array per column, and
+    the rows' 0-d tensors stacked on their device, copied to the host only when read
+    (freezing never waits on the device). The iterates of ``record_x``, if any, as a
+    ``(n, D)`` stack."""
+
+    __slots__ = ("columns", "n", "x")
+
+    def __init__(self, n: int, columns: dict[str, Any], x: Any = None):
+        self.n = n
+        self.columns = columns
+        self.x = x
+
+    @classmethod
+    def from_rows(cls, rows: list[dict]) -> _Block:
+        names: dict[str, None] = {}
+        for row in rows:
+            names.update((k, None) for k in row if k != "x")
+        columns: dict[str, Any] = {}
+        for name in names:
+            values = [row.get(name, math.nan) for row in rows]
+            tensors = [i for i, v in enumerate(values) if torch.is_tensor(v)]
+            plain = [math.nan if v is None or torch.is_tensor(v) else float(v) for v in values]
+            base = np.asarray(plain, dtype=np.float64)
+            if tensors:  # one stack on the device; the host copy waits for a read
+                columns[name] = (base, np.asarray(tensors), _stack([values[i] for i in tensors]))
+            else:
+                columns[name] = base
+        found = [i for i, row in enumerate(rows) if "x" in row]
+        x = None
+        if found:
+            points = [rows[i]["x"] for i in found]
+            if all(torch.is_tensor(v) for v in points):
+                values = _stack(points).reshape(len(points), -1)
+            else:
+                values = torch.as_tensor(
+                    np.asarray([np.asarray(v, dtype=np.float64).reshape(-1) for v in points])
+                )
+            x = (np.asarray(found), values)
+        return cls(len(rows), columns, x)
+
+    def column(self, name: str) -> np.ndarray:
+        value = self.columns.get(name)
+        if value is None:
+            return np.full(self.n, np.nan)
+        if isinstance(value, tuple):  # first read: the one device-to-host copy
+            base, where, stacked = value
+            base[where] = stacked.cpu().numpy()
+            self.columns[name] = value = base
+        return value
+
+    def iterates(self) -> np.ndarray:
+        """``(n, D)``, NaN rows without an iterate; ``(n, 0)`` when none has one."""
+        if self.x is None:
+            return np.empty((self.n, 0))
+        if isinstance(self.x, np.ndarray):
+            return self.x
+        where, values = self.x
+        out = np.full((self.n, values.shape[1]), np.nan)
+        out[where] = values.cpu().numpy()
+        self.x = out
+        return out
+
+    def rows(self) -> list[dict]:
+        columns = {name: self.column(name) for name in self.columns}
+        x = self.iterates()
+        out = []
+        for i in range(self.n):
+            row = {name: float(v[i]) for name, v in columns.items()}
+            if x.shape[1] and not np.isnan(x[i]).all():
+                row["x"] = torch.from_numpy(x[i].copy())
+            out.append(row)
+        return out
+
+    def pop_last(self) -> dict:
+        """Remove the last row and return it as a row dict."""
+        row = {name: float(self.column(name)[-1]) for name in self.columns}
+        x = self.iterates()
+        if x.shape[1] and not np.isnan(x[-1]).all():
+            row["x"] = torch.from_numpy(x[-1].copy())
+        self.n -= 1
+        for name in list(self.columns):
+            self.columns[name] = self.column(name)[: self.n].copy()
+        if self.x is not None:
+            self.x = self.iterates()[: self.n].copy()
+        return row
 
 
 def _fmt(value: float) -> str:

@@ -1,6 +1,7 @@
 """The history of a run: its columns, and the iterates kept with ``record_x``."""
 
 import csv
+import math
 
 import numpy as np
 import pytest
@@ -95,3 +96,73 @@ def test_rows_without_an_iterate_are_nan():
     assert np.array_equal(h["x"], h.x, equal_nan=True)
     with pytest.raises(KeyError, match="Unknown history column 'xx'"):
         h["xx"]
+
+
+def _reference_rows(n):
+    """Rows like a run's: ints, floats, 0-d tensors, a column added part way, iterates."""
+    rows = []
+    for i in range(n):
+        row = dict(nit=i, nfev=2 * i, nfev_monitor=1 + i // 7, time=0.01 * i)
+        row["best"] = torch.tensor(1.0 / (1 + i), dtype=torch.float64)
+        row["loss"] = torch.tensor(2.0 + i, dtype=torch.float32) if i % 3 == 0 else math.nan
+        if i >= 600:  # a method's own column, from row 600 on
+            row["restarts"] = i // 100
+        if i % 2 == 0:
+            row["x"] = torch.tensor([i, -i], dtype=torch.float64)
+        rows.append(row)
+    return rows
+
+
+def test_a_long_history_reads_the_same_as_its_rows():
+    # 1,300 rows: the older ones are frozen into columns, the latest kept as recorded
+    rows = _reference_rows(1300)
+    h = History()
+    for row in rows:
+        h.append(**row)
+    assert len(h) == 1300 and h.columns == (*HISTORY_COLUMNS, "restarts")
+    assert np.array_equal(h["nit"], np.arange(1300))
+    assert np.array_equal(h["best"], [1.0 / (1 + i) for i in range(1300)])
+    loss = np.array([2.0 + i if i % 3 == 0 else np.nan for i in range(1300)])
+    assert np.array_equal(h["loss"], loss, equal_nan=True)
+    restarts = np.array([i // 100 if i >= 600 else np.nan for i in range(1300)])
+    assert np.array_equal(h["restarts"], restarts, equal_nan=True)
+    assert np.isnan(h["grad_norm"]).all()
+    x = np.array([[i, -i] if i % 2 == 0 else [np.nan, np.nan] for i in range(1300)])
+    assert np.array_equal(h.x, x, equal_nan=True)
+    # both forms of to_dict come back the same, and the last row can still be updated
+    for as_tensors in (False, True):
+        again = History.from_dict(h.to_dict(as_tensors=as_tensors))
+        assert again.columns == h.columns and np.array_equal(again.x, x, equal_nan=True)
+        for c in h.columns:
+            assert np.array_equal(again[c], h[c], equal_nan=True), c
+        again.update_last(loss=-1.0)
+        again.append(nit=1300, nfev=2600, best=0.0)
+        assert again["loss"][-2] == -1.0 and len(again) == 1301 and again["nfev"][-1] == 2600
+        assert np.isnan(again.x[-1]).all() and again.x.shape == (1301, 2)
+    assert [r["nit"] for r in h.rows()] == list(range(1300))
+    assert h.rows()[0]["best"] == 1.0 and torch.equal(h.rows()[2]["x"], rows[2]["x"])
+
+
+def test_a_long_run_is_saved_compactly_and_resumes_its_history_exactly():
+    # 1,500 iterations: the history spans several frozen blocks when it is saved
+    problem = blackbox_opt.make_problem("sphere", dim=2)
+    full = SPSA(random_state=0, max_iter=1500, verbose=False).fit(problem)
+
+    def stop_at_700(result):
+        if result.nit == 700:
+            raise StopIteration
+
+    first = SPSA(random_state=0, max_iter=1500, verbose=False)
+    first.fit(problem, callback=stop_at_700)
+    saved = first.state_dict()
+    history = saved["run"]["history"]
+    assert all(torch.is_tensor(v) and v.dtype == torch.float64 for v in history.values())
+    assert history["nit"].shape == (701,)
+    resumed = SPSA(random_state=0, max_iter=1500, verbose=False)
+    resumed.load_state_dict(saved)
+    resumed.fit(problem)
+    a, b = resumed.result_.history, full.result_.history
+    assert len(a) == len(b) == 1501 and a.columns == b.columns
+    for column in ("nit", "nfev", "best", "grad_norm", "sigma", "param_error"):
+        assert np.array_equal(a[column], b[column], equal_nan=True), column
+    assert resumed.result_.fun == full.result_.fun

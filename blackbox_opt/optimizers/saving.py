@@ -69,7 +69,7 @@ class Saving:
                     "worst_f": state.worst_f,
                     "pending": None if state.pending is None else state.pending.state_dict(),
                     "generator": state.generator.get_state(),
-                    "history": state.history.to_dict(),
+                    "history": state.history.to_dict(as_tensors=True),
                 }
             ),
             "method": keep(self._get_state()),
