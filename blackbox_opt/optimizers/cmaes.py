@@ -262,6 +262,7 @@ class CMAES(BaseOptimizer):
     def _set_state(self, state: dict) -> None:
         super()._set_state(state)
         self._es = unpickle_library_object(state["es"], "cma")
+        _rehash_solution_dicts(self._es)
         stream = state.get("stream")
         self._stream = None if stream is None else _NumpyStream(_stream_from_plain(stream))
         asked = state["asked"]
@@ -333,6 +334,39 @@ class CMAES(BaseOptimizer):
             )
             return Status.STALLED, detail + hint
         return Status.CONVERGED, detail
+
+
+def _rehash_solution_dicts(es: Any) -> None:
+    """File pycma's archives of asked solutions under this process's hashes.
+
+    pycma's ``SolutionDict`` keys each solution by ``hash(x.tobytes())``, and Python
+    salts the hash of bytes differently in every process: unpickled in a new process,
+    the archives would not find the solutions of a batch asked before the save (their
+    genotypes, which ``tell`` uses when bounds repaired a point), and the resumed run
+    would differ from the uninterrupted one. Each archive keeps the solution it hashed
+    (``_unhashed_keys``), so its keys can be computed again.
+    """
+    from cma.utilities.utils import SolutionDict
+
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int) -> None:
+        if id(obj) in seen or depth > 3:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, SolutionDict):
+            rekey = {old: obj.key(x) for old, x in obj._unhashed_keys.items()}
+            obj.data = {rekey.get(k, k): v for k, v in obj.data.items()}
+            same = obj.data_with_same_key
+            obj.data_with_same_key = {rekey.get(k, k): v for k, v in same.items()}
+            obj._unhashed_keys = {rekey[k]: x for k, x in obj._unhashed_keys.items()}
+            return
+        attributes = getattr(obj, "__dict__", None)
+        if attributes is not None and type(obj).__module__.startswith("cma"):
+            for value in attributes.values():
+                visit(value, depth + 1)
+
+    visit(es, 0)
 
 
 def _stream_to_plain(state: tuple) -> list:

@@ -324,3 +324,59 @@ def test_nevergrads_diagonal_cma_failure_is_explained_and_keeps_the_best_point()
     assert result is not None and result.status == Status.ERROR and 0 < result.nfev < 20_000
     assert result.fun < float(p(p.x0[None])[0])  # the best point of the iterations before
     assert result.fun == pytest.approx(float(p(result.x[None])[0]))
+
+
+_CMA_RUN = """
+import sys, torch
+from blackbox_opt import CMAES
+
+f = lambda X: ((X - 0.3) ** 2).sum(1)
+opt = CMAES(random_state=0, popsize=6)
+if sys.argv[1] == "save":
+    opt.start(x0=[0.5, 0.5, 0.05], bounds=(0, 0.55))
+    for _ in range(3):
+        X = opt.ask()
+        opt.tell(X, f(X))
+    X = opt.ask()
+    opt.tell(X[:2], f(X[:2]))  # saved part way through a batch
+    torch.save(opt.state_dict(), sys.argv[2])
+    sys.exit()
+if sys.argv[1] == "resume":
+    opt.load_state_dict(torch.load(sys.argv[2], weights_only=True))
+    opt.start(x0=[0.5, 0.5, 0.05], bounds=(0, 0.55))
+else:  # in one go
+    opt.start(x0=[0.5, 0.5, 0.05], bounds=(0, 0.55))
+    for _ in range(3):
+        X = opt.ask()
+        opt.tell(X, f(X))
+X = opt.ask()
+opt.tell(X, f(X))
+for _ in range(5):
+    X = opt.ask()
+    opt.tell(X, f(X))
+print(repr(opt.result().fun), opt.recommend().tolist())
+"""
+
+
+def test_cmaes_resumes_a_batch_exactly_in_a_new_process(tmp_path):
+    # pycma files asked solutions under hash(bytes), salted per process: a state saved
+    # part way through a batch, where bounds repaired points, must still resume exactly
+    import os
+    import subprocess
+
+    script = tmp_path / "run.py"
+    script.write_text(_CMA_RUN, encoding="utf-8")
+    state = str(tmp_path / "state.pt")
+
+    def run(*args, hash_seed):
+        env = {**os.environ, "PYTHONHASHSEED": str(hash_seed)}
+        out = subprocess.run(
+            [sys.executable, str(script), *args], env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    run("save", state, hash_seed=1)
+    straight = run("straight", hash_seed=5)
+    assert run("resume", state, hash_seed=2) == straight
+    assert run("resume", state, hash_seed=3) == straight
