@@ -9,6 +9,7 @@ output.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -554,6 +555,27 @@ class FunctionProblem(Problem):
                 f"cost must be 'cheap', 'medium' or 'expensive'; got {cost!r}."
             )
         self.cost = cost
+        if params_as == "kwargs":
+            self._check_signature()
+
+    def _check_signature(self) -> None:
+        """Refuse a function that cannot take the space's names as keywords: a bug in
+        the set-up, which would otherwise fail at every point as if frames were lost."""
+        try:
+            signature = inspect.signature(self.fun)
+        except (TypeError, ValueError):  # a builtin or an object without one: try it
+            return
+        names = list(self.space)
+        try:
+            signature.bind(**dict.fromkeys(names))
+        except TypeError as exc:
+            takes = ", ".join(signature.parameters) or "nothing"
+            raise InvalidParameterError(
+                f"{self.name} takes ({takes}) but is called with the space's parameters "
+                f"by name, ({', '.join(names)}): {exc}. Name its arguments after the "
+                "space's parameters, or pass params_as='dict' (one dict argument) or "
+                "'vector'."
+            ) from None
 
     @property
     def name(self) -> str:

@@ -213,3 +213,16 @@ def test_gradient_errors_carry_the_problem_s_reason():
         p.value_and_grad(x)
     with pytest.raises(NotDifferentiableError, match="not differentiable. The renderer here"):
         minimize(p, "adam", max_iter=1, verbose=False)
+
+
+def test_a_function_whose_arguments_do_not_match_the_space_is_refused_at_once():
+    from blackbox_opt import Categorical, Integer, Real, Space, minimize
+
+    space = Space(a=Real(0, 1), n=Integer(1, 4), c=Categorical(["x", "y"]))
+    with pytest.raises(InvalidParameterError, match=r"takes \(a, m, c\) but is called"):
+        minimize(lambda a, m, c: a, method="cmaes", space=space, budget=50, on_error="reask")
+    # the names it needs, defaults, or **kwargs are fine
+    for fun in (lambda a, n, c: a, lambda a, n, c, scale=1.0: a * scale, lambda **kw: kw["a"]):
+        res = minimize(fun, method="cmaes", space=space, budget=30, random_state=0, verbose=False)
+        assert res.success and res.nfail == 0
+    FunctionProblem(lambda point: point["a"], space=space, params_as="dict")  # one dict

@@ -112,7 +112,12 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         No point is evaluated twice: a function evaluated point by point stops at its
         first failure, and the batch's other points are evaluated next only under
         penalize and reask; under raise and stop the points evaluated before the
-        failure are kept (told to the method, counted in the best point).
+        failure are kept (told to the method, counted in the best point). Under
+        penalize and reask, a run whose first 10 evaluations all failed (or that
+        ended with every evaluation failed) raises
+        :class:`~blackbox_opt.EvaluationError` naming the first failure: a model
+        that never runs is a set-up to fix, not lost frames, and would otherwise
+        spend the budget and report success.
     penalty : float, optional
         The loss told for a failed point under ``on_error="penalize"``. Default: the
         worst loss seen so far (the batch's other points included) plus its

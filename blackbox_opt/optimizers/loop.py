@@ -46,7 +46,12 @@ from ..result import HISTORY_COLUMNS, OptimizeResult, Status
 if TYPE_CHECKING:
     from .base import BaseOptimizer
 
-__all__ = ["RunLoop"]
+__all__ = ["ALL_FAILED_LIMIT", "RunLoop"]
+
+#: Under ``on_error`` "penalize" or "reask", a run whose first this-many evaluations
+#: all failed ends with an :class:`~blackbox_opt.EvaluationError`: the forward model
+#: does not run at all.
+ALL_FAILED_LIMIT = 10
 
 
 def _monitor_every(monitor: Any) -> int | str | None:
@@ -112,6 +117,7 @@ class RunLoop:
         self._monitored_at = -1  # the iteration whose iterate was monitored last
         #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
         self.failures_cost_one_point = optimizer.on_error in ("penalize", "reask")
+        self._first_failure: str | None = None  # why the first failed point failed
         #: a declared space's scalar parameters at the iterate become named history columns
         space = problem.space
         self.named_space = None if space.is_default else space
@@ -192,7 +198,17 @@ class RunLoop:
                 self.keep_evaluated(X, exc.cause)
                 raise
             y, grads = self.evaluate_each(X, exc.cause)
-        self.method_call(opt.tell, X, y, grads)  # reads the losses: the device caught up
+        try:
+            self.method_call(opt.tell, X, y, grads)  # reads the losses: the device caught up
+        except EvaluationError as exc:  # penalize with nothing to base the penalty on
+            if self._first_failure is None:
+                raise
+            raise EvaluationError(
+                f"{str(exc).rstrip('.')}. The forward model failed before any evaluation "
+                f"succeeded: {self._first_failure.rstrip('.')}.",
+                result=exc.result,
+            ) from exc
+        self.check_all_failed()
         if self.monitor_every == "auto":
             self.monitor_every = _auto_monitor_every(self.problem, X.shape[0])
         self.check_monitored()
@@ -237,12 +253,35 @@ class RunLoop:
         what a :class:`~blackbox_opt.PointsFailedError` holds is not evaluated again
         (:func:`~blackbox_opt.evaluation.evaluate_rest`)."""
         try:
-            y, _ = evaluate_rest(self.problem, X, cause)
+            y, errors = evaluate_rest(self.problem, X, cause)
         except Exception as exc:
             if is_forward_model_failure(exc):
                 raise _ModelFailure(exc) from exc
             raise
+        if errors and self._first_failure is None:
+            self._first_failure = errors[min(errors)]
         return y, None
+
+    def check_all_failed(self) -> None:
+        """End the run once its first :data:`ALL_FAILED_LIMIT` evaluations have all
+        failed: a forward model that never runs (a wrong signature, a missing file, a
+        loss of None) is not a lost frame, and ``on_error`` "penalize" or "reask" would
+        spend the whole budget on it and report success. Host counters only: no
+        synchronisation with the device."""
+        state = self.state
+        if state.nfail >= ALL_FAILED_LIMIT and state.nfail == state.nfev:
+            raise self.all_failed_error()
+
+    def all_failed_error(self) -> EvaluationError:
+        """The error of a run whose every evaluation failed."""
+        state = self.state
+        why = (self._first_failure or "it returned NaN or inf").rstrip(".")
+        return EvaluationError(
+            f"All {state.nfev} evaluations of {self.problem.name} so far failed (the "
+            f"first: {why}). That is a forward model that does not run, not "
+            f"lost frames, which on_error={self.optimizer.on_error!r} is for: fix the "
+            "model and run again."
+        )
 
     def keep_evaluated(self, X: torch.Tensor, cause: Exception) -> None:
         """Before a failure ends the run (``on_error`` "raise" or "stop"), tell the
@@ -379,7 +418,10 @@ class RunLoop:
 
     def finish(self, status: int, failure: Exception | None) -> None:
         """Fit the optimiser with the result; apply ``on_error`` to a failure."""
-        opt = self.optimizer
+        opt, state = self.optimizer, self.state
+        if failure is None and status in Status.SUCCESS and 0 < state.nfev == state.nfail:
+            # a run that ended before ALL_FAILED_LIMIT failures, with every one failed
+            status, failure = Status.ERROR, self.all_failed_error()
         detail = ""
         if status == Status.CONVERGED:  # the method says how: converged, or stalled
             status, detail = opt._convergence()

@@ -180,3 +180,58 @@ def test_a_run_a_failure_stopped_resumes_by_rendering_only_the_rest_of_its_batch
     for column in ("loss", "best", "nit"):
         assert np.array_equal(resumed.history[column], whole.history[column], equal_nan=True)
     assert resumed.nfev == whole.nfev + 1 and resumed.nfail == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "on_error", "extra"),
+    [("cmaes", "reask", {}), ("spsa", "penalize", {"penalty": 1.0})],
+)
+def test_a_model_that_never_runs_ends_the_run_instead_of_spending_the_budget(
+    method, on_error, extra
+):
+    from blackbox_opt import minimize
+    from blackbox_opt.optimizers.loop import ALL_FAILED_LIMIT
+
+    calls = []
+
+    def broken(x):
+        calls.append(1)
+        raise FileNotFoundError("scene.blend")
+
+    kw = dict(x0=np.zeros(3), method=method, budget=500, on_error=on_error, **extra)
+    with pytest.raises(EvaluationError, match=r"so far failed \(the first: FileNotFoundError"):
+        minimize(broken, **kw)
+    # it stops at the first batch that reaches the limit, not at the budget (500)
+    assert ALL_FAILED_LIMIT <= len(calls) <= 2 * ALL_FAILED_LIMIT  # monitoring included
+    kw = dict(x0=np.zeros(3), method="cmaes", budget=200, on_error=on_error, **extra)
+
+    # occasional lost frames are what the policies are for: the run goes on to the budget
+    def flaky(x):
+        calls.append(1)
+        if len(calls) % 4 == 0:
+            raise RuntimeError("frame lost")
+        return float(np.sum((x - 0.5) ** 2))
+
+    calls.clear()
+    res = minimize(flaky, **kw)
+    assert res.success and res.nfev >= 190 and res.nfail > 10 and res.fun < 0.01
+
+
+def test_a_short_run_whose_every_evaluation_failed_is_not_a_success():
+    from blackbox_opt import minimize
+
+    # CMA-ES stops by itself after one batch of equal penalties, before the limit:
+    # success would say the run ended normally, with nothing found
+    with pytest.raises(EvaluationError, match="All 7 evaluations of <lambda> so far failed"):
+        minimize(lambda x: None, x0=np.zeros(3), method="cmaes", on_error="penalize", penalty=1.0)
+    res = minimize(lambda x: math.nan, x0=np.zeros(3), method="cmaes", budget=7, on_error="stop")
+    assert res.success is False and res.nfail == 0  # "stop" ends at the first failure
+
+
+def test_penalize_without_a_finite_loss_says_why_the_model_failed():
+    from blackbox_opt import minimize
+
+    with pytest.raises(EvaluationError, match="no finite loss has been seen yet") as info:
+        minimize(lambda x: None, x0=np.zeros(3), method="cmaes", on_error="penalize")
+    assert "failed before any evaluation succeeded" in str(info.value)
+    assert "it returned object values such as None" in str(info.value)
