@@ -288,3 +288,22 @@ def test_a_checkpoint_of_a_converged_run_resumes_to_the_same_end(tmp_path):
     assert again.status == Status.CONVERGED
     assert (again.nfev, again.nit, again.fun) == (first.nfev, first.nit, first.fun)
     assert torch.equal(again.x, first.x)
+    assert again.nfev_monitor == first.nfev_monitor  # not even the final iterate again
+
+
+def test_the_same_command_on_a_finished_checkpoint_renders_nothing(tmp_path):
+    path = tmp_path / "run.ckpt"
+    calls = []
+
+    def render(x):
+        calls.append(1)
+        return float(np.sum((x - 0.5) ** 2))
+
+    kw = dict(x0=np.zeros(3), method="spsa", budget=60, random_state=0, verbose=False)
+    first = minimize(render, **kw, checkpoint=path)
+    n = len(calls)
+    assert n == first.nfev + first.nfev_monitor and first.status == Status.BUDGET
+    for _ in range(2):  # each run again returns the result without a render
+        again = minimize(render, **kw, checkpoint=path)
+        assert len(calls) == n and again.nfev_monitor == first.nfev_monitor
+        assert (again.fun, again.nit, again.status) == (first.fun, first.nit, first.status)

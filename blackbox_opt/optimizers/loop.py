@@ -148,10 +148,15 @@ class RunLoop:
                 self.first_batch()
                 self.monitor(new_row=True)
                 self.check_monitored()
-            elif self.state.pending is None and opt._converged():
-                # resumed from a state saved once the method had converged: the run is
-                # over, as it was (a budget or iteration limit is met in iterate)
-                status = Status.CONVERGED
+            else:
+                history = self.state.history
+                if len(history) and history["nit"][-1] == self.state.nit:
+                    if not math.isnan(history["loss"][-1]):  # the iterate was evaluated
+                        self._monitored_at = self.state.nit  # at the save: not again
+                if self.state.pending is None and opt._converged():
+                    # resumed from a state saved once the method had converged: the run
+                    # is over, as it was (a budget or iteration limit is met in iterate)
+                    status = Status.CONVERGED
             while status == Status.RUNNING:
                 status = self.iterate()
             if self._monitored_at != self.state.nit:

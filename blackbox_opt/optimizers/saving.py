@@ -8,6 +8,8 @@ format.
 
 from __future__ import annotations
 
+import torch
+
 from ..checkpoint import STATE_FORMAT, copy_state, plain_params
 from ..exceptions import InvalidParameterError
 from ..result import History
@@ -64,6 +66,8 @@ class Saving:
                     "nfev": state.nfev,
                     "nfev_monitor": state.nfev_monitor,
                     "nfail": state.nfail,
+                    "x0": state.x0,
+                    "bounds": state.bounds,
                     "best_x": state.best_x,
                     "best_f": state.best_f,
                     "worst_f": state.worst_f,
@@ -100,8 +104,8 @@ class Saving:
         Raises
         ------
         InvalidParameterError
-            For a state of another class, format, set of parameters or (when it is
-            applied) dimension, naming what differs; the optimiser is left as it was.
+            For a state of another class, format or set of parameters, or (when it is
+            applied) of another dimension, start point or bounds, naming what differs.
         """
         if not isinstance(state_dict, dict) or state_dict.get("format") != STATE_FORMAT:
             got = state_dict.get("format") if isinstance(state_dict, dict) else None
@@ -140,6 +144,16 @@ class Saving:
                 f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
                 f"dimensions; this optimiser's problem has {state.dim}."
             )
+        for name, saved, ours in (
+            ("another start x0", state_dict["run"].get("x0", state.x0), state.x0),
+            ("other bounds", state_dict["run"].get("bounds", state.bounds), state.bounds),
+        ):  # a state saved before these were kept is not checked
+            if not _same_tensor(saved, ours):
+                raise InvalidParameterError(
+                    f"This state was saved by a run with {name}: "
+                    f"{_brief(saved)} (here {_brief(ours)}). Resume with the saved run's "
+                    "start and bounds, or start a new run without this state."
+                )
         expected = set(self._get_state())
         saved_keys = set(state_dict["method"])
         if saved_keys != expected:
@@ -171,3 +185,17 @@ class Saving:
         bool
         """
         return "_resume" in self.__dict__
+
+
+def _same_tensor(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return a.shape == b.shape and bool(torch.equal(a.to(b), b))
+
+
+def _brief(value) -> str:
+    if value is None:
+        return "none"
+    values = value.detach().cpu().double().reshape(-1).tolist()
+    text = ", ".join(f"{v:.6g}" for v in values[:6])
+    return f"[{text}{', ...' if len(values) > 6 else ''}]"

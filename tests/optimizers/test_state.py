@@ -213,3 +213,26 @@ def test_keys_that_tell_returns_become_history_columns():
     spread = res.history["spread"]
     assert np.isnan(spread[0]) and np.all(spread[1:] >= 0)
     assert "spread" in res.history.to_pandas().columns
+
+
+def test_a_state_resumed_from_another_start_or_other_bounds_is_refused():
+    from blackbox_opt import CMAES, InvalidParameterError
+
+    def f(X):
+        return ((X - 3) ** 2).sum(1)
+
+    opt = CMAES(random_state=0).start(x0=[0.5, 0.5, 0.5], bounds=(0, 1))
+    X = opt.ask()
+    opt.tell(X, f(X))
+    saved = opt.state_dict()
+    for x0, bounds, what in (
+        ([5.0, 5.0, 5.0], (0, 10), r"another start x0: \[0.5, 0.5, 0.5\] \(here \[5, 5, 5\]\)"),
+        ([0.5, 0.5, 0.5], (0, 10), "other bounds"),
+    ):
+        again = CMAES(random_state=0)
+        again.load_state_dict(saved)
+        with pytest.raises(InvalidParameterError, match=what):
+            again.start(x0=x0, bounds=bounds)
+    same = CMAES(random_state=0)
+    same.load_state_dict(saved)
+    assert same.start(x0=[0.5, 0.5, 0.5], bounds=(0, 1)).result().nit == 1
