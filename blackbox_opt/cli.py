@@ -317,6 +317,8 @@ def _format_value(value: Any) -> str:
 
 def _print_result(result: Any) -> None:
     keys = ["method", "problem", "fun", "x", "nit", "nfev", "nfev_monitor", "message", "time"]
+    if result.get("nfail"):  # lost frames under penalize or reask: say how many
+        keys.insert(keys.index("nfev_monitor") + 1, "nfail")
     params = result.get("params") or {}
     if list(params) == ["x"]:  # plain reals: the same as x
         params = {}

@@ -702,7 +702,8 @@ def _scalar(value: Any, name: str) -> float:
     if array.size != 1:
         raise EvaluationError(
             f"{name} must return one scalar per point; it returned shape {array.shape}. "
-            "Pass vectorized=True if it evaluates a batch."
+            "Pass vectorized=True (--option vectorized=True on the command line) if it "
+            "evaluates a batch."
         )
     return float(array.reshape(()))
 
@@ -713,7 +714,8 @@ def _scalar_tensor(value: Any, problem: FunctionProblem) -> torch.Tensor:
     if y.numel() != 1:
         raise EvaluationError(
             f"{problem.name} must return one scalar per point; it returned shape "
-            f"{tuple(y.shape)}. Pass vectorized=True if it evaluates a batch."
+            f"{tuple(y.shape)}. Pass vectorized=True (--option vectorized=True on the "
+            "command line) if it evaluates a batch."
         )
     return y.reshape(()).to(device=problem.device, dtype=problem.dtype)
 

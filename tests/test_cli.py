@@ -402,6 +402,7 @@ def test_a_crash_of_the_forward_model_still_prints_and_writes_the_result(tmp_pat
     assert main([*argv, "--out", str(tmp_path / "penalized")]) == 0
     record = json.loads((tmp_path / "penalized.json").read_text(encoding="utf-8"))
     assert record["success"] is True and record["nfail"] == 1 and record["nfev"] >= 195
+    assert "nfail: 1" in capsys.readouterr().out  # the lost frames are printed
 
 
 def test_checkpoint_resumes_and_goes_on_to_a_larger_max_iter(tmp_path, capsys):

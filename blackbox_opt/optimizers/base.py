@@ -406,8 +406,11 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             self.__dict__.pop(attr, None)
         self._start(state)
         resume = self.__dict__.pop("_resume", None)  # applied once: a later run is new
-        if resume is not None:
-            self._apply_state(resume)
+        try:
+            if resume is not None:
+                self._apply_state(resume)
+        finally:
+            self.__dict__.pop("_resume_source", None)
         state.t0 = time.perf_counter()  # set-up (first imports, allocations) is not run time
         return self
 
@@ -511,7 +514,9 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         budget = budget if budget is not None else self.budget
         if budget is None and self.max_iter is None and self.max_time is None:
             budget = DEFAULT_BUDGET
+        self._resume_source = None
         if checkpoint is not None and os.path.exists(checkpoint):
+            self._resume_source = os.fspath(checkpoint)  # named in a refusal's message
             self.load_state_dict(torch.load(checkpoint, weights_only=True))
         if evaluator is None:
             self.start(problem, x0, bounds=bounds, budget=budget)

@@ -133,7 +133,8 @@ class Nevergrad(BaseOptimizer):
         if budget is None:
             raise InvalidParameterError(
                 "nevergrad's optimisers plan with their budget (NGOpt picks its algorithm "
-                "from it): give budget= or max_iter=, not only max_time or target."
+                "from it): give budget= or max_iter= (to the optimiser, or budget= to "
+                "start() when driving it by ask/tell); max_time and target alone set none."
             )
         seed = self._library_seed(state)
         space = None if state.problem is None else state.problem.space

@@ -115,7 +115,7 @@ class Saving:
             )
         if state_dict.get("class") != type(self).__name__:
             raise InvalidParameterError(
-                f"This state is of a {state_dict.get('class')}; this optimiser is a "
+                f"{self._this_state()} is of a {state_dict.get('class')}; this optimiser is a "
                 f"{type(self).__name__}."
             )
         ours = plain_params(self.get_params(deep=False))
@@ -129,8 +129,9 @@ class Saving:
                 f"{n}={state_dict['params'].get(n)!r} (here {ours.get(n)!r})" for n in differ
             )
             raise InvalidParameterError(
-                f"This state was saved by a {type(self).__name__} with other parameters: "
-                f"{listing}. Build the optimiser with the saved parameters to resume."
+                f"{self._this_state()} was saved by a {type(self).__name__} with other "
+                f"parameters: {listing}. Build the optimiser with the saved parameters to "
+                "resume."
             )
         if self.__dict__.get("_state") is not None:
             self._apply_state(state_dict)
@@ -141,8 +142,8 @@ class Saving:
         state = self._state
         if state_dict.get("dim") != state.dim:
             raise InvalidParameterError(
-                f"This state is of a {state_dict.get('class')} in {state_dict.get('dim')} "
-                f"dimensions; this optimiser's problem has {state.dim}."
+                f"{self._this_state()} is of a {state_dict.get('class')} in "
+                f"{state_dict.get('dim')} dimensions; this optimiser's problem has {state.dim}."
             )
         for name, saved, ours in (
             ("another start x0", state_dict["run"].get("x0", state.x0), state.x0),
@@ -150,7 +151,7 @@ class Saving:
         ):  # a state saved before these were kept is not checked
             if not _same_tensor(saved, ours):
                 raise InvalidParameterError(
-                    f"This state was saved by a run with {name}: "
+                    f"{self._this_state()} was saved by a run with {name}: "
                     f"{_brief(saved)} (here {_brief(ours)}). Resume with the saved run's "
                     "start and bounds, or start a new run without this state."
                 )
@@ -158,8 +159,8 @@ class Saving:
         saved_keys = set(state_dict["method"])
         if saved_keys != expected:
             raise InvalidParameterError(
-                f"This {type(self).__name__} state has the fields {sorted(saved_keys)}; "
-                f"this version of the method saves {sorted(expected)}."
+                f"{self._this_state()} ({type(self).__name__}) has the fields "
+                f"{sorted(saved_keys)}; this version of the method saves {sorted(expected)}."
             )
         run = state_dict["run"]
         on_run = dict(device=state.device, dtype=state.dtype)
@@ -175,6 +176,11 @@ class Saving:
         state.generator.set_state(run["generator"])
         state.history = History.from_dict(run["history"])
         self._set_state(state_dict["method"])
+
+    def _this_state(self) -> str:
+        """How errors name the state: the checkpoint file ``fit`` resumes from, if any."""
+        source = self.__dict__.get("_resume_source")
+        return "This state" if source is None else f"The checkpoint {source}"
 
     @property
     def resuming(self) -> bool:

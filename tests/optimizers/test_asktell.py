@@ -179,8 +179,15 @@ def test_the_checkpoint_is_replaced_atomically(tmp_path):
     assert path.exists() and not (tmp_path / "run.pt.partial").exists()
     saved = torch.load(path, weights_only=True)
     assert saved["run"]["nit"] == 4
-    with pytest.raises(InvalidParameterError, match="This state is of a SPSA"):
+    with pytest.raises(InvalidParameterError, match=f"The checkpoint {path} is of a SPSA"):
         PRDPT(max_iter=4, verbose=False).fit(quadratic_problem(), checkpoint=path)
+    with pytest.raises(InvalidParameterError, match="The checkpoint .* another start x0"):
+        SPSA(random_state=0, max_iter=4, verbose=False).fit(
+            quadratic_problem(), x0=torch.full((3,), 0.25, dtype=torch.float64), checkpoint=path
+        )
+    by_hand = PRDPT(max_iter=4)  # a state loaded by hand is "this state", not the file
+    with pytest.raises(InvalidParameterError, match="This state is of a SPSA"):
+        by_hand.load_state_dict(saved)
 
 
 def test_matching_is_exact_even_when_every_key_collides(monkeypatch):
