@@ -678,22 +678,46 @@ def _to_numpy(value: Any) -> Any:
 
 
 def _check_numbers(value: Any, name: str) -> None:
-    """Refuse a loss that is not a real number (a string, a bool), as ``tell`` does."""
+    """Refuse a loss that is not a real number (a string, a bool), as ``tell`` does.
+
+    None among a batch's losses is a failed point (NaN), as before; a scalar None is
+    refused like any other non-number."""
     if torch.is_tensor(value):
         bad = value.dtype == torch.bool or value.is_complex()
-        kind = str(value.dtype)
+        kind, example = str(value.dtype), value.reshape(-1)[0] if value.numel() else value
     else:
         array = np.asarray(value)
-        bad = array.dtype.kind not in "iuf"
         names = {"U": "text", "S": "bytes", "b": "bool", "O": "object", "c": "complex"}
         kind = names.get(array.dtype.kind, array.dtype.name)
+        flat = array.reshape(-1)
+        bad, example = array.dtype.kind not in "iuf", flat[0] if flat.size else value
+        if array.dtype.kind == "O":  # numbers and None mixed, or something else
+            for item in flat:
+                if not _number_or_none(item, allow_none=array.ndim > 0):
+                    kind, example = type(item).__name__, item
+                    break
+            else:
+                bad = False
     if bad:
-        example = value if np.ndim(value) == 0 else np.asarray(value).ravel()[0]
+        example = example.item() if isinstance(example, np.generic) else example
+        what = "None" if example is None else f"{kind} values such as {example!r}"
         raise EvaluationError(
-            f"{name} must return real losses; it returned {kind} values such as "
-            f"{example!r}. Return a float (float(text) for a loss read from a program's "
-            "output; NaN for a failed evaluation)."
+            f"{name} must return real losses; it returned {what}. Return a float "
+            "(float(text) for a loss read from a program's output; NaN for a failed "
+            "evaluation)."
         )
+
+
+def _number_or_none(item: Any, *, allow_none: bool) -> bool:
+    if item is None:
+        return allow_none
+    if isinstance(item, (str, bytes, bool, np.bool_)) or torch.is_tensor(item):
+        return False
+    try:
+        float(item)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _scalar(value: Any, name: str) -> float:

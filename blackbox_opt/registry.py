@@ -183,6 +183,16 @@ class Registry(Mapping):
             return decorator
         if not isinstance(name, str) or not name:
             raise InvalidParameterError(f"A {self.kind} name must be a non-empty string.")
+        loose = [n for n in self._entries if n != name and _loose(n) == _loose(name)]
+        if loose:  # names match loosely: "Red_Ish" would shadow "red-ish"
+            if not overwrite:
+                raise InvalidParameterError(
+                    f"A {self.kind} named {loose[0]!r} is already registered, and names "
+                    f"match ignoring case, hyphens and underscores: {name!r} would be the "
+                    "same name. Choose another, or pass overwrite=True to replace it."
+                )
+            for other in loose:
+                del self._entries[other]
         if name in self._entries and not overwrite:
             entry = self._entries[name]
             if entry.points_to(entry_point) and entry.kwargs == dict(kwargs or {}):
@@ -195,17 +205,17 @@ class Registry(Mapping):
         return None
 
     def unregister(self, name: str) -> None:
-        """Remove ``name``; unknown names raise :class:`UnknownNameError`."""
-        self.entry(name)
-        del self._entries[name]
+        """Remove ``name`` (see :meth:`resolve`); unknown names raise
+        :class:`UnknownNameError`."""
+        del self._entries[self.resolve(name)]
 
     def resolve(self, name: str) -> str:
         """Return the registered name that ``name`` means.
 
         An exact name is itself. Otherwise case, hyphens, underscores and spaces are
         ignored (``"CMAES"``, ``"CMA-ES"`` and ``"ZeroGrads"`` mean ``"cmaes"`` and
-        ``"zerograds"``; ``"mi_gi"`` means ``"mi-gi"``), provided exactly one registered
-        name matches that way.
+        ``"zerograds"``; ``"mi_gi"`` means ``"mi-gi"``); :meth:`register` refuses a name
+        that matches a registered one that way.
 
         Parameters
         ----------
@@ -220,7 +230,7 @@ class Registry(Mapping):
         Raises
         ------
         UnknownNameError
-            For a name that matches none (or, ignoring case, several), with suggestions.
+            For a name that matches none, with suggestions.
         """
         self._load_group()
         if isinstance(name, str):

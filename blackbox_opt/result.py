@@ -209,7 +209,7 @@ class History:
     def _note_keys(self, row: dict) -> None:
         for key in row:
             if key == "x":
-                self._has_x = True
+                self._has_x = self._has_x or row["x"] is not None
             elif key not in HISTORY_COLUMNS and key not in self._extra:
                 self._extra[key] = None
 
@@ -327,7 +327,9 @@ class History:
         return history
 
     def rows(self) -> list[dict]:
-        """Return the rows (a copy): the latest as recorded, older ones as floats.
+        """Return the rows (a copy): the latest 512 as recorded, older ones as they were
+        frozen: floats, with NaN for a column a row did not set, and the iterate (when
+        kept) as a float64 tensor.
 
         Returns
         -------
@@ -378,16 +380,46 @@ _BLOCK_ROWS = 512
 
 
 def _stack(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """The tensors stacked, detached, as float64, with as few operations as possible."""
+    """The tensors flattened and stacked, detached, shape ``(k, numel)``: in their own
+    dtype when they share it and a device (no conversion on the device), else float64."""
     with torch.no_grad():
         first = tensors[0]
-        same = all(
-            t.dtype == first.dtype and t.device == first.device and t.shape == first.shape
-            for t in tensors
-        )
-        if same:
-            return torch.stack(tensors).double()
-        return torch.stack([t.reshape(first.shape).double().to(first.device) for t in tensors])
+        flat = [t.reshape(-1) for t in tensors]  # views: no copies, no kernels
+        if all(t.dtype == first.dtype and t.device == first.device for t in tensors):
+            return torch.stack(flat)
+        return torch.stack([t.double().to(first.device) for t in flat])
+
+
+def _scalar_or_nan(value: Any, name: str) -> float:
+    """A plain value of a history column as a float; a non-number is NaN, with a warning
+    (once a column), rather than an error in the middle of a run."""
+    if value is None:
+        return math.nan
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        _warn_not_a_number(name, f"a {type(value).__name__} ({value!r})")
+        return math.nan
+
+
+def _warn_not_a_number(name: str, what: str) -> None:
+    if name in _WARNED_COLUMNS:
+        return
+    _WARNED_COLUMNS.add(name)
+    import warnings
+
+    from .exceptions import BlackboxOptWarning
+
+    warnings.warn(
+        f"The history column {name!r} holds {what}, not a number: such values are kept "
+        "as NaN. A method's _tell should return numbers (or 0-d tensors).",
+        BlackboxOptWarning,
+        stacklevel=3,
+    )
+
+
+#: Columns already warned about by :func:`_warn_not_a_number`.
+_WARNED_COLUMNS: set[str] = set()
 
 
 class _Block:
@@ -411,19 +443,22 @@ class _Block:
         columns: dict[str, Any] = {}
         for name in names:
             values = [row.get(name, math.nan) for row in rows]
-            tensors = [i for i, v in enumerate(values) if torch.is_tensor(v)]
-            plain = [math.nan if v is None or torch.is_tensor(v) else float(v) for v in values]
+            tensors = [i for i, v in enumerate(values) if torch.is_tensor(v) and v.numel() == 1]
+            plain = [math.nan if torch.is_tensor(v) else _scalar_or_nan(v, name) for v in values]
+            if len(tensors) < sum(torch.is_tensor(v) for v in values):
+                _warn_not_a_number(name, "a tensor of several values")  # kept as NaN
             base = np.asarray(plain, dtype=np.float64)
             if tensors:  # one stack on the device; the host copy waits for a read
-                columns[name] = (base, np.asarray(tensors), _stack([values[i] for i in tensors]))
+                stacked = _stack([values[i] for i in tensors]).reshape(-1)
+                columns[name] = (base, np.asarray(tensors), stacked)
             else:
                 columns[name] = base
-        found = [i for i, row in enumerate(rows) if "x" in row]
+        found = [i for i, row in enumerate(rows) if row.get("x") is not None]
         x = None
         if found:
             points = [rows[i]["x"] for i in found]
             if all(torch.is_tensor(v) for v in points):
-                values = _stack(points).reshape(len(points), -1)
+                values = _stack(points)
             else:
                 values = torch.as_tensor(
                     np.asarray([np.asarray(v, dtype=np.float64).reshape(-1) for v in points])
@@ -437,7 +472,7 @@ class _Block:
             return np.full(self.n, np.nan)
         if isinstance(value, tuple):  # first read: the one device-to-host copy
             base, where, stacked = value
-            base[where] = stacked.cpu().numpy()
+            base[where] = stacked.cpu().double().numpy()
             self.columns[name] = value = base
         return value
 
@@ -449,7 +484,7 @@ class _Block:
             return self.x
         where, values = self.x
         out = np.full((self.n, values.shape[1]), np.nan)
-        out[where] = values.cpu().numpy()
+        out[where] = values.cpu().double().numpy()
         self.x = out
         return out
 

@@ -166,3 +166,21 @@ def test_a_long_run_is_saved_compactly_and_resumes_its_history_exactly():
     for column in ("nit", "nfev", "best", "grad_norm", "sigma", "param_error"):
         assert np.array_equal(a[column], b[column], equal_nan=True), column
     assert resumed.result_.fun == full.result_.fun
+
+
+def test_odd_values_of_a_methods_column_do_not_stop_a_long_run():
+    # a (1,)-shaped tensor is a number; a string or a vector is kept as NaN with a
+    # warning once the rows are frozen, not an error in the middle of the run
+    from blackbox_opt import BlackboxOptWarning
+
+    h = History()
+    with pytest.warns(BlackboxOptWarning, match="'phase' holds a str"):
+        for i in range(1200):
+            x = None if i % 2 else torch.tensor([1.0, 2.0], dtype=torch.float32)
+            h.append(nit=i, sigma=torch.tensor([0.5]), phase="explore", x=x)
+    assert np.array_equal(h["sigma"], np.full(1200, 0.5)) and np.isnan(h["phase"]).all()
+    assert h.x.shape == (1200, 2) and np.isnan(h.x[1::2]).all()
+    assert np.array_equal(h.x[::2], np.tile([1.0, 2.0], (600, 1)))
+    plain = History()
+    plain.append(nit=0, x=None)
+    assert not plain.has_x

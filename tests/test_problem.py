@@ -226,3 +226,17 @@ def test_a_function_whose_arguments_do_not_match_the_space_is_refused_at_once():
         res = minimize(fun, method="cmaes", space=space, budget=30, random_state=0, verbose=False)
         assert res.success and res.nfail == 0
     FunctionProblem(lambda point: point["a"], space=space, params_as="dict")  # one dict
+
+
+def test_none_among_a_batchs_losses_is_a_failed_point_and_numbers_of_any_type_are_losses():
+    from decimal import Decimal
+
+    batch = FunctionProblem(lambda X: [1.0, None, 2.0], x0=np.zeros(2), vectorized=True)
+    assert np.array_equal(batch(np.zeros((3, 2))).numpy(), [1.0, np.nan, 2.0], equal_nan=True)
+    one = FunctionProblem(lambda x: Decimal("1.5"), x0=np.zeros(2))
+    assert one(np.zeros((2, 2))).tolist() == [1.5, 1.5]
+    mixed = FunctionProblem(
+        lambda X: np.array([1.0, "frame lost"], dtype=object), x0=[0.0], vectorized=True
+    )
+    with pytest.raises(EvaluationError, match="it returned str values such as 'frame lost'"):
+        mixed(np.zeros((2, 1)))

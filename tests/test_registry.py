@@ -35,12 +35,13 @@ def test_names_match_ignoring_case_hyphens_and_underscores():
     assert reg.resolve("CMA-ES") == "cmaes" and reg.get("CMAES") is int
     assert reg.resolve("mi_gi") == "mi-gi" and "MI-GI" in reg
     assert reg.get("Nope", None) is None and "Nope" not in reg
-    # two names that differ only in case: only the exact ones match
-    reg.register("Ab", str)
-    reg.register("ab", bytes)
-    assert reg.get("Ab") is str and reg.get("ab") is bytes
-    with pytest.raises(UnknownNameError, match="Unknown thing 'AB'"):
-        reg.get("AB")
+    # a name that matches a registered one loosely would shadow it: refused
+    with pytest.raises(InvalidParameterError, match="'cmaes' is already registered"):
+        reg.register("CMA_ES", str)
+    reg.register("CMA_ES", str, overwrite=True)  # replaces it, under the new name
+    assert list(reg) == ["CMA_ES", "mi-gi"] and reg.get("cmaes") is str
+    reg.unregister("Mi_Gi")
+    assert list(reg) == ["CMA_ES"]
 
 
 def test_a_method_and_a_problem_by_their_class_names_run_under_the_registered_names():

@@ -825,6 +825,7 @@ def _meta_sgd(
         nfev_monitor=len(history),
         nit=len(history) - 1,
         x_last=theta.clone(),
+        x0=x0.clone(),
         history=history,
         method="MetaInitializer",
         problem=problem.name,

@@ -514,10 +514,13 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
         budget = budget if budget is not None else self.budget
         if budget is None and self.max_iter is None and self.max_time is None:
             budget = DEFAULT_BUDGET
-        self._resume_source = None
         if checkpoint is not None and os.path.exists(checkpoint):
             self._resume_source = os.fspath(checkpoint)  # named in a refusal's message
-            self.load_state_dict(torch.load(checkpoint, weights_only=True))
+            try:
+                self.load_state_dict(torch.load(checkpoint, weights_only=True))
+            except BaseException:
+                self.__dict__.pop("_resume_source", None)
+                raise
         if evaluator is None:
             self.start(problem, x0, bounds=bounds, budget=budget)
             RunLoop(self, problem, budget, callback, checkpoint, checkpoint_every).run()

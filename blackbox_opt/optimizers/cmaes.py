@@ -328,8 +328,9 @@ class CMAES(BaseOptimizer):
             1 + abs(f_opt)
         )
         if "tolflatfitness" in rules and not at_optimum:  # the losses were all equal
+            more = "more restarts" if self.restarts else "restarts="
             hint = (
-                " restarts= starts again with a larger population; a smoothing method "
+                f" {more} start again with a larger population; a smoothing method "
                 "(prdpt, zerograds) can descend a plateau."
             )
             return Status.STALLED, detail + hint

@@ -99,7 +99,9 @@ class Saving:
             end goes on to larger limits. A schedule that follows the run's length
             (sigma annealing, SPSA's gains) then stretches to the new end from the
             iteration the run is at, so such a run is not the one a single run to the
-            larger limit would have made; with the same limits it is exactly that.
+            larger limit would have made; with the same limits it is exactly that. A
+            nevergrad optimiser keeps the plan it made for the saved budget (NGOpt's
+            choice of algorithm) and is asked for more points past it.
 
         Raises
         ------
@@ -194,9 +196,14 @@ class Saving:
 
 
 def _same_tensor(a, b) -> bool:
+    """Equal, compared in the lower precision of the two (a float32 run resumed in
+    float64 has the same start)."""
     if a is None or b is None:
         return a is None and b is None
-    return a.shape == b.shape and bool(torch.equal(a.to(b), b))
+    if a.shape != b.shape:
+        return False
+    low = a.dtype if torch.finfo(a.dtype).bits <= torch.finfo(b.dtype).bits else b.dtype
+    return bool(torch.equal(a.to(device=b.device, dtype=low), b.to(low)))
 
 
 def _brief(value) -> str:

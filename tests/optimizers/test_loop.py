@@ -234,4 +234,4 @@ def test_penalize_without_a_finite_loss_says_why_the_model_failed():
     with pytest.raises(EvaluationError, match="no finite loss has been seen yet") as info:
         minimize(lambda x: None, x0=np.zeros(3), method="cmaes", on_error="penalize")
     assert "failed before any evaluation succeeded" in str(info.value)
-    assert "it returned object values such as None" in str(info.value)
+    assert "it returned None. Return a float" in str(info.value)
