@@ -6,6 +6,7 @@ Examples
 
     $ python -m bench demo --jobs 2            # quick experiments, figures, summary
     $ python -m bench run plateaus --scale full --seeds 5 --jobs 4
+    $ python -m bench run fig7-caustic --scale paper --seed-list 3,4   # those seeds alone
     $ python -m bench run --scale full --scheduler tcp://head:8786
     $ python -m bench run rastrigin --add-methods random --retry-failed
     $ python -m bench figures
@@ -42,6 +43,27 @@ __all__ = ["HANDLERS", "build_parser", "main"]
 
 def _csv_list(text: str) -> list[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _seed_list(text: str) -> list[int]:
+    """``"3,4"``, ``"2-4"`` or ``"0,5-7"`` as the list of those seeds."""
+    seeds: list[int] = []
+    for item in _csv_list(text):
+        low, dash, high = item.partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a seed or a range of seeds such as 2-4"
+            ) from None
+        if first < 0 or last < first:
+            raise argparse.ArgumentTypeError(
+                f"{item!r}: seeds are non-negative and a range goes upwards (e.g. 2-4)"
+            )
+        seeds.extend(range(first, last + 1))
+    if not seeds:
+        raise argparse.ArgumentTypeError("names no seed")
+    return seeds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,7 +257,16 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         "paper: a paper's own budget, for the experiments that have it (days; runs "
         "resume from their checkpoints) (default: quick)",
     )
-    parser.add_argument("--seeds", type=int, default=None, help="seeds per run")
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=int, default=None, help="seeds per run: 0 to SEEDS - 1")
+    seeds.add_argument(
+        "--seed-list",
+        type=_seed_list,
+        default=None,
+        metavar="SEEDS",
+        help="these seeds alone, instead of --seeds: comma-separated and/or ranges, "
+        "e.g. 3,4 or 2-4 (to split an experiment's runs across machines)",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument(
         "--scheduler",
@@ -311,7 +342,7 @@ def _run_experiments(args: argparse.Namespace) -> dict:
     result = run(
         args.experiments or from_files or None,
         scale=args.scale,
-        seeds=args.seeds,
+        seeds=args.seed_list if args.seed_list is not None else args.seeds,
         jobs=args.jobs,
         out=args.out,
         methods=args.methods,

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, NamedTuple
 
 from blackbox_opt.exceptions import did_you_mean
@@ -42,6 +43,7 @@ __all__ = [
     "Experiment",
     "PaperResult",
     "ProblemSpec",
+    "check_seeds",
     "get_experiment",
     "load_experiments",
     "loaded_files",
@@ -269,7 +271,9 @@ class Experiment:
         """
         return self.method_ids.get(method, method)
 
-    def run_seeds(self, scale: str, method: str, seeds: int | None = None) -> range:
+    def run_seeds(
+        self, scale: str, method: str, seeds: int | Sequence[int] | None = None
+    ) -> Sequence[int]:
         """The seeds of ``method``'s runs at ``scale``.
 
         Parameters
@@ -277,17 +281,34 @@ class Experiment:
         scale : str
             One of the experiment's :attr:`scales`.
         method : str
-        seeds : int, optional
-            Seeds per run, replacing the experiment's own.
+        seeds : int or sequence of int, optional
+            A number of seeds (``0`` to ``seeds - 1``) or the seeds themselves, replacing
+            the experiment's own; see :func:`check_seeds`.
 
         Returns
         -------
-        range
-            ``range(1)`` for a :attr:`deterministic` method, else ``range(seeds)``.
+        sequence of int
+            ``range(seeds)`` for a number, the seeds given for a sequence. A
+            :attr:`deterministic` method has one run, seed 0: ``range(1)``, or, for a
+            sequence of seeds, ``[0]`` if it holds 0 and none if not (so that runs
+            split across machines by their seeds run it once).
+
+        Examples
+        --------
+        >>> e = get_experiment("fig7-caustic")
+        >>> list(e.run_seeds("full", "prdpt", [3, 4]))
+        [3, 4]
+        >>> list(e.run_seeds("full", "prdpt", 2))
+        [0, 1]
         """
         self._check_scale(scale)
+        seeds = check_seeds(seeds)
         if method in self.deterministic:
+            if isinstance(seeds, tuple):
+                return [0] if 0 in seeds else []
             return range(1)
+        if isinstance(seeds, tuple):
+            return list(seeds)
         return range(seeds if seeds is not None else self.seeds[scale])
 
     def _check_scale(self, scale: str) -> None:
@@ -295,6 +316,51 @@ class Experiment:
             raise ValueError(
                 f"experiment {self.name!r} has the scales {self.scales}; got {scale!r}."
             )
+
+
+def check_seeds(seeds: Any) -> int | tuple[int, ...] | None:
+    """Check the runner's ``seeds``: None, a number of seeds, or the seeds themselves.
+
+    Parameters
+    ----------
+    seeds : None, int or sequence of int
+        A number, at least 1 (the seeds ``0`` to ``seeds - 1``), or a non-empty
+        sequence of distinct non-negative integers (those seeds alone, e.g. to split an
+        experiment's runs across machines).
+
+    Returns
+    -------
+    None, int or tuple of int
+
+    Raises
+    ------
+    ValueError
+        For a number below 1, an empty sequence, a negative, repeated or non-integer
+        seed.
+
+    Examples
+    --------
+    >>> check_seeds(5), check_seeds([3, 4])
+    (5, (3, 4))
+    """
+    if seeds is None:
+        return None
+    if isinstance(seeds, Integral) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1; got {seeds}.")
+        return int(seeds)
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be a number of seeds or a sequence of seeds; got {seeds!r}.")
+    values = list(seeds)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, Integral) or v < 0]
+    if not values or bad:
+        raise ValueError(
+            f"seeds must be a non-empty sequence of non-negative integers; got {values!r}."
+        )
+    repeated = sorted({int(v) for v in values if values.count(v) > 1})
+    if repeated:
+        raise ValueError(f"seeds repeats {repeated}.")
+    return tuple(int(v) for v in values)
 
 
 def runner_scales(experiments: Iterable[Experiment] | None = None) -> tuple[str, ...]:

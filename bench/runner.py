@@ -45,7 +45,14 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from .experiments import EXPERIMENTS, Experiment, ProblemSpec, get_experiment, runner_scales
+from .experiments import (
+    EXPERIMENTS,
+    Experiment,
+    ProblemSpec,
+    check_seeds,
+    get_experiment,
+    runner_scales,
+)
 
 __all__ = [
     "TABLE_COLUMNS",
@@ -148,7 +155,7 @@ class Task:
 def plan(
     experiments: Iterable[str | Experiment] | None = None,
     scale: str = "quick",
-    seeds: int | None = None,
+    seeds: int | Sequence[int] | None = None,
     methods: Sequence[str] | None = None,
     add_methods: Sequence[str] | None = None,
 ) -> list[Task]:
@@ -162,8 +169,10 @@ def plan(
     scale : str, default="quick"
         ``"quick"``, ``"full"`` or an experiment's own (see
         :func:`bench.experiments.runner_scales`).
-    seeds : int, optional
-        Seeds per run, replacing the experiments' own.
+    seeds : int or sequence of int, optional
+        Seeds per run, replacing the experiments' own: a number (the seeds ``0`` to
+        ``seeds - 1``) or the seeds themselves, e.g. ``[3, 4]`` to run those seeds alone
+        on one machine (see :meth:`bench.experiments.Experiment.run_seeds`).
     methods : sequence of str, optional
         Keep only these methods (and the ``add_methods``): each must be one that a
         chosen experiment runs, or one of ``add_methods``.
@@ -185,8 +194,7 @@ def plan(
     blackbox_opt.UnknownNameError
         For a name in ``add_methods`` that is not a registered method.
     """
-    if seeds is not None and seeds < 1:
-        raise ValueError(f"seeds must be >= 1; got {seeds}.")
+    seeds = check_seeds(seeds)
     if experiments:
         chosen = [e if isinstance(e, Experiment) else get_experiment(e) for e in experiments]
     else:
@@ -587,7 +595,7 @@ def run(
     experiments: Iterable[str | Experiment] | None = None,
     *,
     scale: str = "quick",
-    seeds: int | None = None,
+    seeds: int | Sequence[int] | None = None,
     jobs: int = 1,
     out: str | Path = "results",
     methods: Sequence[str] | None = None,
@@ -606,8 +614,9 @@ def run(
         Default: all.
     scale : str, default="quick"
         As in :func:`plan`.
-    seeds : int, optional
-        Seeds per run (default: each experiment's own at ``scale``).
+    seeds : int or sequence of int, optional
+        Seeds per run, a number or the seeds themselves (default: each experiment's own
+        at ``scale``; see :func:`plan`).
     jobs : int, default=1
         Worker processes; 1 runs in this process.
     out : str or Path, default="results"

@@ -986,3 +986,72 @@ def test_a_run_whose_worker_died_goes_on_from_its_checkpoint(tmp_path):
         for d in (run_dir, tmp_path / "fresh" / run_dir.relative_to(tmp_path))
     )
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_seed_list_runs_those_seeds_alone_and_joins_the_others(tmp_path, capsys, monkeypatch):
+    # split across two invocations (two machines sharing --out): seeds 0 and 1, then 2;
+    # together they are the runs of --seeds 3, which then finds nothing left to run
+    tiny = dataclasses.replace(TINY, deterministic=("spsa",))
+    monkeypatch.setitem(EXPERIMENTS, "tiny", tiny)
+    first = runner.run(["tiny"], seeds=[0, 1], out=tmp_path, progress=False)
+    assert sorted((r["method"], r["seed"]) for r in first["ran"]) == [
+        ("prdpt", 0),
+        ("prdpt", 1),
+        ("spsa", 0),
+    ]
+    second = runner.run(["tiny"], seeds=[2], out=tmp_path, progress=False)
+    # the deterministic method's one run is seed 0's, made by the first
+    assert [(r["method"], r["seed"]) for r in second["ran"]] == [("prdpt", 2)]
+    assert (
+        bench_main(["run", "tiny", "--seeds", "3", "--out", str(tmp_path), "--no-progress"]) == 0
+    )
+    assert "0 run(s) made, 4 already finished" in capsys.readouterr().out
+    # the same seeds and the same results as one run of both
+    together = runner.run(["tiny"], seeds=[2, 1], out=tmp_path / "b", progress=False)
+    assert [(r["method"], r["seed"]) for r in together["ran"]] == [("prdpt", 2), ("prdpt", 1)]
+    a = pd.read_parquet(first["history"]).query("method == 'prdpt' and seed == 1")
+    b = pd.read_parquet(together["history"]).query("method == 'prdpt' and seed == 1")
+    np.testing.assert_array_equal(a["loss"].to_numpy(), b["loss"].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"), [("3,4", [3, 4]), ("2-4", [2, 3, 4]), ("0, 5-6", [0, 5, 6]), ("7", [7])]
+)
+def test_seed_list_on_the_command_line(text, seeds):
+    from bench.__main__ import build_parser
+
+    args = build_parser().parse_args(["run", "tiny", "--seed-list", text])
+    assert args.seed_list == seeds and args.seeds is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--seed-list", "4-2"], "range goes upwards"),
+        (["--seed-list", "a"], "not a seed"),
+        (["--seed-list", ","], "names no seed"),
+        (["--seed-list", "-1"], "not a seed"),
+        (["--seeds", "2", "--seed-list", "3"], "not allowed with"),
+    ],
+)
+def test_bad_seed_lists_are_refused_on_the_command_line(argv, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench_main(["run", "tiny", "--out", str(tmp_path), *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ([], "non-empty"),
+        ([1, 1], "repeats \\[1\\]"),
+        ([-1], "non-negative"),
+        ([1.5], "integers"),
+        ("3", "number of seeds or a sequence"),
+        (0, ">= 1"),
+    ],
+)
+def test_bad_seeds_are_refused_by_the_runner(seeds, message):
+    with pytest.raises(ValueError, match=message):
+        runner.plan([TINY], seeds=seeds)
