@@ -215,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outofbox.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     outofbox.add_argument(
-        "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per run, a method's own included (ZeroGrads' "
+        "surrogate fit) (default: 1)",
     )
     outofbox.add_argument(
         "--problems", type=_csv_list, default=None, help="comma-separated (default: all)"
@@ -303,7 +307,11 @@ def _run_options(parser: argparse.ArgumentParser) -> None:
         help="run again the runs recorded as failed (skipped runs stay skipped)",
     )
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch intra-op threads per run (default: 1)"
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads per run, a method's own included (ZeroGrads' "
+        "surrogate fit) (default: 1)",
     )
     parser.add_argument(
         "--checkpoint-every",

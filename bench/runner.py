@@ -414,7 +414,9 @@ def run_task(
     task : Task
     out : str or Path, default="results"
     threads : int or None, default=1
-        Torch intra-op threads in this process (None: leave as is).
+        Torch intra-op threads in this process (None: leave as is), and the
+        ``n_threads`` of a method that has its own (ZeroGrads' surrogate fit), unless
+        the task's parameters set it.
     checkpoint_every : int, optional
         Iterations between saves of the run's checkpoint (default: at most every 30
         seconds).
@@ -460,6 +462,9 @@ def run_task(
     # before the clock starts
     torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=1e-3)
     options: dict[str, Any] = {}
+    if threads is not None and "n_threads" not in task.params and _has_threads(task):
+        # a method with threads of its own (ZeroGrads' surrogate) uses the run's
+        options["n_threads"] = threads
     if "monitor" not in task.params:  # the figures draw the iterate's loss every iteration
         options["monitor"] = True
     t0 = time.perf_counter()
@@ -504,6 +509,16 @@ def run_task(
             x_path = stem.with_suffix(".x.pt")
             _write_atomic(x_path, lambda p: torch.save(result.x.detach().cpu(), p))
     return _write_record(task, out, record)
+
+
+def _has_threads(task: Task) -> bool:
+    """Whether the task's method takes an ``n_threads`` parameter of its own."""
+    from blackbox_opt import get_method
+
+    try:
+        return "n_threads" in get_method(task.method_id or task.method).get_params()
+    except Exception:  # an unknown method fails in the run itself, with its record
+        return False
 
 
 def _checkpoint_path(task: Task, out: Path) -> Path:

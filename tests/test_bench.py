@@ -1055,3 +1055,32 @@ def test_bad_seed_lists_are_refused_on_the_command_line(argv, message, tmp_path,
 def test_bad_seeds_are_refused_by_the_runner(seeds, message):
     with pytest.raises(ValueError, match=message):
         runner.plan([TINY], seeds=seeds)
+
+
+def test_the_runs_threads_reach_a_method_with_threads_of_its_own(tmp_path, monkeypatch):
+    # --threads 2 sets ZeroGrads' n_threads (its surrogate fit) as well as torch's, unless
+    # the experiment sets n_threads; a method without the parameter gets none
+    compare = importlib.import_module("blackbox_opt.compare")  # not the function compare
+    seen = []
+    real = compare.run_one
+
+    def spy(problem, method, **options):
+        seen.append((method, options.get("n_threads"), torch.get_num_threads()))
+        return real(problem, method, **options)
+
+    monkeypatch.setattr(compare, "run_one", spy)
+    before = torch.get_num_threads()
+    try:
+        e = dataclasses.replace(
+            TINY,
+            methods=("zerograds", "spsa"),
+            seeds={"quick": 1},
+            budgets={"quick": {"default": 24}},
+            hyperparams={},
+        )
+        runner.run([e], out=tmp_path / "a", threads=2, progress=False)
+        pinned = dataclasses.replace(e, hyperparams={"zerograds": {"default": {"n_threads": 1}}})
+        runner.run([pinned], out=tmp_path / "b", threads=2, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [("zerograds", 2, 2), ("spsa", None, 2), ("zerograds", 1, 2), ("spsa", None, 2)]

@@ -19,9 +19,19 @@ __all__ = ["Saving"]
 
 #: Parameters that may differ between a saved run and the optimiser resuming it: the
 #: stopping limits (a resumed run may be given longer), the progress bar, the seed (the
-#: saved generator replaces it) and the failure policy.
+#: saved generator replaces it), the failure policy and the number of torch threads (a
+#: run may resume on another machine; the threads change at most the rounding).
 RESUME_MAY_DIFFER = frozenset(
-    {"verbose", "random_state", "max_time", "on_error", "budget", "max_iter", "target"}
+    {
+        "verbose",
+        "random_state",
+        "max_time",
+        "on_error",
+        "budget",
+        "max_iter",
+        "target",
+        "n_threads",
+    }
 )
 
 
@@ -94,7 +104,7 @@ class Saving:
         state_dict : dict
             From :meth:`state_dict` of an optimiser of the same class, dimension and
             parameters. ``verbose``, ``random_state`` (the saved generator replaces
-            the seed) and ``on_error`` may differ, and so may the stopping limits
+            the seed), ``on_error`` and ``n_threads`` may differ, and so may the stopping limits
             ``budget``, ``max_iter``, ``max_time`` and ``target``: a run saved at its
             end goes on to larger limits. A schedule that follows the run's length
             (sigma annealing, SPSA's gains) then stretches to the new end from the

@@ -297,3 +297,20 @@ def test_memory_is_saved_and_a_resumed_run_continues_exactly():
 def test_memory_must_be_a_positive_integer():
     with pytest.raises(InvalidParameterError, match="memory"):
         ZeroGrads(memory=0, max_iter=2).minimize(quadratic_problem())
+
+
+def test_a_run_resumes_with_another_number_of_threads():
+    # a checkpoint made with one thread goes on with two (another machine): same run
+    p = quadratic_problem()
+    options = dict(n_samples=3, max_iter=8, random_state=0, verbose=False)
+    first = ZeroGrads(n_threads=1, **options)
+    first.start(p)
+    for _ in range(4):
+        X = first.ask()
+        first.tell(X, p(X))
+    resumed = ZeroGrads(n_threads=2, **options)
+    resumed.load_state_dict(first.state_dict())
+    resumed.fit(p)
+    whole = ZeroGrads(n_threads=1, **options).fit(p)
+    assert resumed.result_.nit == whole.result_.nit == 8
+    torch.testing.assert_close(resumed.recommend(), whole.recommend())
