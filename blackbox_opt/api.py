@@ -499,6 +499,8 @@ def minimize(
 def _points_to_numpy(result: OptimizeResult) -> None:
     result.x = result.x.detach().cpu().numpy()
     result.x_last = result.x_last.detach().cpu().numpy()
+    if torch.is_tensor(result.get("x0")):
+        result.x0 = result.x0.detach().cpu().numpy()
     if "params" in result:
         result.params = {
             k: v.detach().cpu().numpy() if torch.is_tensor(v) else v

@@ -583,6 +583,9 @@ class FunctionProblem(Problem):
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
         numpy = self.backend == "numpy"
+        # the function gets its own copy: one that edits its input in place (a renderer
+        # clamping a parameter) must not change the points the method asked for
+        X = X.clone()
         if self.params_as == "vector":
             args = X.detach().cpu().numpy() if numpy else X
             points = args if self.vectorized else list(args)

@@ -89,7 +89,10 @@ def test_plain_callable_with_numpy_start_returns_numpy():
         random_state=0,
         verbose=False,
     )
-    assert isinstance(res.x, np.ndarray)
+    # every point of the result in the start's type: x, the last iterate and the start
+    for point in (res.x, res.x_last, res.x0):
+        assert isinstance(point, np.ndarray)
+    np.testing.assert_array_equal(res.x0, np.zeros(3))
     np.testing.assert_allclose(res.x, 2.0, atol=0.05)
     with pytest.raises(InvalidParameterError, match="x0"):
         minimize(lambda x: 0.0, method="spsa")
@@ -240,6 +243,7 @@ def test_evaluation_error_result_is_numpy_for_numpy_callables():
     with pytest.raises(EvaluationError) as info:
         minimize(fails_later, method="spsa", x0=np.ones(2), budget=100, verbose=False)
     assert isinstance(info.value.result.x, np.ndarray)
+    assert isinstance(info.value.result.x0, np.ndarray)
 
 
 def test_a_run_interrupted_with_a_checkpoint_resumes_to_the_uninterrupted_result(tmp_path):

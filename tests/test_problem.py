@@ -240,3 +240,33 @@ def test_none_among_a_batchs_losses_is_a_failed_point_and_numbers_of_any_type_ar
     )
     with pytest.raises(EvaluationError, match="it returned str values such as 'frame lost'"):
         mixed(np.zeros((2, 1)))
+
+
+@pytest.mark.parametrize(
+    ("backend", "vectorized"), [("numpy", False), ("numpy", True), ("torch", False)]
+)
+def test_a_function_that_edits_its_input_in_place_does_not_move_the_asked_points(
+    backend, vectorized
+):
+    # a renderer clamping a parameter in its own input: the method's points stay as
+    # asked, the run goes on, and the losses are the function's
+    import blackbox_opt as bo
+
+    def clamp_then_loss(x):
+        x[..., 0] = x[..., 0].clip(None, 0.9) if backend == "numpy" else x[..., 0].clamp(max=0.9)
+        return ((x - 0.95) ** 2).sum(-1)
+
+    problem = FunctionProblem(
+        clamp_then_loss,
+        np.array([0.5, 0.5]),
+        bounds=(0.0, 1.0),
+        vectorized=vectorized,
+        backend=backend,
+    )
+    X = torch.tensor([[0.99, 0.2], [0.3, 0.97]], dtype=torch.float64)
+    asked = X.clone()
+    y = problem.evaluate(X)
+    assert torch.equal(X, asked)
+    torch.testing.assert_close(y, torch.tensor([0.05**2 + 0.75**2, 0.65**2 + 0.02**2]).double())
+    res = bo.minimize(problem, method="cmaes", budget=300, random_state=0, verbose=False)
+    assert res.nfev == 300 and res.fun < 0.01

@@ -70,9 +70,18 @@ def _as_losses(y: Any, batch: int, state: RunState) -> torch.Tensor:
     if not torch.is_tensor(y):
         array = np.asarray(y)
         if array.dtype.kind not in "iuf":
+            flat = list(array.ravel())
+            odd = [
+                i
+                for i, v in enumerate(flat)
+                if not isinstance(v, (int, float, np.integer, np.floating))
+                or isinstance(v, (bool, np.bool_))
+            ]
+            example = f"{flat[odd[0]]!r} at row {odd[0]}" if odd else repr(flat[:1])
             raise InvalidParameterError(
                 "y must hold one number per point (a float loss, NaN for a failed "
-                f"evaluation); got {array.dtype.name} values such as {array.ravel()[:1]}."
+                f"evaluation, e.g. a lost frame); got {array.dtype.name} values such as "
+                f"{example}."
             )
         y = torch.as_tensor(array.astype(np.float64))
     elif y.dtype == torch.bool or y.is_complex():

@@ -37,6 +37,9 @@ def test_wrong_counts_and_unknown_points_are_refused_with_what_was_expected():
         o.tell(X[:1], np.array(["0.1"]))
     with pytest.raises(InvalidParameterError, match="real losses"):
         o.tell(X[:1], torch.tensor([True]))
+    # a lost frame told as None: the message names it and its row, and says NaN
+    with pytest.raises(InvalidParameterError, match="NaN for a failed.*None at row 1"):
+        o.tell(X[:2], [0.1, None])
     o.tell(X.numpy().tolist(), _f(X).tolist())  # a round trip through Python floats matches
     assert o.result().nit == 1
 
