@@ -46,12 +46,19 @@ from ..result import HISTORY_COLUMNS, OptimizeResult, Status
 if TYPE_CHECKING:
     from .base import BaseOptimizer
 
-__all__ = ["ALL_FAILED_LIMIT", "RunLoop"]
+__all__ = ["ALL_FAILED_LIMIT", "FAILED_STREAK_LIMIT", "RunLoop"]
 
 #: Under ``on_error`` "penalize" or "reask", a run whose first this-many evaluations
 #: all failed ends with an :class:`~blackbox_opt.EvaluationError`: the forward model
 #: does not run at all.
 ALL_FAILED_LIMIT = 10
+
+#: Under ``on_error`` "penalize" or "reask", a run whose last this-many evaluations (in
+#: whole batches) all failed, after some that succeeded, ends with an
+#: :class:`~blackbox_opt.EvaluationError` holding the result so far: the forward model
+#: has stopped working (a render server down, a licence expired), which the policies for
+#: lost frames would otherwise take to the end of the budget as penalties.
+FAILED_STREAK_LIMIT = 50
 
 
 def _monitor_every(monitor: Any) -> int | str | None:
@@ -118,6 +125,9 @@ class RunLoop:
         #: on_error "penalize" and "reask": a failed evaluation costs one point, not the run
         self.failures_cost_one_point = optimizer.on_error in ("penalize", "reask")
         self._first_failure: str | None = None  # why the first failed point failed
+        self._last_failure: str | None = None  # and why the latest did
+        self._counted = (0, 0)  # nfev and nfail when the streak was last counted
+        self._streak = 0  # evaluations failed since the last batch with a success
         #: a declared space's scalar parameters at the iterate become named history columns
         space = problem.space
         self.named_space = None if space.is_default else space
@@ -157,6 +167,7 @@ class RunLoop:
                     # resumed from a state saved once the method had converged: the run
                     # is over, as it was (a budget or iteration limit is met in iterate)
                     status = Status.CONVERGED
+            self._counted = (self.state.nfev, self.state.nfail)  # a resumed run's too
             while status == Status.RUNNING:
                 status = self.iterate()
             if self._monitored_at != self.state.nit:
@@ -265,6 +276,8 @@ class RunLoop:
             raise
         if errors and self._first_failure is None:
             self._first_failure = errors[min(errors)]
+        if errors:
+            self._last_failure = errors[max(errors)]
         return y, None
 
     def check_all_failed(self) -> None:
@@ -276,6 +289,20 @@ class RunLoop:
         state = self.state
         if state.nfail >= ALL_FAILED_LIMIT and state.nfail == state.nfev:
             raise self.all_failed_error()
+        nfev, nfail = state.nfev - self._counted[0], state.nfail - self._counted[1]
+        self._counted = (state.nfev, state.nfail)
+        if nfev == 0:
+            return
+        self._streak = self._streak + nfev if nfail == nfev else 0
+        if self._streak >= FAILED_STREAK_LIMIT and state.nfev > state.nfail:
+            why = (self._last_failure or "it returned NaN or inf").rstrip(".")
+            raise EvaluationError(
+                f"The last {self._streak} evaluations of {self.problem.name} all failed "
+                f"(the latest: {why}), after {state.nfev - state.nfail} that succeeded: "
+                "the forward model has stopped working, which is not lost frames "
+                f"(on_error={self.optimizer.on_error!r}). The result so far is kept; with "
+                "a checkpoint, the same call resumes the run once the model works again."
+            )
 
     def all_failed_error(self) -> EvaluationError:
         """The error of a run whose every evaluation failed."""
@@ -430,6 +457,13 @@ class RunLoop:
         detail = ""
         if status == Status.CONVERGED:  # the method says how: converged, or stalled
             status, detail = opt._convergence()
+            if status == Status.STALLED and self._streak:  # flat because all failed
+                why = (self._last_failure or "it returned NaN or inf").rstrip(".")
+                detail = (
+                    f"Its last {self._streak} evaluations all failed (the latest: {why}) "
+                    f"and on_error={opt.on_error!r} gave them one loss, which the method "
+                    "took for a plateau: the forward model has stopped working."
+                )
         message = Status.MESSAGES[status] + (f" {detail}" if detail else "")
         carried = {_CallbackFailure: ("The callback", CallbackError, self.state.nit)}
         carried[_MethodFailure] = (opt.name or type(opt).__name__, MethodError, None)

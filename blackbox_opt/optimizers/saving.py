@@ -78,6 +78,7 @@ class Saving:
                     "nfail": state.nfail,
                     "x0": state.x0,
                     "bounds": state.bounds,
+                    "problem": None if state.problem is None else state.problem.name,
                     "best_x": state.best_x,
                     "best_f": state.best_f,
                     "worst_f": state.worst_f,
@@ -117,7 +118,8 @@ class Saving:
         ------
         InvalidParameterError
             For a state of another class, format or set of parameters, or (when it is
-            applied) of another dimension, start point or bounds, naming what differs.
+            applied) of another dimension, start point, bounds or problem (by name),
+            naming what differs.
         """
         if not isinstance(state_dict, dict) or state_dict.get("format") != STATE_FORMAT:
             got = state_dict.get("format") if isinstance(state_dict, dict) else None
@@ -167,6 +169,15 @@ class Saving:
                     f"{_brief(saved)} (here {_brief(ours)}). Resume with the saved run's "
                     "start and bounds, or start a new run without this state."
                 )
+        saved_name = state_dict["run"].get("problem")
+        name = None if state.problem is None else state.problem.name
+        if saved_name is not None and name is not None and saved_name != name:
+            raise InvalidParameterError(
+                f"{self._this_state()} was saved by a run on the problem {saved_name!r}; "
+                f"this run's problem is {name!r}. Resume it on {saved_name!r}, or start "
+                "a new run without this state (another checkpoint file, or delete this "
+                "one)."
+            )
         expected = set(self._get_state())
         saved_keys = set(state_dict["method"])
         if saved_keys != expected:

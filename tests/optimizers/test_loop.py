@@ -235,3 +235,68 @@ def test_penalize_without_a_finite_loss_says_why_the_model_failed():
         minimize(lambda x: None, x0=np.zeros(3), method="cmaes", on_error="penalize")
     assert "failed before any evaluation succeeded" in str(info.value)
     assert "it returned None. Return a float" in str(info.value)
+
+
+@pytest.mark.parametrize("method", ["spsa", "prdpt", "zerograds"])
+def test_a_model_that_stops_working_mid_run_ends_it_with_the_result_so_far(method, tmp_path):
+    # a render server that goes down for good after 30 calls: under penalize the run
+    # ends after FAILED_STREAK_LIMIT failed evaluations, not at the budget, keeping
+    # its best point; with a checkpoint, the same call goes on once the server is back
+    from blackbox_opt import minimize
+    from blackbox_opt.optimizers.loop import FAILED_STREAK_LIMIT
+
+    calls, down = [], [True]
+
+    def render(x):
+        calls.append(1)
+        if len(calls) > 30 and down[0]:
+            raise ConnectionError("render server went down")
+        return float(np.sum((x - 0.3) ** 2))
+
+    kw = dict(
+        x0=np.array([0.5, 0.5]),
+        bounds=(0, 1),
+        method=method,
+        budget=1000,
+        random_state=0,
+        verbose=False,
+        on_error="penalize",
+        checkpoint=tmp_path / "run.ckpt",
+    )
+    with pytest.raises(
+        EvaluationError,
+        match=r"The last \d+ evaluations of render all failed "
+        r"\(the latest: ConnectionError: render server went down\)",
+    ) as info:
+        minimize(render, **kw)
+    result = info.value.result
+    assert FAILED_STREAK_LIMIT <= len(calls) - 30 <= FAILED_STREAK_LIMIT + 25
+    assert result.fun < 0.08 and np.isfinite(result.fun)  # the start's loss is 0.08
+    down[0] = False
+    again = minimize(render, **kw)
+    assert again.nfev == 1000 and again.fun <= result.fun
+
+
+def test_a_plateau_of_penalties_is_said_to_be_failures_not_a_plateau():
+    from blackbox_opt import Status, minimize
+
+    calls = []
+
+    def render(x):
+        calls.append(1)
+        if len(calls) > 20:
+            raise ConnectionError("render server went down")
+        return float(np.sum((x - 0.3) ** 2))
+
+    res = minimize(
+        render,
+        x0=np.array([0.5, 0.5]),
+        bounds=(0, 1),
+        method="cmaes",
+        budget=300,
+        random_state=0,
+        verbose=False,
+        on_error="penalize",
+    )
+    assert res.status == Status.STALLED and not res.success
+    assert "evaluations all failed (the latest: ConnectionError" in res.message

@@ -236,3 +236,32 @@ def test_a_state_resumed_from_another_start_or_other_bounds_is_refused():
     same = CMAES(random_state=0)
     same.load_state_dict(saved)
     assert same.start(x0=[0.5, 0.5, 0.5], bounds=(0, 1)).result().nit == 1
+
+
+def test_a_checkpoint_of_another_problem_is_refused_and_its_own_resumes(tmp_path):
+    # the same command after editing the objective into a new function: the old run's
+    # result would be reported under the new function's name
+    import blackbox_opt as bo
+
+    def loss_v1(x):
+        return float(np.sum((x - 0.3) ** 2))
+
+    def loss_v2(x):
+        return float(np.sum((x + 0.3) ** 2))
+
+    ckpt = tmp_path / "run.ckpt"
+    kw = dict(
+        method="cmaes",
+        x0=np.array([0.5, 0.5]),
+        bounds=(-1, 1),
+        random_state=0,
+        verbose=False,
+        checkpoint=ckpt,
+    )
+    first = bo.minimize(loss_v1, budget=100, **kw)
+    with pytest.raises(
+        bo.InvalidParameterError, match="'loss_v1'; this run's problem is 'loss_v2'"
+    ):
+        bo.minimize(loss_v2, budget=200, **kw)
+    again = bo.minimize(loss_v1, budget=200, **kw)  # its own problem goes on
+    assert again.nfev > first.nfev and again.fun <= first.fun
