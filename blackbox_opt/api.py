@@ -501,8 +501,9 @@ def _points_to_numpy(result: OptimizeResult) -> None:
     result.x_last = result.x_last.detach().cpu().numpy()
     if torch.is_tensor(result.get("x0")):
         result.x0 = result.x0.detach().cpu().numpy()
-    if "params" in result:
-        result.params = {
-            k: v.detach().cpu().numpy() if torch.is_tensor(v) else v
-            for k, v in result.params.items()
-        }
+    for key in ("params", "params_last", "params0"):
+        if key in result:
+            result[key] = {
+                k: v.detach().cpu().numpy() if torch.is_tensor(v) else v
+                for k, v in result[key].items()
+            }

@@ -35,6 +35,7 @@ import importlib.util
 import inspect
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -565,6 +566,48 @@ def _vector(value: Any) -> list[float]:
     return [float(v) for v in np.asarray(value, dtype=np.float64).reshape(-1)]
 
 
+def _plain(params: Any) -> Any:
+    """Named parameters as JSON values: numbers, strings and nested lists."""
+    if params is None:
+        return None
+    out = {}
+    for name, value in params.items():
+        if torch.is_tensor(value):
+            value = value.detach().cpu().numpy()
+        out[name] = value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+    return out
+
+
+def _named_columns(params: dict[str, Any]) -> list[str]:
+    """One column per scalar parameter, ``name[i]`` per element of an array."""
+    columns = []
+    for name, value in params.items():
+        if isinstance(value, list):  # an array parameter, flattened in C order
+            columns += [f"{name}[{i}]" for i in range(int(np.size(value)))]
+        else:
+            columns.append(name)
+    return columns
+
+
+def _named_values(params: dict[str, Any]) -> list[Any]:
+    values: list[Any] = []
+    for value in params.values():
+        values += list(np.ravel(value)) if isinstance(value, list) else [value]
+    return values
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: a number at full precision, a category as its text."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
+    text = str(value)
+    return f'"{text}"' if any(c in text for c in ',"\n') else text
+
+
 def _write_out(args: argparse.Namespace, result: Any) -> dict[str, Path]:
     """Write the history, the result (JSON) and the points (CSV); return their paths."""
     out = args.out
@@ -596,12 +639,21 @@ def _write_out(args: argparse.Namespace, result: Any) -> dict[str, Path]:
         "history": history.name,
         "points": points_csv.name,
     }
+    named = {key: _plain(result[key]) for key in ("params", "params_last", "params0")}
+    if named["params"] is not None:
+        record.update(named)
     result_json.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n", encoding="utf-8")
+    rows = [("best", x), ("last", x_last)] + ([("start", start)] if start else [])
+    header = ["point", *(f"x_{j}" for j in range(len(x)))]
+    if named["params"] is not None and list(named["params"]) != ["x"]:
+        # a problem with a parameter space: its parameters by name, decoded
+        by_name = [named["params"], named["params_last"], named["params0"]][: len(rows)]
+        header = ["point", *_named_columns(named["params"])]
+        rows = [(label, _named_values(p)) for (label, _), p in zip(rows, by_name, strict=True)]
     with open(points_csv, "w", encoding="utf-8") as fh:
-        fh.write(",".join(["point", *(f"x_{j}" for j in range(len(x)))]) + "\n")
-        rows = [("best", x), ("last", x_last)] + ([("start", start)] if start else [])
+        fh.write(",".join(header) + "\n")
         for name, values in rows:
-            fh.write(",".join([name, *(repr(v) for v in values)]) + "\n")
+            fh.write(",".join([name, *(_cell(v) for v in values)]) + "\n")
     return {
         "history": history,
         "result": result_json,
@@ -659,6 +711,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BlackboxOptError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the output's reader is gone (``| head``): stop quietly
+        # Python flushes stdout again at exit; point it at /dev/null so that flush
+        # does not raise a second time
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

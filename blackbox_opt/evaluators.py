@@ -221,6 +221,7 @@ def _prepare_worker(token: str, data: bytes) -> dict[str, Any]:
         image_shape=problem.image_shape,
         space=problem._space,
         cost=problem.cost,
+        hard_bounds=problem.hard_bounds,
     )
 
 
@@ -979,6 +980,7 @@ class DistributedProblem(Problem):
             self.version = type(ref).version
             self.image_shape = ref.image_shape
             self.cost = ref.cost  # what monitor="auto" reads
+            self.hard_bounds = ref.hard_bounds  # what ask reads
         else:
             space = info.get("space")
             super().__init__(
@@ -993,6 +995,7 @@ class DistributedProblem(Problem):
             self.version = info["version"]
             self.image_shape = info["image_shape"]
             self.cost = info.get("cost", "cheap")
+            self.hard_bounds = info.get("hard_bounds", True)
         self.__dict__["inner"] = local  # not a submodule: .to() moves this wrapper only
         self.__dict__["evaluator"] = evaluator
         self.__dict__["_payload"] = payload

@@ -90,6 +90,13 @@ class Problem(torch.nn.Module):
         ``"cheap"``, ``"medium"`` or ``"expensive"`` per evaluation. The methods'
         default ``monitor="auto"`` evaluates the iterate of an expensive problem only
         every few iterations (see :class:`~blackbox_opt.BaseOptimizer`).
+    hard_bounds : bool
+        Whether the problem cannot be evaluated outside its bounds (True, the default:
+        a renderer given a negative radius, an index past the end). The methods' asked
+        points beyond a bound are then moved onto it. False for a loss defined
+        everywhere whose bounds only frame the search (the registered benchmark
+        functions): the smoothing methods' samples may then fall outside, and only
+        the points inside can become the best point.
     requires : tuple of str
         Optional dependencies (extras) the problem needs.
     image_shape : tuple of int or None
@@ -117,6 +124,7 @@ class Problem(torch.nn.Module):
     version: ClassVar[int] = 1
     tags: ClassVar[tuple[str, ...]] = ()
     cost: ClassVar[str] = "cheap"
+    hard_bounds: bool = True
     requires: ClassVar[tuple[str, ...]] = ()
     image_shape: tuple[int, int, int] | None = None
     bytes_per_point: int | None = None
@@ -469,6 +477,10 @@ class FunctionProblem(Problem):
         ``"expensive"`` for one evaluated point by point (taken to be a forward model
         that cannot batch, such as a renderer): the methods' ``monitor="auto"`` then
         evaluates the iterate only every few iterations.
+    hard_bounds : bool, default=True
+        Whether ``fun`` cannot be called outside the bounds: the methods' points beyond
+        a bound are then moved onto it. False for a function defined everywhere whose
+        bounds only frame the search (see :attr:`Problem.hard_bounds`).
     dtype, device, chunk_bytes :
         As in :class:`Problem`.
 
@@ -507,6 +519,7 @@ class FunctionProblem(Problem):
         differentiable: bool | None = None,
         name: str | None = None,
         cost: str | None = None,
+        hard_bounds: bool = True,
         dtype: torch.dtype | None = None,
         device: str | torch.device | None = None,
         chunk_bytes: int | None = None,
@@ -555,6 +568,7 @@ class FunctionProblem(Problem):
                 f"cost must be 'cheap', 'medium' or 'expensive'; got {cost!r}."
             )
         self.cost = cost
+        self.hard_bounds = bool(hard_bounds)
         if params_as == "kwargs":
             self._check_signature()
 

@@ -91,6 +91,8 @@ class OptimizeResult(dict):
         The method's final recommendation (its current iterate or mean).
     x0 : torch.Tensor (D,)
         The point the run started from (the given ``x0``, else the problem's).
+    params_last, params0 : dict
+        ``x_last`` and ``x0`` by name, as ``params``.
     history : History
         One row per iteration.
     method, problem : str

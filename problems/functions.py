@@ -62,6 +62,7 @@ class Sphere(_Function):
 
     id = "sphere"
     tags = ("toy", "differentiable")
+    hard_bounds = False  # defined everywhere: the bounds frame the search
 
     def _evaluate(self, X: torch.Tensor) -> torch.Tensor:
         return (X * X).sum(-1)
@@ -84,6 +85,7 @@ class Ellipsoid(_Function):
 
     id = "ellipsoid"
     tags = ("toy", "differentiable", "ill-conditioned")
+    hard_bounds = False  # defined everywhere: the bounds frame the search
 
     def __init__(self, dim: int = 10, **kwargs: Any):
         super().__init__(dim, **kwargs)
@@ -116,6 +118,7 @@ class Rastrigin(_Function):
 
     id = "rastrigin"
     tags = ("toy", "differentiable", "multimodal")
+    hard_bounds = False  # defined everywhere: the bounds frame the search
     default_x0: ClassVar[float] = 3.0
     default_bounds: ClassVar[tuple[float, float]] = (-5.12, 5.12)
 

@@ -38,6 +38,7 @@ class Rosenbrock(Problem):
     default_dim: ClassVar[int] = 2
     differentiable = True
     tags = ("toy", "differentiable")
+    hard_bounds = False  # defined everywhere: the bounds frame the search
 
     def __init__(
         self,
@@ -159,6 +160,7 @@ class Spline1D(Problem):
     default_dim: ClassVar[int] = 1
     differentiable = True
     tags = ("toy", "differentiable", "local-minima")
+    hard_bounds = False  # defined everywhere: the bounds frame the search
 
     def __init__(
         self,

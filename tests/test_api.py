@@ -311,3 +311,55 @@ def test_the_same_command_on_a_finished_checkpoint_renders_nothing(tmp_path):
         again = minimize(render, **kw, checkpoint=path)
         assert len(calls) == n and again.nfev_monitor == first.nfev_monitor
         assert (again.fun, again.nit, again.status) == (first.fun, first.nit, first.status)
+
+
+@pytest.mark.parametrize("method", ["prdpt", "spsa", "zerograds", "fd", "cmaes", "random"])
+def test_a_plain_function_is_never_called_outside_its_bounds(method):
+    # a renderer that refuses a radius below its minimum: the smoothing methods' samples
+    # beyond a bound are moved onto it, so the default on_error="raise" never fires
+    seen = []
+
+    def render_loss(x):
+        seen.append(np.array(x, copy=True))
+        cx, r = x
+        if r < 0.1 or not 0 <= cx <= 5:
+            raise ValueError(f"renderer: parameters {x} out of range")
+        return float((cx - 3) ** 2 + (r - 0.2) ** 2)
+
+    res = minimize(
+        render_loss,
+        method=method,
+        x0=np.array([1.0, 0.12]),
+        bounds=[(0, 5), (0.1, 2.0)],
+        budget=400,
+        random_state=0,
+        verbose=False,
+    )
+    X = np.stack(seen)
+    assert (X[:, 0] >= 0).all() and (X[:, 0] <= 5).all() and (X[:, 1] >= 0.1).all()
+    assert res.nfail == 0 and res.fun < render_loss(np.array([1.0, 0.12]))
+
+
+def test_soft_bounds_let_the_samples_out_and_keep_the_best_point_inside():
+    # a loss defined everywhere whose bounds only frame the search (the registered
+    # benchmark functions, or hard_bounds=False): samples may fall outside, as before
+    seen = []
+
+    def f(x):
+        seen.append(np.array(x, copy=True))
+        return float(-x.sum())
+
+    res = minimize(
+        f,
+        method="spsa",
+        x0=np.array([0.9, 0.9]),
+        bounds=(0, 1),
+        budget=200,
+        random_state=0,
+        verbose=False,
+        hard_bounds=False,
+    )
+    assert np.max(seen) > 1.0  # probed beyond the bound
+    assert (res.x <= 1.0).all() and res.fun >= -2.0
+    assert problems.make("rosenbrock").hard_bounds is False
+    assert problems.make("caustic").hard_bounds is True

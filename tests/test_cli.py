@@ -360,6 +360,60 @@ def test_out_has_the_start_of_a_registered_problem_without_record_x(tmp_path):
     assert record["x0"] == [-1.2, 1.0]
 
 
+SPACED = """
+import numpy as np
+from blackbox_opt import FunctionProblem
+from blackbox_opt.space import Array, Categorical, Integer, Real, Space
+
+space = Space(
+    colour=Categorical(["green, light", "red", "blue"]),
+    n=Integer(1, 5),
+    t=Real(0.01, 10, log=True),
+    w=Array((2,), low=0.0, high=1.0, init=0.5),
+)
+
+
+def loss(colour, n, t, w):
+    return (colour != "blue") + (n - 3) ** 2 + (np.log(t) - 0.2) ** 2 + float(np.sum(w**2))
+
+
+problem = FunctionProblem(loss, space=space)
+"""
+
+
+def test_out_writes_the_named_parameters_of_a_space_decoded(tmp_path, monkeypatch):
+    # a log-scaled real in its own units and a category as its text, not the encoded
+    # vector a reader of the files cannot interpret
+    (tmp_path / "spaced.py").write_text(SPACED, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "spaced.py:problem", "-m", "cmaes", "-b", "400", "-s", "0", "-q"]
+    assert main([*argv, "--out", "fit"]) == 0
+    record = json.loads((tmp_path / "fit.json").read_text(encoding="utf-8"))
+    best, start = record["params"], record["params0"]
+    assert best["colour"] == "blue" and best["n"] == 3 and abs(np.log(best["t"]) - 0.2) < 0.1
+    assert start["colour"] == "green, light" and start["n"] == 3 and start["w"] == [0.5, 0.5]
+    assert start["t"] == pytest.approx(10**-0.5)  # the log scale's middle
+    assert set(record["params_last"]) == {"colour", "n", "t", "w"}
+    points = _read_points(tmp_path / "fit.x.csv")
+    assert points[0] == ["point", "colour", "n", "t", "w[0]", "w[1]"]
+    rows = {r[0]: r[1:] for r in points[1:]}
+    assert list(rows) == ["best", "last", "start"]
+    assert rows["best"][:2] == ["blue", "3"] and float(rows["best"][2]) == best["t"]
+    # a category holding a comma is quoted, and reads back whole
+    assert rows["start"][0] == "green, light" and [float(v) for v in rows["start"][3:]] == [
+        0.5,
+        0.5,
+    ]
+    result = blackbox_opt.minimize(
+        blackbox_opt.cli.load_problem("spaced.py:problem"),
+        method="cmaes",
+        budget=400,
+        random_state=0,
+        verbose=False,
+    )
+    assert result.params_last.keys() == result.params0.keys() == result.params.keys()
+
+
 FLAKY = """
 import numpy as np
 
@@ -463,3 +517,16 @@ def test_no_progress_bar_when_stderr_is_a_file(tmp_path):
         )
     assert proc.returncode == 0 and "fun:" in proc.stdout
     assert err.read_text(encoding="utf-8") == ""
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # blackbox-opt list | head -1: the pipe closes before the listing is written
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "blackbox_opt", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # gone before the program has written anything
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr

@@ -63,11 +63,12 @@ class AskTell:
                 )
             redraw = batch.redraw.nonzero().flatten()
             if redraw.numel():
-                batch.replace(redraw, self._reask(redraw).to(dtype=state.dtype))
+                points = self._into_bounds(self._reask(redraw).to(dtype=state.dtype))
+                batch.replace(redraw, points)
             waiting = batch.waiting()
             return batch.hand_out(batch.X[waiting].clone(), waiting)
         if n is None:
-            X = self._checked_batch(self._ask(), "_ask", None)
+            X = self._into_bounds(self._checked_batch(self._ask(), "_ask", None))
         else:
             sizes = self._batch_range()
             if sizes is None:
@@ -80,10 +81,28 @@ class AskTell:
                 raise InvalidParameterError(
                     f"{type(self).__name__} can ask for {low} to {high} points here; got n={n!r}."
                 )
-            X = self._checked_batch(self._ask_n(int(n)), "_ask_n", int(n))
+            X = self._into_bounds(self._checked_batch(self._ask_n(int(n)), "_ask_n", int(n)))
         batch = PendingBatch(X, needs_gradient=self.needs_gradient)
         state.pending = batch
         return batch.hand_out(X, torch.arange(X.shape[0], device=X.device))
+
+    def _into_bounds(self, X: torch.Tensor) -> torch.Tensor:
+        """The asked points moved onto the nearest bound where they lie outside.
+
+        A renderer is never called outside the bounds it was given (a negative radius,
+        an index past the end). The smoothing methods keep their own offsets, so their
+        estimates are of the smoothed loss of ``f(clip(x))``: the loss continued
+        constantly beyond the bounds. A method whose points stay inside by
+        construction (``_stays_in_bounds``) is not clamped, nor are the points of a
+        problem whose bounds are not hard (:attr:`~blackbox_opt.Problem.hard_bounds`).
+        """
+        state = self._state
+        bounds, problem = state.bounds, state.problem
+        if bounds is None or self._stays_in_bounds:
+            return X
+        if problem is not None and not getattr(problem, "hard_bounds", True):
+            return X  # a loss defined everywhere: its bounds frame the search
+        return torch.maximum(torch.minimum(X, bounds[1]), bounds[0])
 
     def _checked_batch(self, X: Any, hook: str, n: int | None) -> torch.Tensor:
         """The method's proposed batch, or an error that names the method as the culprit."""

@@ -564,7 +564,15 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             if float(y[i]) < best_f:
                 best_x, best_f = batch.X[i], float(y[i])
         problem = state.problem
-        named = {} if problem is None else {"params": problem.space.from_vector(best_x)}
+        x_last = self.recommend()
+        named = {}
+        if problem is not None:
+            space = problem.space
+            named = {
+                "params": space.from_vector(best_x),
+                "params_last": space.from_vector(x_last),
+                "params0": space.from_vector(state.x0),
+            }
         return OptimizeResult(
             x=best_x.clone(),
             **named,
@@ -576,7 +584,7 @@ class BaseOptimizer(AskTell, Saving, BaseEstimator):
             nfev_monitor=state.nfev_monitor,
             nfail=state.nfail,
             nit=state.nit,
-            x_last=self.recommend(),
+            x_last=x_last,
             x0=state.x0.clone(),
             history=state.history,
             method=self.name or type(self).__name__,

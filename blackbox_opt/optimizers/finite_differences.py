@@ -59,6 +59,8 @@ class FiniteDifferences(GradientMethod):
     """
 
     name = "fd"
+    #: 2: points sampled beyond the bounds are evaluated on them (``ask`` clamps)
+    version: ClassVar[int] = 2
     _parameter_constraints: ClassVar[dict] = {
         "h": [Interval(Real, 0, None, closed="neither"), PositiveVector(), None]
     }

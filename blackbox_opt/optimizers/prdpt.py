@@ -71,6 +71,8 @@ class PRDPT(SmoothingMethod):
     """
 
     name = "prdpt"
+    #: 2: points sampled beyond the bounds are evaluated on them (``ask`` clamps)
+    version: ClassVar[int] = 2
     _parameter_constraints: ClassVar[dict] = {"sampler": [Options(set(SAMPLERS))]}
 
     def __init__(self, *, sampler: str = "radial", **kwargs: Any):

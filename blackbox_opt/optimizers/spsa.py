@@ -70,6 +70,8 @@ class SPSA(GradientMethod):
     """
 
     name = "spsa"
+    #: 2: points sampled beyond the bounds are evaluated on them (``ask`` clamps)
+    version: ClassVar[int] = 2
     _derived_state: ClassVar[frozenset[str]] = frozenset({"_A", "_a", "_c"})
     _steps_through_optimizer: ClassVar[dict] = {"update": "optimizer"}
     _check_params: ClassVar[dict] = {}

@@ -131,6 +131,8 @@ class ZeroGrads(SmoothingMethod):
     """
 
     name = "zerograds"
+    #: 2: points sampled beyond the bounds are evaluated on them (``ask`` clamps)
+    version: ClassVar[int] = 2
     #: Fit with the first layer's gradient formed in place (:meth:`_fit_lean`); False:
     #: autograd through the whole surrogate. The same steps either way, to rounding.
     _lean_fit: ClassVar[bool] = True

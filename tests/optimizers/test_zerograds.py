@@ -88,7 +88,9 @@ def test_gradient_norm_and_sigma_are_in_the_history():
 def test_sigma_defaults_to_a_tenth_of_each_bound_width_and_takes_a_vector():
     p = FunctionProblem(
         lambda X: (X**2).sum(1),
-        torch.zeros(3, dtype=torch.float64),
+        # five sigmas from every bound: asked points moved onto a bound are too rare
+        # to change the spread
+        torch.tensor([0.0, 5.0, 0.0], dtype=torch.float64),
         bounds=[(-1, 1), (0, 10), (None, None)],
         vectorized=True,
     )
