@@ -123,6 +123,9 @@ class Caustic(Problem):
     True
     """
 
+    #: the loss is defined everywhere (a torch rasteriser): the bounds frame the search
+    hard_bounds = False
+
     id = "caustic"
     default_dim: ClassVar[int] = 1024
     differentiable = False

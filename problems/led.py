@@ -154,6 +154,9 @@ class LEDDisplay(Problem):
     True
     """
 
+    #: the loss is defined everywhere (a torch rasteriser): the bounds frame the search
+    hard_bounds = False
+
     id = "led-display"
     default_dim: ClassVar[int] = 336
     differentiable = False

@@ -83,6 +83,9 @@ class Rect(Problem):
     True
     """
 
+    #: the loss is defined everywhere (a torch rasteriser): the bounds frame the search
+    hard_bounds = False
+
     id = "rect"
     default_dim: ClassVar[int] = 2
     differentiable = True

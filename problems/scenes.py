@@ -62,6 +62,9 @@ def pinhole_rays(res: int, fov_deg: float, **kw: Any) -> torch.Tensor:
 class _Scene(Problem):
     """Shared machinery: label tables, the loss by gather, and ``render``."""
 
+    #: the loss is defined everywhere (a torch rasteriser): the bounds frame the search
+    hard_bounds = False
+
     differentiable = False
     tags = ("plateau", "image")
 

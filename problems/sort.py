@@ -117,6 +117,9 @@ class Sort(Problem):
     torch.Size([24, 24, 3])
     """
 
+    #: the loss is defined everywhere (a torch rasteriser): the bounds frame the search
+    hard_bounds = False
+
     id = "sort"
     default_dim: ClassVar[int] = 150
     differentiable = False

@@ -133,6 +133,11 @@ class MitsubaProblem(Problem):
         The linear RGB reference image.
     """
 
+    #: the registered scenes render at any parameter value; their bounds frame the
+    #: search, as in the PRDPT paper's setups (a scene of a user's own that cannot be
+    #: rendered outside its ranges sets True)
+    hard_bounds = False
+
     tags: ClassVar[tuple[str, ...]] = ("image", "mitsuba")
     differentiable = True
     cost: ClassVar[str] = "expensive"
