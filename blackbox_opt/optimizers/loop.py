@@ -284,7 +284,9 @@ class RunLoop:
         """End the run once its first :data:`ALL_FAILED_LIMIT` evaluations have all
         failed: a forward model that never runs (a wrong signature, a missing file, a
         loss of None) is not a lost frame, and ``on_error`` "penalize" or "reask" would
-        spend the whole budget on it and report success. Host counters only: no
+        spend the whole budget on it and report success. Likewise once the last
+        :data:`FAILED_STREAK_LIMIT` evaluations, in whole batches, have all failed after
+        some that succeeded: the model has stopped working. Host counters only: no
         synchronisation with the device."""
         state = self.state
         if state.nfail >= ALL_FAILED_LIMIT and state.nfail == state.nfev:
