@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import csv
 import importlib
 import importlib.util
 import inspect
@@ -596,16 +597,15 @@ def _named_values(params: dict[str, Any]) -> list[Any]:
     return values
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> Any:
     """A CSV cell: a number at full precision, a category as its text."""
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value))
     if isinstance(value, (int, np.integer)):
-        return str(int(value))
+        return int(value)
     if isinstance(value, (float, np.floating)):
         return repr(float(value))
-    text = str(value)
-    return f'"{text}"' if any(c in text for c in ',"\n') else text
+    return str(value)
 
 
 def _write_out(args: argparse.Namespace, result: Any) -> dict[str, Path]:
@@ -650,10 +650,10 @@ def _write_out(args: argparse.Namespace, result: Any) -> dict[str, Path]:
         by_name = [named["params"], named["params_last"], named["params0"]][: len(rows)]
         header = ["point", *_named_columns(named["params"])]
         rows = [(label, _named_values(p)) for (label, _), p in zip(rows, by_name, strict=True)]
-    with open(points_csv, "w", encoding="utf-8") as fh:
-        fh.write(",".join(header) + "\n")
-        for name, values in rows:
-            fh.write(",".join([name, *(_cell(v) for v in values)]) + "\n")
+    with open(points_csv, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")  # quotes a category's commas
+        writer.writerow(header)
+        writer.writerows([name, *(_cell(v) for v in values)] for name, values in rows)
     return {
         "history": history,
         "result": result_json,

@@ -96,13 +96,12 @@ class AskTell:
         construction (``_stays_in_bounds``) is not clamped, nor are the points of a
         problem whose bounds are not hard (:attr:`~blackbox_opt.Problem.hard_bounds`).
         """
-        state = self._state
-        bounds, problem = state.bounds, state.problem
-        if bounds is None or self._stays_in_bounds:
+        problem = self._state.problem
+        if self._stays_in_bounds:
             return X
         if problem is not None and not getattr(problem, "hard_bounds", True):
             return X  # a loss defined everywhere: its bounds frame the search
-        return torch.maximum(torch.minimum(X, bounds[1]), bounds[0])
+        return self._project(X)
 
     def _checked_batch(self, X: Any, hook: str, n: int | None) -> torch.Tensor:
         """The method's proposed batch, or an error that names the method as the culprit."""
