@@ -56,7 +56,14 @@ from blackbox_opt.smoothing import draw_offsets, smoothed_gradient
 
 from .experiments import get_experiment
 
-__all__ = ["CAUSTIC_SETTINGS", "diagnose", "format_table", "main", "reference_gradient"]
+__all__ = [
+    "CAUSTIC_SETTINGS",
+    "diagnose",
+    "format_table",
+    "main",
+    "reference_gradient",
+    "surrogate_health",
+]
 
 #: ZeroGrads' settings on the caustic in the ``highdim`` experiment.
 CAUSTIC_SETTINGS: dict[str, Any] = dict(
@@ -129,6 +136,44 @@ def reference_gradient(
     return estimates[0], estimates[1], total / count
 
 
+def surrogate_health(optimizer: ZeroGrads, X: torch.Tensor) -> dict:
+    """The state of the surrogate's network: its weights' sizes and its live units.
+
+    Parameters
+    ----------
+    optimizer : ZeroGrads
+        Started.
+    X : torch.Tensor of shape (B, D)
+        Points (unnormalised) at which to count the units.
+
+    Returns
+    -------
+    dict
+        ``weight_norms``: the Frobenius norm of each layer's weight; ``w_first`` and
+        ``w_rest``: the first layer's and the root sum of squares of the others;
+        ``active``: per hidden layer, the fraction of units whose pre-activation is
+        positive, over the points; ``active_min``: the smallest of those. A LeakyReLU
+        unit below zero passes a hundredth of its gradient, so a layer with few active
+        units flattens the surrogate.
+    """
+    surrogate = optimizer.surrogate_
+    norms = [float(layer.weight.detach().double().norm()) for layer in surrogate.layers]
+    active = []
+    with torch.no_grad():
+        h = surrogate.encode(optimizer._normalise(X.to(optimizer._theta.dtype)))
+        for layer in surrogate.layers[:-1]:
+            z = layer(h)
+            active.append(float((z > 0).double().mean()))
+            h = torch.nn.functional.leaky_relu(z)
+    return {
+        "weight_norms": norms,
+        "w_first": norms[0],
+        "w_rest": math.sqrt(sum(n * n for n in norms[1:])),
+        "active": active,
+        "active_min": min(active),
+    }
+
+
 def _fd_gradient(problem: Any, theta: torch.Tensor, h: float) -> torch.Tensor:
     D = theta.numel()
     E = torch.eye(D, dtype=theta.dtype) * h
@@ -147,6 +192,7 @@ def diagnose(
     n_fit: int = 256,
     fd_step: float | None = None,
     seed: int = 12345,
+    stop_at: int | None = None,
     callbacks: Sequence[Callable[[dict], Any]] = (),
 ) -> list[dict]:
     """Run ``optimizer`` on ``problem`` and record its diagnostics every ``every`` iterations.
@@ -169,6 +215,10 @@ def diagnose(
         With a step, also the cosine to central finite differences of the plain loss.
     seed : int, default=12345
         The diagnostic's random source (the run keeps its own).
+    stop_at : int, optional
+        Stop the run where another iteration would pass this many evaluations; its
+        schedules still follow ``budget``, so the first part of a long run is diagnosed
+        at the cost of that part alone.
     callbacks : sequence of callable, optional
         Each is called with every record as it is made (e.g. to print it).
 
@@ -188,7 +238,7 @@ def diagnose(
         before = previous["theta"]
         previous["theta"] = theta
         nit = state.nit
-        last = state.nfev + optimizer._batch > budget
+        last = state.nfev + optimizer._batch > (budget if stop_at is None else stop_at)
         if not (nit == 1 or nit % every == 0 or last):
             return
         tic = time.perf_counter()
@@ -206,6 +256,8 @@ def diagnose(
             row["r2"] = 1.0 - float(((pred - y) ** 2).mean()) / var if var > 0 else math.nan
             row["corr"] = float(torch.corrcoef(torch.stack([pred, y]))[0, 1])
         g = optimizer.surrogate_gradient().double()
+        row["grad_norm"] = float(g.norm())
+        row.update(surrogate_health(optimizer, X if n_fit > 0 else theta[None]))
         if before is not None:
             row["step"] = float((theta - before).norm())
         if n_ref > 0:  # (b) the surrogate's gradient against the reference
@@ -226,6 +278,8 @@ def diagnose(
         records.append(row)
         for callback in callbacks:
             callback(row)
+        if last and stop_at is not None:
+            raise StopIteration
 
     optimizer.fit(problem, budget=budget, callback=record)
     return records
@@ -244,6 +298,10 @@ _COLUMNS = (
     ("cos_step", "{:+.3f}"),
     ("cos_opt", "{:+.3f}"),
     ("step", "{:.2e}"),
+    ("grad_norm", "{:.2e}"),
+    ("w_first", "{:.2f}"),
+    ("w_rest", "{:.2f}"),
+    ("active_min", "{:.3f}"),
 )
 
 
@@ -297,10 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--n-fit", type=int, default=256)
     parser.add_argument("--fd-step", type=float, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--stop-at", type=int, default=None, help="stop after this many evaluations"
+    )
+    parser.add_argument("--threads", type=int, default=1, help="torch threads")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--out", default=None, help="write the records as JSON")
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     import problems
 
     settings = dict(CAUSTIC_SETTINGS) if args.problem == "caustic" else {}
@@ -311,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, SyntaxError):
             settings[name] = value
     problem = problems.make(args.problem)
+    settings.setdefault("n_threads", args.threads)
     optimizer = ZeroGrads(random_state=args.seed, verbose=False, **settings)
     print(f"{args.problem} (D={problem.dim}), ZeroGrads {settings}, budget {args.budget}")
     header = [True]
@@ -323,7 +386,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             header[0] = False
         print(table[1], flush=True)
 
-    records = diagnose(
+    so_far: list[dict] = []
+
+    def save(row: dict) -> None:  # after every record, so a long run stopped keeps its own
+        so_far.append(row)
+        if args.out:
+            with open(args.out, "w") as fh:
+                json.dump({"settings": settings, "seed": args.seed, "records": so_far}, fh)
+
+    diagnose(
         optimizer,
         problem,
         budget=args.budget,
@@ -331,11 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_ref=args.n_ref,
         n_fit=args.n_fit,
         fd_step=args.fd_step,
-        callbacks=[show],
+        stop_at=args.stop_at,
+        callbacks=[show, save],
     )
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump({"settings": settings, "seed": args.seed, "records": records}, fh)
     return 0
 
 

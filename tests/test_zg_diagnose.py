@@ -44,3 +44,25 @@ def test_main_runs_a_small_problem(tmp_path, capsys):
     args = ["--problem", "sphere", "--budget", "80", "--every", "5", "--n-ref", "10"]
     assert main([*args, "--n-fit", "8", "--set", "n_samples=2", "--out", str(out)]) == 0
     assert out.exists() and "cos_ref" in capsys.readouterr().out
+
+
+def test_stop_at_ends_the_run_early_on_the_long_runs_schedule():
+    problem = quadratic_problem(3)
+    records = diagnose(_zerograds(), problem, budget=400, every=10, n_ref=0, n_fit=16, stop_at=100)
+    # batches of 8: the 12 iterations within 100 evaluations (the diagnostic's own are free)
+    assert records[-1]["nfev"] == 96
+    # the sigma schedule is the 400-evaluation run's, not a 100-evaluation one's
+    whole = diagnose(_zerograds(), quadratic_problem(3), budget=400, every=1, n_ref=0, n_fit=0)
+    assert records[-1]["sigma"] == next(r["sigma"] for r in whole if r["nfev"] == 96)
+    short = diagnose(_zerograds(), quadratic_problem(3), budget=100, every=1, n_ref=0, n_fit=0)
+    assert short[-1]["sigma"] < records[-1]["sigma"]
+
+
+def test_surrogate_health_counts_live_units_and_weight_sizes():
+    problem = quadratic_problem(3)
+    records = diagnose(_zerograds(), problem, budget=40, every=1, n_ref=0, n_fit=16)
+    row = records[-1]
+    assert len(row["weight_norms"]) == 3 and len(row["active"]) == 2  # 2 hidden layers
+    assert all(0.0 <= a <= 1.0 for a in row["active"]) and row["active_min"] == min(row["active"])
+    assert math.isclose(row["w_rest"], math.hypot(*row["weight_norms"][1:]))
+    assert row["grad_norm"] > 0
