@@ -51,6 +51,10 @@ class Surrogate(torch.nn.Module):
         ``D (1 + 2 n_freq)`` inputs and dominates the memory:
         ``4 D (1 + 2 n_freq) width`` bytes in float32, four times that with Adam's
         state and the gradient.
+    negative_slope : float, default=0.01
+        The LeakyReLU's slope below zero (torch's default). A unit whose
+        pre-activation is negative at every sample passes only this fraction of its
+        gradient, so a small slope lets units that drift negative stay there.
     generator : torch.Generator, optional
         Seeds the initial weights (PyTorch's default uniform ``+-1/sqrt(fan_in)``).
     dtype, device :
@@ -70,12 +74,14 @@ class Surrogate(torch.nn.Module):
         depth: int,
         n_freq: int,
         *,
+        negative_slope: float = 0.01,
         generator: torch.Generator | None = None,
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ):
         super().__init__()
         self.n_freq = n_freq
+        self.negative_slope = negative_slope
         sizes = [dim * (1 + 2 * n_freq)] + [width] * depth + [1]
         # skip torch's own initialisation, which draws from the global generator
         make = torch.nn.utils.skip_init
@@ -125,9 +131,10 @@ class Surrogate(torch.nn.Module):
         >>> torch.equal(h.tail(h.layers[0](H)), h(x))
         True
         """
-        h = torch.nn.functional.leaky_relu(z)
+        slope = self.negative_slope
+        h = torch.nn.functional.leaky_relu(z, slope)
         for layer in self.layers[1:-1]:
-            h = torch.nn.functional.leaky_relu(layer(h))
+            h = torch.nn.functional.leaky_relu(layer(h), slope)
         return self.layers[-1](h)[:, 0]
 
     @property

@@ -8,6 +8,8 @@ format.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 
 from ..checkpoint import STATE_FORMAT, copy_state, plain_params
@@ -133,15 +135,15 @@ class Saving:
                 f"{type(self).__name__}."
             )
         ours = plain_params(self.get_params(deep=False))
+        # a parameter added after the state was saved ran at its default there
+        saved = {**self._param_defaults(), **state_dict["params"]}
         differ = sorted(
             name
-            for name in set(ours) | set(state_dict["params"])
-            if name not in RESUME_MAY_DIFFER and ours.get(name) != state_dict["params"].get(name)
+            for name in set(ours) | set(saved)
+            if name not in RESUME_MAY_DIFFER and ours.get(name) != saved.get(name)
         )
         if differ:
-            listing = ", ".join(
-                f"{n}={state_dict['params'].get(n)!r} (here {ours.get(n)!r})" for n in differ
-            )
+            listing = ", ".join(f"{n}={saved.get(n)!r} (here {ours.get(n)!r})" for n in differ)
             raise InvalidParameterError(
                 f"{self._this_state()} was saved by a {type(self).__name__} with other "
                 f"parameters: {listing}. Build the optimiser with the saved parameters to "
@@ -199,6 +201,18 @@ class Saving:
         state.generator.set_state(run["generator"])
         state.history = History.from_dict(run["history"])
         self._set_state(state_dict["method"])
+
+    @classmethod
+    def _param_defaults(cls) -> dict:
+        """The constructor's defaults, as :func:`plain_params` writes them."""
+        signature = inspect.signature(cls)
+        return plain_params(
+            {
+                name: p.default
+                for name, p in signature.parameters.items()
+                if p.default is not inspect.Parameter.empty
+            }
+        )
 
     def _this_state(self) -> str:
         """How errors name the state: the checkpoint file ``fit`` resumes from, if any."""

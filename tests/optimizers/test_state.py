@@ -123,6 +123,24 @@ def test_state_records_parameters_and_refuses_others_by_name():
     ).load_state_dict(saved)
 
 
+def test_a_state_saved_before_a_parameter_existed_resumes_at_its_default():
+    # a parameter added to the class later ran at its default in the saved run
+    from blackbox_opt import ZeroGrads
+
+    problem = quadratic_problem()
+    opt = ZeroGrads(random_state=0, max_iter=6).start(problem)
+    _drive(opt, problem, 2)
+    saved = opt.state_dict()
+    del saved["params"]["weight_decay"]
+    resumed = ZeroGrads(random_state=0, max_iter=6).start(problem)
+    resumed.load_state_dict(saved)
+    assert resumed.result().nit == 2
+    with pytest.raises(InvalidParameterError, match=r"weight_decay=0\.0 \(here 0\.5\)"):
+        ZeroGrads(random_state=0, max_iter=6, weight_decay=0.5).start(problem).load_state_dict(
+            saved
+        )
+
+
 def test_a_state_without_the_format_is_refused():
     opt = SPSA(random_state=0).start(quadratic_problem())
     with pytest.raises(InvalidParameterError, match="format"):

@@ -42,6 +42,21 @@ def test_surrogate_init_is_seeded_and_leaves_the_global_rng_alone():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
 
 
+def test_negative_slope_sets_the_leaky_relu_below_zero():
+    h = Surrogate(1, width=1, depth=2, n_freq=0, negative_slope=0.2)
+    with torch.no_grad():
+        for layer in h.layers:
+            layer.weight.fill_(1.0)
+            layer.bias.zero_()
+    x = torch.tensor([[-2.0], [3.0]])
+    torch.testing.assert_close(h(x), torch.tensor([-2.0 * 0.2 * 0.2, 3.0]))
+    opt = ZeroGrads(negative_slope=0.3, random_state=0).start(quadratic_problem(3))
+    assert opt.surrogate_.negative_slope == 0.3
+    assert Surrogate(2, 4, 1, 0).negative_slope == 0.01  # torch's and the paper's
+    with pytest.raises(InvalidParameterError, match="negative_slope"):
+        ZeroGrads(negative_slope=1.0, max_iter=2).minimize(quadratic_problem())
+
+
 def test_antithetic_samples_and_inner_smoothing():
     p = quadratic_problem(3)
     opt = ZeroGrads(n_samples=5, random_state=0).start(p)
@@ -228,8 +243,10 @@ def test_spline1d_from_the_start_reaches_a_zero_of_the_loss():
         assert float(p(res.x_last)) < 1e-3, (seed, x)
 
 
-@pytest.mark.parametrize("order", ["theta_first", "surrogate_first"])
-def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order):
+@pytest.mark.parametrize(
+    ("order", "weight_decay"), [("theta_first", 0.0), ("surrogate_first", 0.5)]
+)
+def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order, weight_decay):
     # the first layer's gradient formed into a kept buffer against autograd through
     # the whole surrogate: the same surrogate, iterate and surrogate gradient
     p = FunctionProblem(
@@ -248,6 +265,7 @@ def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order):
             width=32,
             depth=3,
             order=order,
+            weight_decay=weight_decay,
             lr=1e-2,
             random_state=0,
         )
@@ -266,6 +284,52 @@ def test_in_place_fit_takes_the_steps_of_the_autograd_fit(order):
     )
     steps = [float(s["step"]) for s in lean._surrogate_optimizer.state_dict()["state"].values()]
     assert steps == [6 * 4] * len(steps)
+
+
+def test_weight_decay_shrinks_each_weight_before_the_adam_step():
+    # decoupled (AdamW): one fitting step with decay lands lr * decay * w below the
+    # same step without it, whatever the gradient
+    p = quadratic_problem(5)
+    fits = []
+    for decay in (0.0, 3.0):
+        opt = ZeroGrads(
+            n_samples=4, k_phi=1, lr_surrogate=1e-2, weight_decay=decay, random_state=0
+        )
+        opt.start(p)
+        before = [w.detach().clone() for w in opt.surrogate_.parameters()]
+        X = opt.ask()
+        opt.tell(X, p(X))
+        fits.append([w.detach() for w in opt.surrogate_.parameters()])
+    for w0, plain, decayed in zip(before, *fits, strict=True):
+        assert not torch.equal(plain, w0)
+        torch.testing.assert_close(plain - decayed, 1e-2 * 3.0 * w0, rtol=1e-4, atol=1e-8)
+
+
+def test_weight_decay_bounds_the_surrogate_weights_over_a_long_fit():
+    # on a fixed quadratic the undecayed weights grow as the fit sharpens; decay keeps
+    # the first layer's norm below the undecayed run's, and the run still descends
+    p = quadratic_problem(4)
+    norms, losses = [], []
+    for decay in (0.0, 5.0):
+        opt = ZeroGrads(
+            n_samples=8, weight_decay=decay, max_iter=300, random_state=0, verbose=False
+        )
+        res = opt.minimize(p)
+        norms.append(float(opt.surrogate_.layers[0].weight.detach().norm()))
+        losses.append(float(p(res.x_last)))
+    assert norms[1] < 0.8 * norms[0]
+    assert losses[1] < 0.1 * float(p(p.x0))
+
+
+def test_weight_decay_is_saved_and_a_resumed_run_continues_exactly():
+    from blackbox_opt.testing import check_state_dict_resumes_exactly
+
+    check_state_dict_resumes_exactly(ZeroGrads(weight_decay=0.5))
+
+
+def test_weight_decay_must_not_be_negative():
+    with pytest.raises(InvalidParameterError, match="weight_decay"):
+        ZeroGrads(weight_decay=-1.0, max_iter=2).minimize(quadratic_problem())
 
 
 def test_memory_fits_the_last_batches_as_they_were_recorded():
