@@ -321,6 +321,43 @@ def test_weight_decay_bounds_the_surrogate_weights_over_a_long_fit():
     assert losses[1] < 0.1 * float(p(p.x0))
 
 
+def _surge_step(fit_clip, lean):
+    # 300 ordinary batches (1,500 Adam steps, its squared-gradient average then
+    # reflects them), then one whose losses are 10,000 times larger: the norm of
+    # the surrogate's change (all its weights) on that last fit
+    p = quadratic_problem(5)
+    opt = ZeroGrads(n_samples=4, k_phi=5, fit_clip=fit_clip, random_state=0, n_freq=1)
+    opt._lean_fit = lean
+    opt.start(p)
+    for _ in range(300):
+        X = opt.ask()
+        opt.tell(X, p(X))
+    before = torch.cat([w.detach().flatten() for w in opt.surrogate_.parameters()])
+    X = opt.ask()
+    opt.tell(X, 1e4 * p(X))
+    after = torch.cat([w.detach().flatten() for w in opt.surrogate_.parameters()])
+    return opt, float((after - before).norm())
+
+
+def test_fit_clip_bounds_the_surrogates_jump_on_a_surge_of_the_fit_gradient():
+    _, plain = _surge_step(None, True)
+    clipped_opt, clipped = _surge_step(2.0, True)
+    # Adam alone takes about its largest steps on the surge; clipped, a fraction
+    assert clipped < 0.5 * plain
+    # the autograd fit clips the same way
+    autograd_opt, autograd = _surge_step(2.0, False)
+    assert autograd == pytest.approx(clipped, rel=1e-4)
+    torch.testing.assert_close(autograd_opt._fit_norm, clipped_opt._fit_norm, rtol=1e-4, atol=0)
+
+
+def test_fit_clip_is_saved_and_must_be_at_least_one():
+    from blackbox_opt.testing import check_state_dict_resumes_exactly
+
+    check_state_dict_resumes_exactly(ZeroGrads(fit_clip=2.0))
+    with pytest.raises(InvalidParameterError, match="fit_clip"):
+        ZeroGrads(fit_clip=0.5, max_iter=2).minimize(quadratic_problem())
+
+
 def test_weight_decay_is_saved_and_a_resumed_run_continues_exactly():
     from blackbox_opt.testing import check_state_dict_resumes_exactly
 
