@@ -351,8 +351,9 @@ def test_fit_clip_bounds_the_surrogates_jump_on_a_surge_of_the_fit_gradient():
 
 
 def test_fit_clip_is_saved_and_must_be_at_least_one():
-    from blackbox_opt.testing import check_state_dict_resumes_exactly
+    from blackbox_opt.testing import check_state_dict_resumes_exactly, check_state_is_complete
 
+    check_state_is_complete(ZeroGrads(fit_clip=2.0))
     check_state_dict_resumes_exactly(ZeroGrads(fit_clip=2.0))
     with pytest.raises(InvalidParameterError, match="fit_clip"):
         ZeroGrads(fit_clip=0.5, max_iter=2).minimize(quadratic_problem())
