@@ -16,6 +16,10 @@ iterate ``theta`` and the sampling scale ``sigma`` of the iteration just taken:
 * ``cos_step``: the cosine between the step the run actually took over the last
   iteration and the reference's descent direction; ``cos_opt``: of the surrogate's
   descent direction with the direction to the known optimum (where the problem has one);
+* the surrogate's health (:func:`surrogate_health`): ``w_first`` and ``w_rest`` (the
+  norm of the first layer's weights and of all the others), ``active_min`` (the
+  smallest fraction of positive pre-activations of a hidden layer on the fresh
+  samples) and ``grad_norm`` (of the surrogate's gradient at ``theta``);
 * optionally ``cos_fd``: against central finite differences of the plain loss
   (``2 D`` evaluations, step ``fd_step``);
 * ``loss`` (the plain loss at ``theta``), ``smoothed`` (the mean loss of the reference
@@ -33,6 +37,15 @@ only the trajectory)::
     PYTHONPATH=$PWD python -m bench.zg_diagnose --budget 40000 --set sigma=0.0125  # paper's
     PYTHONPATH=$PWD python -m bench.zg_diagnose --budget 40000 --set sigma=0.0005 \\
         --set schedule=constant --out zg.json
+
+The start of a long run, with the long run's schedules (sigma held for its first half
+here), and a remedy beside it (about 40 minutes each to 400,000 evaluations, two at a
+time on a 2-core machine)::
+
+    PYTHONPATH=$PWD python -m bench.zg_diagnose --budget 2000000 --stop-at 420000 \\
+        --every 100 --n-ref 250 --n-fit 64 --out base.json
+    PYTHONPATH=$PWD python -m bench.zg_diagnose --budget 2000000 --stop-at 420000 \\
+        --every 100 --n-ref 100 --n-fit 64 --set fit_clip=3.0 --out clip.json
 
 ``--set NAME=VALUE`` overrides one of the ``highdim`` experiment's caustic settings of
 ZeroGrads (values are parsed as Python literals).
