@@ -370,7 +370,8 @@ class ZeroGrads(SmoothingMethod):
                     with torch.no_grad():
                         grads = [p.grad for p in self.surrogate_.parameters()]
                         scale = self._clip_scale(sum((g**2).sum() for g in grads).sqrt())
-                        torch._foreach_mul_(grads, scale)
+                        for g in grads:
+                            g.mul_(scale)
                 self._surrogate_optimizer.step()
 
     def _fit_lean(self, H: torch.Tensor, target: torch.Tensor) -> None:
@@ -412,7 +413,8 @@ class ZeroGrads(SmoothingMethod):
                     square = square + sum((g**2).sum() for g in rest_grads)
                     scale = self._clip_scale(square.sqrt())
                     G = G * scale
-                    torch._foreach_mul_(rest_grads, scale)
+                    for g in rest_grads:  # the small layers after the first
+                        g.mul_(scale)
                 weight.grad = torch.mm(G.t(), H, out=buffer)
                 bias.grad = G.sum(0)
                 optimizer.step()
