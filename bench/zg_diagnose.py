@@ -166,8 +166,8 @@ def surrogate_health(optimizer: ZeroGrads, X: torch.Tensor) -> dict:
         ``w_rest``: the first layer's and the root sum of squares of the others;
         ``active``: per hidden layer, the fraction of units whose pre-activation is
         positive, over the points; ``active_min``: the smallest of those. A LeakyReLU
-        unit below zero passes a hundredth of its gradient, so a layer with few active
-        units flattens the surrogate.
+        unit below zero passes only ``negative_slope`` of its gradient (0.01 by
+        default), so a layer with few active units flattens the surrogate.
     """
     surrogate = optimizer.surrogate_
     norms = [float(layer.weight.detach().double().norm()) for layer in surrogate.layers]
@@ -177,7 +177,7 @@ def surrogate_health(optimizer: ZeroGrads, X: torch.Tensor) -> dict:
         for layer in surrogate.layers[:-1]:
             z = layer(h)
             active.append(float((z > 0).double().mean()))
-            h = torch.nn.functional.leaky_relu(z)
+            h = torch.nn.functional.leaky_relu(z, surrogate.negative_slope)
     return {
         "weight_norms": norms,
         "w_first": norms[0],
